@@ -1,0 +1,172 @@
+"""From a rendered conversation to token ids and labels.
+
+The plugin renders text segments; this module tokenizes the *whole* rendered string in one
+call and maps trainable character spans onto tokens. Tokenizing the whole string is what the
+official ``apply_chat_template(tokenize=True)`` does, so ids match it token for token, segment
+boundaries included (tokenizing segments one by one can merge or split differently at the
+seams, the classic train/inference drift).
+
+The one exception is data that contains control-token text (a literal ``<|eot_id|>`` in a
+user message): by default those pieces are tokenized with special-token parsing off, so data
+can never inject a turn boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from framework.hookdata import RenderedChat, Segment, TrainOn
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedChat:
+    """Token ids with their labels (``IGNORE_INDEX`` where no loss is taken)."""
+
+    input_ids: list[int]
+    labels: list[int]
+    injected_special_text: bool = False
+
+
+def special_token_strings(tokenizer: Any) -> frozenset[str]:
+    """Every control-token string the tokenizer would parse as one special token."""
+    decoder = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    specials = {tok.content for tok in decoder.values() if getattr(tok, "special", False)}
+    specials.update(getattr(tokenizer, "all_special_tokens", []) or [])
+    return frozenset(s for s in specials if s)
+
+
+def trained_message_indices(segments: Sequence[Segment], train_on: TrainOn) -> set[int | None] | None:
+    """Which segments carry loss under a policy; None means every token (``everything``)."""
+    if train_on == "everything":
+        return None
+    indices = {s.message_index for s in segments if s.trainable}
+    if train_on == "last_assistant":
+        numbered = [i for i in indices if i is not None]
+        return {max(numbered)} if numbered else indices
+    return indices
+
+
+def _trained_spans(segments: Sequence[Segment], keep: set[int | None] | None) -> list[tuple[int, int]]:
+    """Merged, sorted character spans that carry loss."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for seg in segments:
+        end = pos + len(seg.text)
+        on = True if keep is None else (seg.trainable and seg.message_index in keep)
+        if on and end > pos:
+            if spans and spans[-1][1] == pos:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((pos, end))
+        pos = end
+    return spans
+
+
+def _labels_from_offsets(
+    ids: Sequence[int], offsets: Sequence[tuple[int, int]], spans: list[tuple[int, int]]
+) -> list[int]:
+    """A token is trained when any of its characters lies in a trained span.
+
+    Offsets increase along the sequence, so one pass over tokens and spans suffices.
+    """
+    labels = [IGNORE_INDEX] * len(ids)
+    j = 0
+    n = len(spans)
+    for k, (start, end) in enumerate(offsets):
+        end = max(end, start + 1)
+        while j < n and spans[j][1] <= start:
+            j += 1
+        if j < n and spans[j][0] < end:
+            labels[k] = ids[k]
+    return labels
+
+
+def _injected(segments: Sequence[Segment], specials: frozenset[str]) -> list[bool]:
+    return [seg.from_data and any(sp in seg.text for sp in specials) for seg in segments]
+
+
+def tokenize_chat(
+    tokenizer: Any,
+    rendered: RenderedChat,
+    train_on: TrainOn = "all_assistant",
+    *,
+    specials: frozenset[str] | None = None,
+    allow_special_in_data: bool = False,
+) -> TokenizedChat:
+    """Tokenize one rendered conversation; see ``tokenize_chats`` for the batched form."""
+    return tokenize_chats(
+        tokenizer, [rendered], train_on, specials=specials, allow_special_in_data=allow_special_in_data
+    )[0]
+
+
+def tokenize_chats(
+    tokenizer: Any,
+    rendered: Sequence[RenderedChat],
+    train_on: TrainOn = "all_assistant",
+    *,
+    specials: frozenset[str] | None = None,
+    allow_special_in_data: bool = False,
+) -> list[TokenizedChat]:
+    """Tokenize a batch of rendered conversations in one tokenizer call.
+
+    Args:
+        tokenizer: a fast tokenizer (offset mapping is required).
+        rendered: conversations rendered by the selected plugin.
+        train_on: loss policy: every assistant turn, the last one, or every token.
+        specials: control-token strings (computed once by the caller for speed).
+        allow_special_in_data: parse control-token text inside data as control tokens.
+    """
+    if specials is None:
+        specials = special_token_strings(tokenizer)
+    plain: list[int] = []
+    results: list[TokenizedChat | None] = [None] * len(rendered)
+    for i, chat in enumerate(rendered):
+        if not allow_special_in_data and any(_injected(chat.segments, specials)):
+            results[i] = _tokenize_protected(tokenizer, chat, train_on, specials)
+        else:
+            plain.append(i)
+    if plain:
+        texts = [rendered[i].text for i in plain]
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        for row, i in enumerate(plain):
+            segs = rendered[i].segments
+            spans = _trained_spans(segs, trained_message_indices(segs, train_on))
+            ids = enc["input_ids"][row]
+            results[i] = TokenizedChat(ids, _labels_from_offsets(ids, enc["offset_mapping"][row], spans))
+    return [r for r in results if r is not None]
+
+
+def _tokenize_protected(
+    tokenizer: Any, chat: RenderedChat, train_on: TrainOn, specials: frozenset[str]
+) -> TokenizedChat:
+    """Tokenize with control-token text inside data segments kept as plain text.
+
+    The string is cut around each offending data segment; the pieces between are tokenized
+    normally (template control tokens stay control tokens), the offending pieces with
+    ``split_special_tokens=True``.
+    """
+    segs = chat.segments
+    spans = _trained_spans(segs, trained_message_indices(segs, train_on))
+    flags = _injected(segs, specials)
+    pieces: list[tuple[str, bool, int]] = []  # text, protect, char offset
+    offset = 0
+    for seg, protect in zip(segs, flags):
+        if pieces and pieces[-1][1] == protect:
+            text, _, start = pieces[-1]
+            pieces[-1] = (text + seg.text, protect, start)
+        else:
+            pieces.append((seg.text, protect, offset))
+        offset += len(seg.text)
+    ids: list[int] = []
+    labels: list[int] = []
+    for text, protect, start in pieces:
+        enc = tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=protect
+        )
+        shifted = [(a + start, b + start) for a, b in enc["offset_mapping"]]
+        ids.extend(enc["input_ids"])
+        labels.extend(_labels_from_offsets(enc["input_ids"], shifted, spans))
+    return TokenizedChat(ids, labels, injected_special_text=True)

@@ -1,0 +1,294 @@
+"""The contract between the core and its plugins. Read this file to write a plugin.
+
+A *family plugin* teaches the core one model family: how to recognise it from config.json,
+how its chat template renders a conversation, which tokenizer traps it has, which modules LoRA
+should wrap, which hyperparameters work, how far RoPE can stretch and how the model must be
+loaded. An *extension plugin* adds cross-cutting features (training callbacks, CLI commands)
+without claiming any model.
+
+Plugins are found through the ``framework`` entry-point group::
+
+    [project.entry-points.framework]
+    myfamily = "framework_myfamily.plugin"
+
+and implement hooks with the ``framework.hookimpl`` marker. A hook implementation may accept
+any subset of the arguments listed here (pluggy passes them by name), so adding an argument to
+a hook never breaks an existing plugin. Implementation arguments must not have defaults.
+
+Lifecycle of one run (the order in which the core calls the hooks)::
+
+    read config.json ─► match_model (every plugin) ─► pick the highest score
+        ─► model_load_settings, default_hyperparameters, rope_scaling      (plan)
+        ─► check_tokenizer                                                  (tokenizer)
+        ─► render_chat per sample, check_data                              (data)
+        ─► lora_target_modules, check_model                                (model)
+        ─► training_callbacks                                              (train)
+        ─► stop_tokens                                                     (save, chat, eval)
+
+After selection, *family hooks* are answered by the selected plugin alone, with the core's
+generic plugin behind it: for a ``firstresult`` hook, returning ``None`` means "I have no
+opinion, use the core's generic answer". *Check hooks* (``check_*``) collect findings from the
+selected plugin and from the core's own generic checks. *Registry hooks*
+(``known_model_configs``, ``provide_demo_model``, ``training_callbacks``, ``add_commands``)
+are answered by every loaded plugin.
+
+Compatibility: the core's hook API version is ``framework.HOOK_API_VERSION``. A plugin module
+may declare ``FRAMEWORK_HOOK_API = ">=1,<2"`` (a version specifier); a plugin whose range
+excludes the core's version is skipped and reported by ``framework plugins``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+    from framework.hookdata import (
+        ChatOptions,
+        DemoModel,
+        Finding,
+        HardwareFacts,
+        LoadSettings,
+        LoraTargets,
+        MatchResult,
+        ModelFacts,
+        RenderedChat,
+        RopeDecision,
+    )
+
+#: The one name: pluggy project name, marker name and entry-point group.
+NAME = "framework"
+
+hookspec = pluggy.HookspecMarker(NAME)
+hookimpl = pluggy.HookimplMarker(NAME)
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Selection
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    """Say whether this plugin handles the model, and how specifically.
+
+    Called by the core on **every** loaded family plugin, once per run, right after
+    config.json is read and before anything is loaded. The highest score wins. Two plugins
+    with the same highest score are an error the user resolves with ``--plugin NAME``;
+    the outcome never depends on load order. The core's generic plugin does not take part:
+    it is used only when no plugin answers.
+
+    Scores: 100 for a config recognised by facts only this family has (a vocabulary size, a
+    rope type); 50 for model_type alone; lower for guesses. Report the facts that decided it
+    in ``reasons`` and the recognised variant (e.g. ``"3.1"``) in ``variant``: ``framework
+    plan`` prints both, and the core passes ``variant`` back in ``facts.variant`` to every
+    later hook.
+
+    Args:
+        facts: config.json of the model (for a multimodal wrapper, ``facts.text_config`` holds
+            the language model's config).
+
+    Returns:
+        A ``MatchResult``, or ``None`` for "not mine".
+    """
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Planning (no tokenizer, no weights)
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec(firstresult=True)
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings | None:
+    """Constrain how the model is loaded: attention implementation, dtypes, remote code.
+
+    Called on the selected plugin during planning, before the model is loaded. The core picks
+    the first attention implementation in ``attn_implementations`` that the machine can run
+    (``flash_attention_2`` only on CUDA with flash-attn importable), and refuses a requested
+    dtype listed in ``forbidden_dtypes`` with a one-line error. Stops at the first non-None
+    result; ``None`` means the core's defaults (flash-attn, then SDPA, then eager; any dtype).
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        hardware: the detected machine (device, bf16 support, flash-attn version).
+    """
+
+
+@hookspec(firstresult=True)
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any] | None:
+    """Give this family's defaults for a training method, as dotted config keys.
+
+    Called on the selected plugin while the run configuration is resolved. Values sit above
+    the core defaults and below the user's config file and command line; ``framework plan``
+    shows each with source ``plugin:<name>``. Keys are dotted paths into the run config, e.g.
+    ``{"lora.r": 16, "lora.alpha": 32, "training.learning_rate": 1e-4}``; an unknown key is an
+    error naming this plugin. Stops at the first non-None result; ``None`` means the core
+    defaults alone.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        method: ``full``, ``freeze``, ``lora``, ``dora``, ``qlora``, ... (``--method``).
+        stage: ``sft``, ``pt`` or ``dpo`` (``--stage``).
+    """
+
+
+@hookspec(firstresult=True)
+def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision | None:
+    """Decide how the model reaches ``target_length`` tokens.
+
+    Called on the selected plugin during planning with the configured cutoff length. Return
+    ``action="native"`` when the model already handles it, ``"scale"`` with the
+    ``rope_scaling`` dict (and new ``max_position_embeddings``) the core writes onto the
+    config before loading, or ``"refuse"`` with the reason: the core then stops with a
+    one-line error. Stops at the first non-None result; ``None`` means the core's generic
+    answer (native within ``max_position_embeddings``, refuse beyond it).
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        target_length: the longest sequence the run will train on.
+    """
+
+
+@hookspec
+def known_model_configs() -> dict[str, dict[str, Any]] | None:
+    """Publish config.json facts of this family's published checkpoints, for offline planning.
+
+    Called on **every** loaded plugin when a hub id is neither a local directory nor in the
+    local cache, so ``framework plan --model <hub id>`` works with no download. Keys are hub
+    ids; values are config.json dicts, each with a ``"_source"`` key naming where the numbers
+    come from. Two plugins publishing the same hub id is an error.
+    """
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Tokenizer and chat template
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding] | None:
+    """Find tokenizer traps of this family: pad, BOS, EOS versus end-of-turn.
+
+    Called on the selected plugin (and the core's generic checks) once the tokenizer is
+    loaded, before any data is tokenized. Each finding may carry a ``Fix`` the core applies
+    and reports (set a pad token the vocabulary already has, add an end-of-turn token to the
+    stop list, ...). An ``error`` finding without a fix stops the run. All results are
+    collected; return ``None`` or ``[]`` for "nothing found".
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        tokenizer: the loaded ``transformers`` tokenizer. Do not mutate it: return fixes.
+    """
+
+
+@hookspec(firstresult=True)
+def render_chat(
+    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+) -> RenderedChat | None:
+    """Render a conversation exactly as the family's official chat template does.
+
+    Called on the selected plugin once per sample during preprocessing, and for prompts in
+    ``framework chat``. ``messages`` is a list of ``{"role", "content"}`` dicts with roles
+    ``system``, ``user``, ``assistant`` (already validated: non-empty, alternating).
+
+    Return the rendered text as ``Segment``s whose concatenation is, character for character,
+    what the official template renders for the whole conversation (BOS included when the
+    template emits it). Mark each assistant reply and its end-of-turn marker
+    ``trainable=True`` with its ``message_index``; mark text copied from ``messages`` with
+    ``from_data=True``. The core tokenizes the concatenated string in one call (so the token
+    ids equal official render-then-tokenize, boundaries included) and maps the trainable
+    character spans to labels; the loss policy (all assistant turns, last turn, everything)
+    is applied by the core from ``message_index``.
+
+    Stops at the first non-None result; ``None`` lets the core's generic plugin render with
+    the tokenizer's own chat template.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        messages: the conversation.
+        options: ``add_generation_prompt`` for inference, plus template options.
+        tokenizer: the loaded tokenizer, for templates that need its special-token strings.
+    """
+
+
+@hookspec(firstresult=True)
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
+    """Name the tokens that end an assistant turn in this family's chat format.
+
+    Called on the selected plugin when the generation config is saved and before evaluation
+    or chat generation. The core stops on these and on eos. Stops at the first non-None
+    result; ``None`` means eos alone.
+    """
+
+
+@hookspec
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding] | None:
+    """Find problems of this family with the user's own data (e.g. expensive scripts).
+
+    Called on the selected plugin (and the core's generic checks) after the data is read,
+    with a sample of at most a few thousand message texts. All results are collected.
+    """
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Model
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec(firstresult=True)
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets | None:
+    """Name the modules an adapter wraps for this architecture.
+
+    Called on the selected plugin before the adapter is attached, for every adapter method
+    (``lora``, ``dora``, ``qlora``, ...). Default should be all linear projections of
+    attention and MLP; routers of MoE layers and vision towers excluded; ``lm_head`` and
+    embeddings in ``modules_to_save`` only when ``train_embeddings`` is true (with
+    ``ensure_weight_tying`` when they are tied). The core checks every name matches a module.
+    Stops at the first non-None result; ``None`` means every linear layer but the output head.
+    """
+
+
+@hookspec
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding] | None:
+    """Find problems visible only in the loaded weights (e.g. untrained special-token rows).
+
+    Called on the selected plugin (and the core's generic checks) after the model is loaded
+    and before the training method is applied. All results are collected.
+    """
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Registries: demo model, training extensions, CLI
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def provide_demo_model(cache_dir: Path) -> DemoModel | None:
+    """Build (once, under ``cache_dir``) a tiny model of this family to train offline.
+
+    Called on every loaded plugin when ``framework run`` is given no model. The core takes
+    the answer of the plugin whose name sorts first, so the choice is deterministic. Build
+    it deterministically (fixed seed) and quickly (seconds).
+    """
+
+
+@hookspec
+def training_callbacks(config: Any) -> list[Any] | None:
+    """Add ``transformers.TrainerCallback`` instances to a run (loggers, exporters, guards).
+
+    Called on every loaded plugin just before training starts, with the resolved run config.
+    """
+
+
+@hookspec
+def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add subcommands to the ``framework`` CLI.
+
+    Called on every loaded plugin while the argument parser is built. Add parsers with
+    ``subparsers.add_parser(...)`` and set ``func`` with ``set_defaults(func=...)``; the
+    function receives the parsed ``argparse.Namespace`` and returns an exit code.
+    """
