@@ -1,0 +1,327 @@
+"""The ``framework`` command line.
+
+Import discipline: this module imports only the standard library at import time; each command
+imports what it needs when it runs, so ``framework --help`` and ``framework plugins`` never load
+torch or transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments shared by run, plan and check."""
+    parser.add_argument("config", nargs="?", help="YAML config file (optional)")
+    parser.add_argument("--model", help="model directory or hub id (default: the bundled demo model)")
+    parser.add_argument("--data", action="append", metavar="FILE", help="data file or directory (repeatable)")
+    parser.add_argument("--format", choices=["auto", "alpaca", "sharegpt", "messages", "preference", "text"])
+    parser.add_argument("--method", help="full, freeze, lora, dora, rslora, qlora, qlora8, prefix, prompt, ptuning, hybrid")
+    parser.add_argument("--stage", help="sft (default), pt or dpo")
+    parser.add_argument("--output", help="output directory")
+    parser.add_argument("--plugin", help="force this family plugin")
+    parser.add_argument("--cutoff-len", type=int, dest="cutoff_len", help="longest sample in tokens")
+    parser.add_argument("--gpu", help="plan for this accelerator memory, e.g. 24GB")
+    parser.add_argument("--seq-schedule", dest="seq_schedule", help="progressive lengths, e.g. 512:0.3,1024:1.0")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key (repeatable)")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle-based weight files")
+    parser.add_argument("--no-packing", action="store_true", help="padded batches instead of packing")
+    parser.add_argument("--strict", action="store_true", help="fail on the first bad sample")
+    parser.add_argument("--overwrite-cache", action="store_true", help="rebuild the preprocessing cache")
+
+
+def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framework",
+        description="Fine-tune LLMs with each model family's pitfalls found and fixed before training.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="fine-tune (no arguments: the demo model on the bundled data)")
+    _model_arguments(run)
+    run.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    run.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    run.set_defaults(func=_cmd_run)
+
+    plan = sub.add_parser("plan", help="show what run would do: plugin, settings and sources, memory")
+    _model_arguments(plan)
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.add_argument("--keys", action="store_true", help="list every config key with its description")
+    plan.set_defaults(func=_cmd_plan)
+
+    check = sub.add_parser("check", help="run tokenizer, model-config and data checks; train nothing")
+    _model_arguments(check)
+    check.set_defaults(func=_cmd_check)
+
+    render = sub.add_parser("render", help="show exactly what the model sees for each sample")
+    _model_arguments(render)
+    render.add_argument("--json", action="store_true", help="one JSON object per sample: input_ids and labels")
+    render.add_argument("--limit", type=int, default=None, help="show at most N samples")
+    render.set_defaults(func=_cmd_render)
+
+    plugins = sub.add_parser("plugins", help="installed plugins, versions, hooks, load errors")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(func=_cmd_plugins)
+
+    new = sub.add_parser("new-plugin", help="scaffold a family plugin distribution framework-NAME")
+    new.add_argument("name", help="family name, e.g. phi3")
+    new.add_argument("--dest", default=".", help="directory to create it in")
+    new.set_defaults(func=_cmd_new_plugin)
+
+    if host is not None:
+        host.call_all("add_commands", subparsers=sub)
+    return parser
+
+
+def _host() -> Any:
+    from framework.plugins import make_plugin_host
+
+    return make_plugin_host()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("FRAMEWORK_DEBUG") == "1"
+    try:
+        host = _host()
+        parser = build_parser(host)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_OK
+        args.host = host
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+        return _report(exc, debug)
+
+
+def _report(exc: BaseException, debug: bool) -> int:
+    from framework.errors import FrameworkError, UserError
+
+    if debug:
+        traceback.print_exc()
+    if isinstance(exc, UserError):
+        print(f"error: {exc.line()}", file=sys.stderr)
+        return EXIT_USER
+    if isinstance(exc, FrameworkError):
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if not debug:
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────
+# Commands
+# ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    import json
+
+    infos = sorted(args.host.infos.values(), key=lambda i: (i.builtin, i.name))
+    if args.json:
+        print(json.dumps([{
+            "name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module,
+            "status": i.status, "builtin": i.builtin, "hooks": i.hooks, "error": i.error,
+        } for i in infos], indent=2))
+        return EXIT_OK
+    from framework.hookdata import HOOK_API_VERSION
+
+    _say(f"hook API {HOOK_API_VERSION}")
+    for info in infos:
+        kind = "builtin" if info.builtin else "plugin"
+        _say(f"{info.name:<14} {info.distribution} {info.version}  [{kind}, {info.status}]")
+        if info.hooks:
+            _say(f"{'':<14} hooks: {', '.join(info.hooks)}")
+        if info.error:
+            _say(f"{'':<14} error: {info.error}")
+    return EXIT_OK
+
+
+def _plan(args: argparse.Namespace, need_weights: bool) -> Any:
+    from framework.prepare import make_plan
+
+    return make_plan(args, args.host, need_weights=need_weights)
+
+
+def _format_bytes(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    if args.keys:
+        from framework.config import describe_keys
+
+        for key, text in describe_keys().items():
+            _say(f"{key:<36} {text}")
+        return EXIT_OK
+    plan = _plan(args, need_weights=False)
+    memory = plan.memory
+    choice = None
+    if plan.config.plan.gpu:
+        from framework.planning.memory import choose_method, parse_size
+
+        choice = choose_method(plan.facts, gpu_bytes=parse_size(plan.config.plan.gpu),
+                               seq_len=plan.config.data.cutoff_len)
+    if args.json:
+        print(json.dumps({
+            "model": {"name_or_path": plan.facts.name_or_path, "origin": plan.source.origin},
+            "plugin": plan.plugin_record(),
+            "candidates": [list(c) for c in plan.selection.candidates],
+            "method": plan.config.method, "stage": plan.config.stage,
+            "settings": plan.resolved.to_json(),
+            "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
+            "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
+            "rope": plan.rope.model_dump(),
+            "load_settings": plan.load.model_dump(),
+            "memory": None if memory is None else {"total": memory.total, "breakdown": memory.breakdown},
+            "gpu_choice": None if choice is None else {"method": choice.method, "fits": choice.fits,
+                                                        "micro_batch": choice.micro_batch, "grad_accum": choice.grad_accum,
+                                                        "reason": choice.reason},
+            "warnings": plan.warnings,
+        }, indent=2, default=str))
+        return EXIT_OK
+    info = plan.selection.info
+    _say(f"model      {plan.facts.name_or_path}  ({plan.source.origin})")
+    _say(f"plugin     {info.label()}" + ("  [forced]" if plan.selection.forced else ""))
+    if plan.selection.match:
+        _say(f"variant    {plan.selection.match.variant}: " + "; ".join(plan.selection.match.reasons))
+    _say(f"candidates " + (", ".join(f"{n} ({s})" for n, s in plan.selection.candidates) or "none"))
+    _say(f"method     {plan.config.method}  stage {plan.config.stage}")
+    _say(f"attention  {plan.attention[0]}  ({plan.attention[1]})")
+    _say(f"dtype      {plan.dtype[0]}  ({plan.dtype[1]})")
+    _say(f"rope       {plan.rope.action}: {plan.rope.reason}")
+    for note in plan.load.notes:
+        _say(f"note       {note}")
+    _say("settings (value  <- source)")
+    for key, value, source in plan.resolved.items():
+        _say(f"  {key:<34} {value!r:<24} <- {source}")
+    if memory is not None:
+        _say(f"memory     {_format_bytes(memory.total)} estimated peak for {memory.method}")
+        for part, amount in memory.breakdown.items():
+            _say(f"  {part:<20} {_format_bytes(amount)}")
+    if choice is not None:
+        _say(f"gpu {plan.config.plan.gpu}: {choice.method} (micro batch {choice.micro_batch}, grad accum "
+             f"{choice.grad_accum}, checkpointing {'on' if choice.grad_checkpointing else 'off'}) - {choice.reason}")
+    for warning in plan.warnings:
+        _say(f"warning    {warning}")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from framework.runner import prepare_data, prepare_tokenizer
+
+    plan = _plan(args, need_weights=True)
+    _say(f"plugin {plan.selection.info.label()} variant {plan.facts.variant}")
+    for warning in plan.warnings:
+        _say(f"[warning] {warning}")
+    tokenizer, fixes = prepare_tokenizer(plan)
+    for line in fixes.lines():
+        _say(line)
+    data = prepare_data(plan, tokenizer)
+    for line in data.report.lines():
+        _say(line)
+    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(500, len(data.train))]["input_ids"]]
+    findings = plan.family.check_data(tokenizer, texts)
+    for finding in findings:
+        _say(f"[{finding.severity}] {finding.code}: {finding.message}")
+    errors = [f for f in fixes.findings + findings if f.severity == "error" and f.fix is None]
+    return EXIT_USER if errors else EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import json
+
+    from framework.runner import prepare_data, prepare_tokenizer
+
+    plan = _plan(args, need_weights=True)
+    tokenizer, _ = prepare_tokenizer(plan)
+    data = prepare_data(plan, tokenizer)
+    rows = data.train if data.eval is None else __import__("datasets").concatenate_datasets([data.train, data.eval])
+    limit = len(rows) if args.limit is None else min(args.limit, len(rows))
+    for i in range(limit):
+        row = rows[i]
+        if args.json:
+            sys.stdout.write(json.dumps({"input_ids": row["input_ids"], "labels": row["labels"]}) + "\n")
+            continue
+        _say(f"── sample {i} ({len(row['input_ids'])} tokens) " + "─" * 20)
+        _say(_marked(tokenizer, row["input_ids"], row["labels"]))
+    if not args.json:
+        _say("(trained text between ⟦ and ⟧)")
+    return EXIT_OK
+
+
+def _marked(tokenizer: Any, ids: list[int], labels: list[int]) -> str:
+    """Decode with trained spans between ⟦ ⟧, so the loss mask can be read."""
+    out: list[str] = []
+    run: list[int] = []
+    trained = None
+    for token, label in zip(ids, labels):
+        on = label != -100
+        if trained is not None and on != trained:
+            text = tokenizer.decode(run)
+            out.append(f"⟦{text}⟧" if trained else text)
+            run = []
+        trained = on
+        run.append(token)
+    if run:
+        text = tokenizer.decode(run)
+        out.append(f"⟦{text}⟧" if trained else text)
+    return "".join(out)
+
+
+def _cmd_new_plugin(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from framework.scaffold import create_plugin
+
+    path = create_plugin(args.name, Path(args.dest))
+    _say(f"created {path}")
+    _say(f"next: pip install -e {path} && pytest {path}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    plan = _plan(args, need_weights=True)
+    info = plan.selection.info
+    _say(f"model  {plan.facts.name_or_path}" + (f"  ({plan.demo.name})" if plan.demo else ""))
+    _say(f"plugin {info.label()}, variant {plan.facts.variant}")
+    _say(f"method {plan.config.method}, {plan.dtype[0]}, attention {plan.attention[0]}")
+    for warning in plan.warnings:
+        _say(f"[warning] {warning}")
+    from framework.runner import run
+
+    result = run(plan, _say)
+    m = result.metrics
+    _say("")
+    _say("── result " + "─" * 40)
+    if m.get("train_loss_first") is not None:
+        _say(f"train loss      {m['train_loss_first']:.4f} -> {m['train_loss_last']:.4f}")
+    if m.get("eval_loss") is not None:
+        _say(f"validation loss {m['eval_loss']:.4f}")
+    if m.get("tokens_per_second"):
+        _say(f"throughput      {m['tokens_per_second']:.0f} tokens/s, {m['steps']} steps, {m['wall_time_s']:.0f} s")
+    if result.before is not None:
+        _say(f"prompt          {m['identity_prompt']}")
+        _say(f"before training {result.before!r}")
+        _say(f"after training  {result.after!r}")
+    _say(f"output          {result.output_dir}")
+    return EXIT_OK

@@ -1,0 +1,193 @@
+"""Load the model and attach the training method: full, freeze, LoRA family, QLoRA, prompt learning.
+
+Everything here is transformers + peft + bitsandbytes; the module only decides which of their
+switches a method means, with the family plugin's target modules and load settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework.config import ADAPTER_METHODS, PROMPT_METHODS, RunConfig
+from framework.errors import ConfigError, ModelError
+from framework.hookdata import LoraTargets
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+@dataclass(frozen=True)
+class TrainableReport:
+    """What a method leaves trainable (as peft's print_trainable_parameters reports it)."""
+
+    trainable: int
+    total: int
+
+    @property
+    def share(self) -> float:
+        return self.trainable / self.total if self.total else 0.0
+
+    def line(self) -> str:
+        return f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {100 * self.share:.4f}"
+
+
+def quantization_config(method: str, compute_dtype: str) -> Any:
+    """bitsandbytes settings of QLoRA: 4-bit NF4 with double quantization, or 8-bit."""
+    if method not in ("qlora", "qlora8"):
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as exc:
+        raise ConfigError(f"--method {method} needs bitsandbytes, which cannot be imported here ({exc})",
+                          hint="install bitsandbytes for this platform or use --method lora") from None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if method == "qlora8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, DTYPES[compute_dtype]),
+    )
+
+
+def _refuse_pickle(directory: Path, allow_pickle: bool) -> None:
+    has_safetensors = any(directory.glob("*.safetensors"))
+    pickles = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
+    if not has_safetensors and pickles and not allow_pickle:
+        raise ModelError(f"weights are pickle files ({pickles[0]}), which can run arbitrary code when loaded",
+                         where=str(directory), hint="convert them to safetensors, or pass --allow-pickle if you trust the source")
+    if not has_safetensors and not pickles:
+        raise ModelError("no weight files (*.safetensors) in the model directory", where=str(directory),
+                         hint="point --model at a directory saved with save_pretrained")
+
+
+def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rope: dict[str, Any] | None,
+               trust_remote_code: bool) -> Any:
+    """``AutoModelForCausalLM`` with the plugin's attention and dtype, quantized for QLoRA."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    _refuse_pickle(directory, config.model.allow_pickle)
+    hf_config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    if rope:
+        hf_config.rope_scaling = rope["rope_scaling"]
+        if rope.get("max_position_embeddings"):
+            hf_config.max_position_embeddings = rope["max_position_embeddings"]
+    quant = quantization_config(config.method, dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        directory,
+        config=hf_config,
+        dtype=getattr(torch, DTYPES[dtype]),
+        attn_implementation=attn,
+        quantization_config=quant,
+        trust_remote_code=trust_remote_code,
+        use_safetensors=not config.model.allow_pickle,
+    )
+    return model
+
+
+def count_parameters(model: Any) -> TrainableReport:
+    trainable = total = 0
+    for param in model.parameters():
+        n = param.numel()
+        if hasattr(param, "quant_storage") or param.__class__.__name__ == "Params4bit":
+            n *= 2  # two 4-bit weights per stored byte, as peft counts them
+        total += n
+        if param.requires_grad:
+            trainable += n
+    return TrainableReport(trainable, total)
+
+
+def _decoder_layers(model: Any) -> Any:
+    from framework.loss import causal_lm
+
+    decoder = causal_lm(model).get_decoder()
+    layers = getattr(decoder, "layers", None)
+    if layers is None:
+        raise ConfigError("--method freeze cannot find the decoder layers of this model",
+                          hint="name the modules to train with --set freeze.trainable_modules=[...]")
+    return layers
+
+
+def apply_freeze(model: Any, config: RunConfig) -> None:
+    """Partial fine-tuning: everything frozen except the top layers or the named modules."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+    names = config.freeze.trainable_modules
+    if names:
+        hit = False
+        for name, param in model.named_parameters():
+            if any(fragment in name for fragment in names):
+                param.requires_grad_(True)
+                hit = True
+        if not hit:
+            raise ConfigError(f"freeze.trainable_modules={names} matches no parameter",
+                              hint="use fragments of parameter names, e.g. 'mlp' or 'layers.31'")
+        return
+    layers = _decoder_layers(model)
+    for layer in list(layers)[-config.freeze.trainable_layers :]:
+        for param in layer.parameters():
+            param.requires_grad_(True)
+
+
+def lora_config(config: RunConfig, targets: LoraTargets) -> Any:
+    from peft import LoraConfig, TaskType
+
+    target_modules: Any = config.lora.target_modules or (
+        targets.target_modules if isinstance(targets.target_modules, str) else list(targets.target_modules)
+    )
+    kwargs: dict[str, Any] = {}
+    if targets.exclude_modules:
+        kwargs["exclude_modules"] = list(targets.exclude_modules)
+    if targets.modules_to_save:
+        kwargs["modules_to_save"] = list(targets.modules_to_save)
+        if targets.ensure_weight_tying:
+            kwargs["ensure_weight_tying"] = True
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=target_modules,
+        use_dora=config.method == "dora",
+        use_rslora=config.method == "rslora",
+        **kwargs,
+    )
+
+
+def prompt_learning_config(config: RunConfig) -> Any:
+    from peft import PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType
+
+    kind = {"prefix": PrefixTuningConfig, "prompt": PromptTuningConfig, "ptuning": PromptEncoderConfig}[config.method]
+    return kind(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=config.prompt.num_virtual_tokens)
+
+
+def apply_method(model: Any, config: RunConfig, targets: LoraTargets, *, method: str | None = None) -> Any:
+    """Attach the method to a loaded model and return the model to train."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    method = method or config.method
+    if method == "full" or (method == "hybrid" and targets is None):
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model
+    if method == "freeze":
+        apply_freeze(model, config)
+        return model
+    if method in PROMPT_METHODS:
+        return get_peft_model(model, prompt_learning_config(config))
+    if method in ADAPTER_METHODS:
+        if method in ("qlora", "qlora8"):
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.training.gradient_checkpointing
+            )
+        try:
+            return get_peft_model(model, lora_config(config.model_copy(update={"method": method}), targets))
+        except ValueError as exc:
+            raise ConfigError(f"LoRA targets do not match this model: {str(exc).splitlines()[0]}",
+                              hint="set lora.target_modules to module names the model has") from None
+    raise ConfigError(f"unknown method {method}")

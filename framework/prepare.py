@@ -1,0 +1,199 @@
+"""Stages 1-3 of a run: resolve the model, select the plugin, resolve the config, plan.
+
+``framework plan``, ``check``, ``render`` and ``run`` all start here, so what ``plan`` shows is
+exactly what ``run`` will do. Nothing in this module loads weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from framework.config import Layer, Resolved, core_layer, load_yaml_layer, parse_set, resolve
+from framework.errors import ConfigError, ModelError
+from framework.facts import facts_from_config
+from framework.hookdata import DemoModel, HardwareFacts, LoadSettings, ModelFacts, RopeDecision
+from framework.plugins import FamilyHooks, PluginHost, Selection
+from framework.resolve import ModelSource, resolve_model
+
+#: The bundled example data and the prompt asked before and after the demo run.
+EXAMPLE_DATA = Path(__file__).parent / "resources" / "example" / "train.jsonl"
+IDENTITY_PROMPT = "Who are you?"
+
+#: Settings of the no-argument demo run: a randomly initialised tiny model must learn the
+#: identity answer in about a minute on a laptop CPU, so it trains hotter and longer than a
+#: real model would.
+DEMO_SETTINGS = {
+    "training.learning_rate": 3e-3,
+    "training.epochs": 20.0,
+    "training.micro_batch_size": 8,
+    "training.warmup": 0.05,
+    "training.logging_steps": 10,
+    "lora.r": 16,
+    "lora.alpha": 32,
+    "lora.dropout": 0.0,
+    "data.cutoff_len": 256,
+    "data.val_size": 0.1,
+}
+
+
+def cli_layer(args: argparse.Namespace) -> Layer:
+    """Command-line flags as dotted keys (only the flags the user actually gave)."""
+    values: dict[str, Any] = {}
+    flag_keys = {
+        "model": "model.name_or_path", "method": "method", "stage": "stage", "output": "output.dir",
+        "plugin": "model.plugin", "gpu": "plan.gpu", "seq_schedule": "data.seq_schedule",
+        "format": "data.format", "cutoff_len": "data.cutoff_len",
+    }
+    for attr, key in flag_keys.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            values[key] = value
+    if getattr(args, "data", None):
+        values["data.paths"] = list(args.data)
+    for attr, key in (("trust_remote_code", "model.trust_remote_code"), ("allow_pickle", "model.allow_pickle"),
+                      ("resume", "output.resume"), ("overwrite", "output.overwrite"), ("strict", "data.strict"),
+                      ("overwrite_cache", "data.overwrite_cache")):
+        if getattr(args, attr, False):
+            values[key] = True
+    if getattr(args, "no_packing", False):
+        values["data.packing"] = False
+    values.update(parse_set(getattr(args, "set", None) or []))
+    return Layer("cli", values)
+
+
+@dataclass
+class RunPlan:
+    """Everything decided before weights are loaded."""
+
+    source: ModelSource
+    facts: ModelFacts
+    selection: Selection
+    family: FamilyHooks
+    resolved: Resolved
+    hardware: HardwareFacts
+    load: LoadSettings
+    attention: tuple[str, str]
+    dtype: tuple[str, str]
+    rope: RopeDecision
+    demo: DemoModel | None = None
+    memory: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> Any:
+        return self.resolved.config
+
+    @property
+    def data_paths(self) -> list[str]:
+        return self.config.data.paths or [str(EXAMPLE_DATA)]
+
+    def plugin_record(self) -> dict[str, Any]:
+        info = self.selection.info
+        return {
+            "name": info.name, "distribution": info.distribution, "version": info.version,
+            "variant": self.facts.variant, "forced": self.selection.forced,
+            "reasons": list(self.selection.match.reasons) if self.selection.match else [],
+        }
+
+
+def _peek(layers: list[Layer], key: str) -> Any:
+    value = None
+    for layer in layers:
+        value = layer.values.get(key, value)
+    return value
+
+
+def demo_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("framework")) / "demo"
+
+
+def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool) -> RunPlan:
+    """Resolve everything a run needs to know before loading weights."""
+    user_layers: list[Layer] = []
+    if getattr(args, "config", None):
+        user_layers.append(load_yaml_layer(args.config))
+    user_layers.append(cli_layer(args))
+
+    model_name = _peek(user_layers, "model.name_or_path")
+    demo = None
+    if not model_name:
+        demo = host.demo_model(demo_cache_dir())
+        if demo is None:
+            raise ModelError("no model given and no installed plugin provides a demo model",
+                             hint="pass --model PATH_OR_HUB_ID")
+        model_name = demo.path
+    published = None if need_weights else host.known_model_configs()
+    source = resolve_model(model_name, need_weights=need_weights, published=published)
+    facts = facts_from_config(source.config, source.name_or_path)
+    selection = host.select(facts, _peek(user_layers, "model.plugin"))
+    family = host.family(selection, facts)
+    facts = family.facts
+
+    method = _peek(user_layers, "method") or "lora"
+    stage = _peek(user_layers, "stage") or "sft"
+    plugin_name, plugin_defaults = family.default_hyperparameters(method, stage)
+    layers = [core_layer(), Layer(f"plugin:{plugin_name}", plugin_defaults)]
+    if demo is not None:
+        layers.append(Layer("demo", DEMO_SETTINGS))
+    resolved = resolve(layers + user_layers)
+    config = resolved.config
+
+    from framework.hardware import choose_attention, choose_dtype, detect_hardware
+
+    hardware = detect_hardware()
+    load = family.load_settings(hardware)
+    warnings: list[str] = []
+    if selection.name == "generic":
+        warnings.append(f"no installed plugin knows model_type '{facts.model_type}': using the generic fallback "
+                        "(the tokenizer's own chat template, every linear layer as LoRA target)")
+    if (facts.requires_remote_code or load.trust_remote_code) and not config.model.trust_remote_code:
+        raise ModelError(f"{facts.name_or_path} needs its own Python code to load (remote code), which is off by default",
+                         hint="read the code in the model repository, then pass --trust-remote-code to allow it")
+    attention = choose_attention(load, hardware, config.model.attn_implementation)
+    dtype = choose_dtype(load, hardware, config.model.dtype)
+    if config.method in ("qlora", "qlora8") and hardware.device == "cpu" and dtype[0] == "fp32":
+        pass  # bitsandbytes runs 4-bit on CPU; compute stays fp32
+    rope = family.rope_scaling(config.data.cutoff_len)
+    if rope.action == "refuse":
+        raise ConfigError(f"data.cutoff_len={config.data.cutoff_len} is beyond what this model can reach: {rope.reason}",
+                          hint="lower data.cutoff_len")
+    warnings.extend(rope.warnings)
+    if config.stage == "sft" and config.data.packing and not load.supports_packing:
+        warnings.append("padding-free packing is not safe for this model: using padded batches ("
+                        + "; ".join(load.notes) + ")")
+    plan = RunPlan(source, facts, selection, family, resolved, hardware, load, attention, dtype, rope, demo,
+                   warnings=warnings)
+    plan.memory = _memory_estimate(plan)
+    return plan
+
+
+def _memory_estimate(plan: RunPlan) -> Any:
+    """The planner's estimate, when the planner is installed and the facts suffice."""
+    try:
+        from framework.planning.memory import estimate
+    except ImportError:
+        return None
+    cfg = plan.config
+    try:
+        return estimate(plan.facts, method=cfg.method, micro_batch=cfg.training.micro_batch_size,
+                        seq_len=cfg.data.cutoff_len, grad_checkpointing=cfg.training.gradient_checkpointing,
+                        compute_dtype="bf16" if plan.dtype[0] == "fp32" and plan.hardware.device == "cpu" else plan.dtype[0],
+                        lora_r=cfg.lora.r, packed=cfg.data.packing, chunked_loss=cfg.training.chunked_loss)
+    except Exception:  # a config without sizes (remote code keys) cannot be estimated
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for dist in ("framework", "torch", "transformers", "peft", "accelerate", "datasets", "bitsandbytes", "pluggy", "trl"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out

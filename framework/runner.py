@@ -1,0 +1,279 @@
+"""Stages 4-8 of a run: tokenizer, data, model, training, saving.
+
+Each stage is a function so ``check`` and ``render`` can stop early and tests can drive one
+stage at a time. ``run`` strings them together and prints what a user needs to see.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes, load_tokenizer
+from framework.hookdata import ChatOptions, RenderedChat
+from framework.outputs import check_output_dir, plot_losses, write_json
+from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
+
+Say = Callable[[str], None]
+
+
+def model_directory(plan: RunPlan) -> Path:
+    assert plan.source.directory is not None, "training needs a model directory"
+    return plan.source.directory
+
+
+def prepare_tokenizer(plan: RunPlan) -> tuple[Any, FixReport]:
+    tokenizer = load_tokenizer(model_directory(plan), trust_remote_code=plan.config.model.trust_remote_code)
+    findings = plan.family.check_tokenizer(tokenizer)
+    report = apply_tokenizer_fixes(tokenizer, findings, plan.family.stop_tokens(tokenizer))
+    return tokenizer, report
+
+
+def renderer(plan: RunPlan, tokenizer: Any, *, generation: bool = False) -> Callable[[list[dict[str, str]]], RenderedChat]:
+    render = plan.family.chat_renderer(tokenizer)
+    options = ChatOptions(add_generation_prompt=generation)
+    return lambda messages: render(messages, options)
+
+
+def prepare_data(plan: RunPlan, tokenizer: Any) -> Any:
+    """Read, validate, render, tokenize and mask the data (cached)."""
+    from framework.data.pipeline import prepare_pretrain, prepare_preference, prepare_sft
+
+    cfg = plan.config
+    common = dict(cutoff_len=cfg.data.cutoff_len, val_size=cfg.data.val_size, seed=cfg.training.seed)
+    fmt = None if cfg.data.format == "auto" else cfg.data.format
+    if cfg.stage == "pt":
+        return prepare_pretrain(plan.data_paths, tokenizer, **common)
+    if cfg.stage == "dpo":
+        return prepare_preference(plan.data_paths, tokenizer, renderer(plan, tokenizer),
+                                  render_prompt=renderer(plan, tokenizer, generation=True), **common)
+    return prepare_sft(
+        plan.data_paths, tokenizer, renderer(plan, tokenizer), fmt=fmt, train_on=cfg.data.train_on,
+        truncation=cfg.data.truncation, max_samples=cfg.data.max_samples, strict=cfg.data.strict,
+        allow_special_in_data=cfg.data.allow_special_in_data, mix_weights=cfg.data.mix_weights,
+        cache_dir=_cache_dir(), overwrite_cache=cfg.data.overwrite_cache, num_proc=cfg.data.num_proc,
+        task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan), **common,
+    )
+
+
+def _cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("framework")) / "data"
+
+
+def _fingerprint(plan: RunPlan) -> str:
+    info = plan.selection.info
+    return f"{info.name}-{info.version}-{plan.facts.variant}-{plan.facts.name_or_path}"
+
+
+def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
+    from framework.methods import load_model
+
+    rope = None
+    if plan.rope.action == "scale":
+        rope = {"rope_scaling": plan.rope.rope_scaling, "max_position_embeddings": plan.rope.max_position_embeddings}
+    model = load_model(model_directory(plan), plan.config, dtype=plan.dtype[0], attn=plan.attention[0], rope=rope,
+                       trust_remote_code=plan.config.model.trust_remote_code)
+    apply_model_fixes(model, tokenizer, fixes, plan.family.check_model(model, tokenizer))
+    return model
+
+
+def generate_answer(model: Any, tokenizer: Any, plan: RunPlan, prompt: str, stop_tokens: list[str],
+                    max_new_tokens: int = 48) -> str:
+    """Greedy answer to one prompt, rendered with the plugin's template and its stop tokens."""
+    import torch
+
+    text = renderer(plan, tokenizer, generation=True)([{"role": "user", "content": prompt}]).text
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens) if isinstance(i, int) and i >= 0]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=max_new_tokens,
+                             do_sample=False, eos_token_id=stop_ids or None, pad_token_id=tokenizer.pad_token_id)
+    if was_training:
+        model.train()
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def default_output_dir(plan: RunPlan) -> Path:
+    name = Path(plan.facts.name_or_path.rstrip("/")).name or "model"
+    return Path("runs") / f"{name}-{plan.config.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
+    from transformers import TrainingArguments
+
+    cfg = plan.config
+    t = cfg.training
+    dtype = plan.dtype[0]
+    per_epoch = t.eval_steps is None
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=t.micro_batch_size,
+        per_device_eval_batch_size=t.micro_batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        warmup_steps=t.warmup,
+        lr_scheduler_type=t.lr_scheduler,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm if t.max_grad_norm > 0 else None,
+        optim=t.optim,
+        logging_steps=t.logging_steps,
+        eval_strategy=("no" if not has_eval else "epoch" if per_epoch else "steps"),
+        eval_steps=t.eval_steps,
+        save_strategy="epoch" if t.save_steps is None else "steps",
+        save_steps=t.save_steps or 500,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=bool(has_eval and t.early_stopping_patience),
+        metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False,
+        seed=t.seed,
+        data_seed=t.seed,
+        bf16=dtype == "bf16",
+        fp16=dtype == "fp16",
+        report_to=[r for r in t.report_to if r != "none"] or "none",
+        logging_dir=str(output_dir / "logs"),
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        gradient_checkpointing=t.gradient_checkpointing,
+        torch_compile=t.torch_compile,
+        dataloader_num_workers=0,
+        use_cpu=plan.hardware.device == "cpu",
+        ddp_backend="gloo" if plan.hardware.device == "cpu" else None,
+        disable_tqdm=False,
+        save_only_model=False,
+    )
+
+
+def collator(plan: RunPlan, tokenizer: Any, model: Any) -> Any:
+    from framework.data.collate import PackingCollator, PaddedCollator
+
+    packing = plan.config.data.packing and plan.load.supports_packing and plan.config.method not in ("prefix", "prompt", "ptuning")
+    if packing:
+        return PackingCollator()
+    return PaddedCollator(pad_token_id=tokenizer.pad_token_id)
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    metrics: dict[str, Any]
+    before: str | None
+    after: str | None
+
+
+def run(plan: RunPlan, say: Say) -> RunResult:
+    """Train and save; returns where the output went and the metrics."""
+    import torch
+    from transformers import EarlyStoppingCallback
+
+    from framework.methods import apply_method, count_parameters
+    from framework.train import FrameworkTrainer, HistoryCallback
+
+    cfg = plan.config
+    started = time.perf_counter()
+    output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
+    resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
+    torch.manual_seed(cfg.training.seed)
+
+    tokenizer, fixes = prepare_tokenizer(plan)
+    for line in fixes.lines():
+        say(line)
+    data = prepare_data(plan, tokenizer)
+    for line in data.report.lines():
+        say(line)
+    sample_texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(len(data.train), 500)]["input_ids"]]
+    for finding in plan.family.check_data(tokenizer, sample_texts):
+        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+
+    model = load_for_training(plan, tokenizer, fixes)
+    identity = IDENTITY_PROMPT if plan.demo is not None else None
+    before = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
+    targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
+    model = apply_method(model, cfg, targets)
+    params = count_parameters(model)
+    say(f"method {cfg.method}: {params.line()}")
+
+    history = HistoryCallback()
+    callbacks: list[Any] = [history]
+    if data.eval is not None and cfg.training.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
+    for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
+        callbacks.extend(extra or [])
+    from framework.loss import supports_chunked_loss
+
+    trainer = FrameworkTrainer(
+        model=model,
+        args=training_arguments(plan, output_dir, data.eval is not None),
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        data_collator=collator(plan, tokenizer, model),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model),
+        loss_chunk_size=cfg.training.loss_chunk_size,
+    )
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
+
+    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
+    save_outputs(plan, model, tokenizer, fixes, output_dir)
+    train_tokens = int(sum(data.train["length"]) * (result.metrics.get("epoch") or cfg.training.epochs))
+    metrics = {
+        "train_loss_first": history.train[0][1] if history.train else None,
+        "train_loss_last": history.train[-1][1] if history.train else None,
+        "train_loss_mean": result.training_loss,
+        "eval_loss": eval_loss,
+        "eval_history": history.eval,
+        "train_history": history.train,
+        "steps": result.global_step,
+        "train_samples": len(data.train),
+        "eval_samples": len(data.eval) if data.eval is not None else 0,
+        "train_tokens": train_tokens,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "tokens_per_second": train_tokens / result.metrics["train_runtime"] if result.metrics.get("train_runtime") else None,
+        "trainable_parameters": params.trainable,
+        "total_parameters": params.total,
+        "wall_time_s": time.perf_counter() - started,
+        "identity_prompt": identity,
+        "answer_before": before,
+        "answer_after": after,
+    }
+    write_json(output_dir / "metrics.json", metrics)
+    plot_losses(output_dir / "loss.png", history.train, history.eval)
+    return RunResult(output_dir, metrics, before, after)
+
+
+def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
+    """Adapter (or model), tokenizer, generation config with stop tokens, resolved config."""
+    from transformers import GenerationConfig
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    tokenizer.save_pretrained(output_dir)
+    stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in fixes.stop_tokens]
+    gen = GenerationConfig(eos_token_id=[i for i in stop_ids if isinstance(i, int) and i >= 0],
+                           pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
+    gen.save_pretrained(output_dir)
+    write_json(output_dir / "training_config.json", {
+        "config": plan.resolved.to_json(),
+        "plugin": plan.plugin_record(),
+        "model": {"name_or_path": plan.facts.name_or_path, "origin": plan.source.origin,
+                  "directory": str(plan.source.directory)},
+        "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
+        "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
+        "rope": plan.rope.model_dump(),
+        "fixes": {"findings": [f.model_dump() for f in fixes.findings], "applied": fixes.applied,
+                  "stop_tokens": fixes.stop_tokens},
+        "versions": library_versions(),
+        "created": datetime.now().isoformat(timespec="seconds"),
+    })

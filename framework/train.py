@@ -1,0 +1,80 @@
+"""The transformers ``Trainer`` with the framework's loss and callbacks.
+
+The trainer is transformers' own (accelerate underneath, so DDP/DeepSpeed/FSDP come from
+there); this module only swaps the loss for the labelled-only chunked one and records what
+the user looks at afterwards (loss history, tokens/s).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from framework.loss import chunked_causal_lm_loss
+
+
+class FrameworkTrainer(Trainer):
+    """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
+
+    def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunked_loss = chunked_loss
+        self.loss_chunk_size = loss_chunk_size
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        if not self.chunked_loss:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
+                                      num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
+        if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
+                and num_items_in_batch is not None):
+            loss = loss * self.accelerator.num_processes
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+
+class HistoryCallback(TrainerCallback):
+    """Keeps train/eval loss per step and counts real (unpadded) tokens for tokens/s."""
+
+    def __init__(self) -> None:
+        self.train: list[tuple[int, float]] = []
+        self.eval: list[tuple[int, float]] = []
+        self.grad_norms: list[tuple[int, float]] = []
+        self.tokens = 0
+        self.started = 0.0
+        self.elapsed = 0.0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.elapsed = time.perf_counter() - self.started
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        if "loss" in logs and math.isfinite(float(logs["loss"])):
+            self.train.append((state.global_step, float(logs["loss"])))
+        if "grad_norm" in logs and logs["grad_norm"] is not None:
+            self.grad_norms.append((state.global_step, float(logs["grad_norm"])))
+        if "eval_loss" in logs:
+            self.eval.append((state.global_step, float(logs["eval_loss"])))
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.elapsed if self.elapsed else 0.0
+
+
+class TokenCounter:
+    """Wraps a collator to count the real tokens that reach the model."""
+
+    def __init__(self, collator: Any, history: HistoryCallback) -> None:
+        self.collator = collator
+        self.history = history
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        self.history.tokens += sum(len(f["input_ids"]) for f in features)
+        return self.collator(features)
