@@ -76,7 +76,7 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     plugins.set_defaults(func=_cmd_plugins)
 
     new = sub.add_parser("new-plugin", help="scaffold a family plugin distribution framework-NAME")
-    new.add_argument("name", help="family name, e.g. phi3")
+    new.add_argument("name", help="family name, e.g. myfamily")
     new.add_argument("--dest", default=".", help="directory to create it in")
     new.set_defaults(func=_cmd_new_plugin)
 

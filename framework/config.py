@@ -240,7 +240,7 @@ def _did_you_mean(key: str) -> str:
 
 
 class Layer:
-    """One source of settings: dotted keys with a label such as ``plugin:llama3`` or ``cli``."""
+    """One source of settings: dotted keys with a label such as ``plugin:<name>`` or ``cli``."""
 
     def __init__(self, source: str, values: Mapping[str, Any], where: Mapping[str, str] | None = None) -> None:
         self.source = source

@@ -34,7 +34,7 @@ def load_tokenizer(directory: Path, *, trust_remote_code: bool) -> Any:
     from transformers import AutoTokenizer
 
     has_files = any((directory / name).exists() for name in (
-        "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "qwen.tiktoken"))
+        "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")) or any(directory.glob("*.tiktoken"))
     if not has_files:
         raise ModelError("no tokenizer files beside config.json", where=str(directory),
                          hint="save the tokenizer into the model directory (tokenizer.save_pretrained)")
