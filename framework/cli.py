@@ -80,6 +80,25 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     new.add_argument("--dest", default=".", help="directory to create it in")
     new.set_defaults(func=_cmd_new_plugin)
 
+    merge = sub.add_parser("merge", help="merge a run's LoRA/DoRA adapter into its base (bf16 safetensors)")
+    merge.add_argument("output", help="the run's output directory")
+    merge.add_argument("--dest", help="where to write the merged model (default OUTPUT/merged)")
+    merge.set_defaults(func=_cmd_merge)
+
+    chat = sub.add_parser("chat", help="talk to a trained run with its family's template and stop tokens")
+    chat.add_argument("output", help="the run's output directory")
+    chat.add_argument("--prompt", help="one-shot: answer this prompt and exit")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--max-new-tokens", type=int, default=256)
+    chat.set_defaults(func=_cmd_chat)
+
+    evaluate = sub.add_parser("eval", help="perplexity (and BLEU/ROUGE) before vs after fine-tuning")
+    evaluate.add_argument("output", help="the run's output directory")
+    evaluate.add_argument("--data", required=True, action="append", help="held-out data file")
+    evaluate.add_argument("--generate", action="store_true", help="also generate answers and score BLEU/ROUGE")
+    evaluate.add_argument("--limit", type=int, default=200, help="samples to evaluate")
+    evaluate.set_defaults(func=_cmd_eval)
+
     if host is not None:
         host.call_all("add_commands", subparsers=sub)
     return parser
@@ -324,4 +343,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _say(f"before training {result.before!r}")
         _say(f"after training  {result.after!r}")
     _say(f"output          {result.output_dir}")
+    return EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from framework.inference import merge
+
+    path = merge(Path(args.output), Path(args.dest) if args.dest else None)
+    _say(f"merged model written to {path}")
+    return EXIT_OK
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from framework.inference import generate, load_run
+
+    run = load_run(Path(args.output))
+    history: list[dict[str, str]] = [{"role": "system", "content": args.system}] if args.system else []
+    if args.prompt is not None:
+        _say(generate(run, history + [{"role": "user", "content": args.prompt}], args.max_new_tokens))
+        return EXIT_OK
+    _say("chat with the trained model; an empty line or Ctrl-D ends")
+    while True:
+        try:
+            prompt = input("you> ").strip()
+        except EOFError:
+            break
+        if not prompt:
+            break
+        history.append({"role": "user", "content": prompt})
+        answer = generate(run, history, args.max_new_tokens)
+        history.append({"role": "assistant", "content": answer})
+        _say(f"model> {answer}")
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from framework.evaluate import evaluate_run
+
+    report = evaluate_run(Path(args.output), args.data, generate_answers=args.generate, limit=args.limit)
+    _say(f"{'metric':<14} {'before':>10} {'after':>10}")
+    for metric, (before, after) in report.items():
+        _say(f"{metric:<14} {before:>10.4f} {after:>10.4f}")
+    (Path(args.output) / "eval.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return EXIT_OK

@@ -162,7 +162,7 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     rope = family.rope_scaling(config.data.cutoff_len)
     if rope.action == "refuse":
         raise ConfigError(f"data.cutoff_len={config.data.cutoff_len} is beyond what this model can reach: {rope.reason}",
-                          hint="lower data.cutoff_len")
+                          hint=f"lower it, e.g. --cutoff-len {plan_max}" if (plan_max := facts.max_position_embeddings) else "lower it with --cutoff-len")
     warnings.extend(rope.warnings)
     if config.stage == "sft" and config.data.packing and not load.supports_packing:
         warnings.append("padding-free packing is not safe for this model: using padded batches ("

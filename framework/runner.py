@@ -176,6 +176,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     import torch
     from transformers import EarlyStoppingCallback
 
+    from framework.guards import GuardCallback, TrainingDiverged
+    from framework.interrupt import InterruptCallback
     from framework.methods import apply_method, count_parameters
     from framework.train import FrameworkTrainer, HistoryCallback
 
@@ -204,7 +206,9 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     say(f"method {cfg.method}: {params.line()}")
 
     history = HistoryCallback()
-    callbacks: list[Any] = [history]
+    guard = GuardCallback(say)
+    interrupt = InterruptCallback(say)
+    callbacks: list[Any] = [history, guard, interrupt]
     if data.eval is not None and cfg.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
     for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
@@ -221,8 +225,14 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         callbacks=callbacks,
         chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model),
         loss_chunk_size=cfg.training.loss_chunk_size,
+        guard=guard,
     )
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if guard.stopped_reason:
+        raise TrainingDiverged(f"training stopped: {guard.stopped_reason}; the last good checkpoint in "
+                               f"{output_dir} is kept")
+    if interrupt.requested:
+        say(f"stopped by interrupt after step {result.global_step}; continue with --resume --output {output_dir}")
     eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
 
     after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
@@ -247,6 +257,9 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         "identity_prompt": identity,
         "answer_before": before,
         "answer_after": after,
+        "skipped_steps": guard.guard.skipped if guard.guard else 0,
+        "loss_spikes": guard.spikes,
+        "interrupted": interrupt.requested,
     }
     write_json(output_dir / "metrics.json", metrics)
     plot_losses(output_dir / "loss.png", history.train, history.eval)

@@ -20,10 +20,18 @@ from framework.loss import chunked_causal_lm_loss
 class FrameworkTrainer(Trainer):
     """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
 
-    def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
+                 guard: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chunked_loss = chunked_loss
         self.loss_chunk_size = loss_chunk_size
+        self.guard = guard
+
+    def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+        optimizer = super().create_optimizer(*args, **kwargs)
+        if self.guard is not None and self.guard.guard is None:
+            self.guard.attach(self.optimizer)
+        return optimizer
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -66,15 +74,3 @@ class HistoryCallback(TrainerCallback):
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.elapsed if self.elapsed else 0.0
-
-
-class TokenCounter:
-    """Wraps a collator to count the real tokens that reach the model."""
-
-    def __init__(self, collator: Any, history: HistoryCallback) -> None:
-        self.collator = collator
-        self.history = history
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        self.history.tokens += sum(len(f["input_ids"]) for f in features)
-        return self.collator(features)
