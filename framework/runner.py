@@ -169,6 +169,8 @@ class RunResult:
     metrics: dict[str, Any]
     before: str | None
     after: str | None
+    model: Any = None
+    tokenizer: Any = None
 
 
 def run(plan: RunPlan, say: Say) -> RunResult:
@@ -263,7 +265,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     }
     write_json(output_dir / "metrics.json", metrics)
     plot_losses(output_dir / "loss.png", history.train, history.eval)
-    return RunResult(output_dir, metrics, before, after)
+    return RunResult(output_dir, metrics, before, after, model, tokenizer)
 
 
 def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
