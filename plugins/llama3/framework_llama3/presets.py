@@ -1,0 +1,168 @@
+"""Llama 3 defaults as data, each value with where it comes from.
+
+Hyperparameters per method and stage, the load settings, the LoRA targets and the config.json
+facts of Meta's published checkpoints (for planning without a download).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
+from framework_llama3.vocab import BOS_ID, EOM_ID, EOT_ID, END_OF_TEXT_ID, NATIVE_CONTEXT, VOCAB_SIZE
+
+# ── sources ───────────────────────────────────────────────────────────────────────────────
+SEED_LLAMA3 = "shared/seeds/000_5a1c4f87ca98d43d.txt (5.1 Llama 3 / 3.1: LoRA lr 1e-4..5e-5, full 1e-5..5e-6, clip 1.0, r16/a32/d0.05)"
+LF_LORA_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_sft.yaml"
+LF_FULL_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_full/llama3_full_sft.yaml"
+LF_LORA_DPO = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_dpo.yaml"
+ZEPHYR_DPO = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/dpo/config_full.yaml"
+QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA, appendix: lr 2e-4 for 7B/13B, 1e-4 for 33B/65B)"
+RSLORA = "https://arxiv.org/abs/2312.03732 (rsLoRA scales by alpha/sqrt(r)); alpha 8 keeps LoRA's alpha/r=2 at r=16"
+TF_LLAMA3_DOC = "https://github.com/huggingface/transformers/blob/main/docs/source/en/model_doc/llama3.md"
+TF_CONVERTER = "https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/convert_llama_weights_to_hf.py"
+META_SKUS = "https://github.com/meta-llama/llama-models/blob/main/models/sku_list.py"
+
+# ── hyperparameters ───────────────────────────────────────────────────────────────────────
+Table = dict[str, tuple[Any, str]]
+
+COMMON: Table = {
+    "training.max_grad_norm": (1.0, SEED_LLAMA3),
+    "training.lr_scheduler": ("cosine", LF_LORA_SFT),
+    "training.warmup": (0.1, LF_LORA_SFT),
+}
+LORA: Table = {
+    "lora.r": (16, SEED_LLAMA3),
+    "lora.alpha": (32, SEED_LLAMA3),
+    "lora.dropout": (0.05, SEED_LLAMA3),
+    "training.learning_rate": (1e-4, LF_LORA_SFT),
+    "training.epochs": (3.0, LF_LORA_SFT),
+    "training.weight_decay": (0.01, SEED_LLAMA3),
+}
+FULL: Table = {
+    "training.learning_rate": (1e-5, LF_FULL_SFT),
+    "training.epochs": (3.0, LF_FULL_SFT),
+    "training.weight_decay": (0.01, SEED_LLAMA3),
+}
+#: Per method, what replaces or extends the LoRA / full tables.
+METHOD_OVERRIDES: dict[str, Table] = {
+    "rslora": {"lora.alpha": (8, RSLORA)},
+    "qlora": {"training.learning_rate": (2e-4, QLORA_PAPER)},
+    "qlora8": {"training.learning_rate": (2e-4, QLORA_PAPER)},
+    # One learning rate serves both phases; the full phase decides it (a LoRA rate destabilises full training).
+    "hybrid": {"training.learning_rate": (1e-5, LF_FULL_SFT)},
+}
+#: QLoRA paper: the 33B/65B models trained at half the 7B/13B rate; Llama 3 70B has hidden 8192.
+LARGE_HIDDEN = 8192
+QLORA_LARGE: Table = {"training.learning_rate": (1e-4, QLORA_PAPER)}
+DPO_ADAPTER: Table = {"training.learning_rate": (5e-6, LF_LORA_DPO)}
+DPO_FULL: Table = {"training.learning_rate": (5e-7, ZEPHYR_DPO), "training.epochs": (1.0, ZEPHYR_DPO)}
+
+ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8")
+FULL_METHODS = ("full", "freeze")
+
+
+def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
+    """Dotted key -> (value, source) for a method and stage; prompt methods get only the common keys."""
+    table = dict(COMMON)
+    if method in ADAPTER_METHODS or method == "hybrid":
+        table.update(LORA)
+    elif method in FULL_METHODS:
+        table.update(FULL)
+    table.update(METHOD_OVERRIDES.get(method, {}))
+    if method in ("qlora", "qlora8") and (facts.hidden_size or 0) >= LARGE_HIDDEN:
+        table.update(QLORA_LARGE)
+    if stage == "dpo":
+        table.update(DPO_ADAPTER if method in ADAPTER_METHODS else DPO_FULL if method in (*FULL_METHODS, "hybrid") else {})
+    return table
+
+
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+    return {key: value for key, (value, _) in hyperparameter_table(facts, method, stage).items()}
+
+
+# ── loading and adapters ──────────────────────────────────────────────────────────────────
+ATTENTION = ("flash_attention_2", "sdpa", "eager")
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+
+
+def load_settings(hardware: HardwareFacts) -> LoadSettings:
+    notes = [
+        f"fp16 refused: transformers' Llama 3 docs say float16 training is known to produce nan; train in bf16 ({TF_LLAMA3_DOC})",
+        "padding-free packing is exact: restarted position_ids give each sample its own RoPE positions and "
+        "attention block (flash-attn varlen, or SDPA with the mask transformers builds from position_ids)",
+    ]
+    if hardware.device != "cpu" and not hardware.bf16_supported:
+        notes.append(f"this {hardware.gpu_name or hardware.device} has no bf16: training runs in fp32, twice the "
+                     "memory of bf16 (QLoRA keeps the frozen weights in 4-bit)")
+    return LoadSettings(attn_implementations=ATTENTION, forbidden_dtypes=("fp16",), trust_remote_code=False,
+                        supports_packing=True, train_language_model_only=False, notes=tuple(notes))
+
+
+def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    """Every attention and MLP projection; embeddings and head in full only when asked."""
+    if not train_embeddings:
+        return LoraTargets(target_modules=TARGET_MODULES)
+    return LoraTargets(target_modules=TARGET_MODULES, modules_to_save=EMBEDDING_MODULES,
+                       ensure_weight_tying=bool(facts.tie_word_embeddings))
+
+
+# ── published checkpoints ─────────────────────────────────────────────────────────────────
+#: hub id -> (generation, instruct, hidden, intermediate, layers, heads, kv heads, explicit head_dim, source)
+CHECKPOINTS: dict[str, tuple[str, bool, int, int, int, int, int, int | None, str]] = {
+    "meta-llama/Meta-Llama-3-8B": ("3", False, 4096, 14336, 32, 32, 8, None,
+                                   "https://huggingface.co/NousResearch/Meta-Llama-3-8B/blob/main/config.json (ungated copy of Meta's file)"),
+    "meta-llama/Meta-Llama-3-8B-Instruct": ("3", True, 4096, 14336, 32, 32, 8, None,
+                                            "https://github.com/kevinstephano/thunder_model_blocks llama/llama_3_8B_Instruct_config.py (config.json dump)"),
+    "meta-llama/Meta-Llama-3-70B": ("3", False, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Meta-Llama-3-70B-Instruct": ("3", True, 8192, 28672, 80, 64, 8, None,
+                                             f"{META_SKUS} + {TF_CONVERTER}; eos 128009 as in the 8B-Instruct config"),
+    "meta-llama/Llama-3.1-8B": ("3.1", False, 4096, 14336, 32, 32, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.1-8B-Instruct": ("3.1", True, 4096, 14336, 32, 32, 8, None,
+                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_1_8b)"),
+    "meta-llama/Llama-3.1-70B": ("3.1", False, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.1-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.3-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None,
+                                          f"{META_SKUS} (llama3_3 instruct: the 3.1 70B architecture) + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.2-1B": ("3.2", False, 2048, 8192, 16, 32, 8, 64, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.2-1B-Instruct": ("3.2", True, 2048, 8192, 16, 32, 8, 64,
+                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_2_1b)"),
+    "meta-llama/Llama-3.2-3B": ("3.2", False, 3072, 8192, 28, 24, 8, 128, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Llama-3.2-3B-Instruct": ("3.2", True, 3072, 8192, 28, 24, 8, 128,
+                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_2_3b)"),
+}
+
+
+def _eos(version: str, instruct: bool) -> int | list[int]:
+    if not instruct:
+        return END_OF_TEXT_ID
+    return EOT_ID if version == "3" else [END_OF_TEXT_ID, EOM_ID, EOT_ID]
+
+
+def _rope_scaling(version: str) -> dict[str, Any] | None:
+    if version == "3":
+        return None
+    return {"factor": 32.0 if version == "3.2" else 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": NATIVE_CONTEXT["3"], "rope_type": "llama3"}
+
+
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    """config.json of each published checkpoint; intermediate sizes follow the converter's
+    ``multiple_of * ceil(ffn_dim_multiplier * int(8 * dim / 3) / multiple_of)`` with Meta's SKU values."""
+    out: dict[str, dict[str, Any]] = {}
+    for hub_id, (version, instruct, hidden, inter, layers, heads, kv, head_dim, source) in CHECKPOINTS.items():
+        config: dict[str, Any] = {
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
+            "attention_dropout": 0.0, "hidden_act": "silu", "initializer_range": 0.02, "mlp_bias": False,
+            "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "torch_dtype": "bfloat16",
+            "use_cache": True, "vocab_size": VOCAB_SIZE, "bos_token_id": BOS_ID, "eos_token_id": _eos(version, instruct),
+            "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "num_key_value_heads": kv,
+            "max_position_embeddings": NATIVE_CONTEXT[version], "rope_scaling": _rope_scaling(version),
+            "tie_word_embeddings": version == "3.2", "_source": source,
+        }
+        if head_dim is not None:
+            config["head_dim"] = head_dim
+        out[hub_id] = config
+    return out
