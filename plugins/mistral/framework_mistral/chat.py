@@ -1,0 +1,213 @@
+"""The Mistral ``[INST]`` chat formats, rendered as segments.
+
+Four official Hugging Face templates exist and differ only in whitespace and in where the
+system prompt goes (families.md 3.B; mistral-common is the ground truth behind them,
+https://github.com/mistralai/cookbook/blob/main/concept-deep-dive/tokenization/chat_templates.md):
+
+* ``v1`` (7B v0.1/v0.2, Mixtral 8x7B; current Hub template):
+  ``<s> [INST] u [/INST] a</s> [INST] u2 [/INST]``; an optional leading system message is
+  prepended to the **first** user turn (``SYS\\n\\nu``).
+* ``v1`` legacy (the original 2023 template, option ``legacy_template``):
+  ``<s>[INST] u [/INST]a</s> [INST] ...`` (7B adds a space after ``</s>``, Mixtral does not);
+  it has no system role and raises on one.
+* ``v3`` (7B v0.3, Mixtral 8x22B Instruct): ``<s>[INST] u[/INST] a</s>[INST] u2[/INST]``;
+  the assistant reply is stripped; the system message is prepended to the user message only
+  when that user message is the **last** message of the conversation.
+* ``tekken`` (NeMo): as ``v3`` without any space: ``<s>[INST]u[/INST]a</s>``, reply unstripped.
+
+The end of an assistant turn is ``eos`` (``</s>``); it is trained with the reply. Where the
+official template raises, ``render`` raises a one-line ``DataError`` naming the rule.
+
+Option ``system_placement="last_user"`` follows mistral-common instead of the Hub template for
+v3/tekken: the system prompt goes into the last *user* message even when an assistant reply
+follows it, so a training sample ending with the reply keeps its system prompt (the Hub
+template silently drops it there: pitfall M5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.errors import DataError
+from framework.hookdata import ChatOptions, ModelFacts, RenderedChat, Segment
+
+from framework_mistral.detect import variant_of
+
+ALTERNATE = "After the optional system message, conversation roles must alternate user/assistant/user/assistant/..."
+ROLES = "Only user and assistant roles are supported, with the exception of an initial optional system message!"
+LEGACY_ALTERNATE = "Conversation roles must alternate user/assistant/user/assistant/..."
+LEGACY_ROLES = "Only user and assistant roles are supported!"
+TOOL_ID = "Tool call IDs should be alphanumeric strings with length 9!"
+
+# Text between the pieces of a turn, per format: (user open, user close, reply prefix).
+_SPACED = {"v1": (" [INST] ", " [/INST]", " "), "v3": ("[INST] ", "[/INST]", " "), "tekken": ("[INST]", "[/INST]", "")}
+_TOOL_RESULTS = {"v3": '[TOOL_RESULTS] {"content": ', "tekken": '[TOOL_RESULTS]{"content": '}
+
+
+def chat_format(facts: ModelFacts, tokenizer: Any) -> str | None:
+    """The format to render, or None when the checkpoint's own chat template must be used.
+
+    A tokenizer whose chat template does not speak ``[INST]`` belongs to a fine-tune with its
+    own format (Zephyr, ChatML merges...): it was trained on that template, so the plugin
+    steps aside. A tokenizer without a template gets the variant's official format.
+    """
+    own = getattr(tokenizer, "chat_template", None)
+    if isinstance(own, dict):
+        own = own.get("default")
+    fmt = variant_of(facts).chat_format
+    if own and "[INST]" not in str(own):
+        return None
+    if fmt is None:
+        return "v1" if not own else None
+    return fmt
+
+
+def _special(tokenizer: Any, name: str, default: str) -> str:
+    value = getattr(tokenizer, name, None) if tokenizer is not None else None
+    return str(value) if value else default
+
+
+def _fail(rule: str, index: int, role: str, hint: str) -> DataError:
+    return DataError(f"the official Mistral chat template rejects this conversation: {rule}",
+                     where=f"message {index} (role {role!r})", hint=hint)
+
+
+def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, int]:
+    """System text and the index where the turn loop starts (the templates' ``loop_messages``)."""
+    if messages and messages[0].get("role") == "system":
+        return str(messages[0].get("content", "")), 1
+    return None, 0
+
+
+def _reply(content: str, index: int, prefix: str, eos: str, tail: str = "") -> list[Segment]:
+    """An assistant turn: template prefix, the reply and eos trained, optional template tail."""
+    return [
+        Segment(prefix),
+        Segment(content, trainable=True, message_index=index, from_data=True),
+        Segment(eos, trainable=True, message_index=index),
+        Segment(tail),
+    ]
+
+
+def _user(content: str, index: int, fmt: str, system: str | None, system_index: int) -> list[Segment]:
+    open_, close, _ = _SPACED[fmt]
+    segments = [Segment(open_)]
+    if system is not None:
+        segments += [Segment(system, message_index=system_index, from_data=True), Segment("\n\n")]
+    return [*segments, Segment(content, message_index=index, from_data=True), Segment(close)]
+
+
+def _render_v1(messages: list[dict[str, Any]], bos: str, eos: str) -> list[Segment]:
+    system, start = _split_system(messages)
+    segments = [Segment(bos)]
+    for pos, message in enumerate(messages[start:]):
+        index, role = start + pos, message.get("role")
+        if (role == "user") != (pos % 2 == 0):
+            raise _fail(ALTERNATE, index, role, "merge consecutive messages of one role; a system message "
+                        "may only come first")
+        content = str(message.get("content", ""))
+        if role == "user":
+            segments += _user(content, index, "v1", system if pos == 0 else None, 0)
+        elif role == "assistant":
+            segments += _reply(content, index, " ", eos)
+        else:
+            raise _fail(ROLES, index, role, "drop or convert messages of other roles")
+    return segments
+
+
+def _render_legacy(messages: list[dict[str, Any]], bos: str, eos: str, mixtral: bool) -> list[Segment]:
+    segments = [Segment(bos)]
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if (role == "user") != (index % 2 == 0):
+            hint = ("the 2023 template has no system role: drop the system message or render with the "
+                    "current template (it prepends the system text to the first user turn)")
+            raise _fail(LEGACY_ALTERNATE, index, role, hint)
+        content = str(message.get("content", ""))
+        if role == "user":
+            segments += [Segment("[INST] "), Segment(content, message_index=index, from_data=True), Segment(" [/INST]")]
+        elif role == "assistant":
+            segments += _reply(content, index, "", eos, "" if mixtral else " ")
+        else:
+            raise _fail(LEGACY_ROLES, index, role, "drop or convert messages of other roles")
+    return segments
+
+
+def _is_tool_turn(message: dict[str, Any]) -> bool:
+    return message.get("role") in ("tool", "tool_results") or message.get("tool_calls") is not None
+
+
+def _check_v3_alternation(messages: list[dict[str, Any]], start: int) -> None:
+    turn = 0
+    for index in range(start, len(messages)):
+        message = messages[index]
+        if _is_tool_turn(message):
+            continue
+        if (message.get("role") == "user") != (turn % 2 == 0):
+            raise _fail(ALTERNATE, index, message.get("role"), "merge consecutive messages of one role; tool "
+                        "results may sit between turns; a system message may only come first")
+        turn += 1
+
+
+def _tool_result(message: dict[str, Any], index: int, fmt: str) -> list[Segment]:
+    call_id = message.get("tool_call_id")
+    if call_id is None or len(str(call_id)) != 9:
+        raise _fail(TOOL_ID, index, message.get("role"), "give each tool message a 9-character tool_call_id")
+    return [
+        Segment(_TOOL_RESULTS[fmt]),
+        Segment(str(message.get("content", "")), message_index=index, from_data=True),
+        Segment(', "call_id": "'),
+        Segment(str(call_id), message_index=index, from_data=True),
+        Segment('"}[/TOOL_RESULTS]'),
+    ]
+
+
+def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, last_user: bool) -> list[Segment]:
+    system, start = _split_system(messages)
+    _check_v3_alternation(messages, start)
+    users = [i for i in range(start, len(messages)) if messages[i].get("role") == "user"]
+    system_at = (users[-1] if users else None) if last_user else len(messages) - 1
+    segments = [Segment(bos)]
+    for index in range(start, len(messages)):
+        message, role = messages[index], messages[index].get("role")
+        content = message.get("content", "")
+        if role == "user":
+            segments += _user(str(content), index, fmt, system if index == system_at else None, 0)
+        elif message.get("tool_calls") is not None:
+            raise DataError("assistant tool calls are not rendered by this plugin", where=f"message {index}",
+                            hint="flatten tool calls into the assistant content or drop them")
+        elif role == "assistant":
+            reply = str(content).strip() if fmt == "v3" else str(content)
+            segments += _reply(reply, index, _SPACED[fmt][2], eos)
+        elif role in ("tool", "tool_results"):
+            segments += _tool_result(message, index, fmt)
+        else:
+            raise _fail(ROLES, index, role, "drop or convert messages of other roles")
+    return segments
+
+
+def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any) -> RenderedChat | None:
+    """Render like the official template of ``facts.variant``; None defers to the checkpoint's own."""
+    fmt = chat_format(facts, tokenizer)
+    if fmt is None:
+        return None
+    if not messages:
+        raise DataError("empty conversation", hint="every sample needs at least one user message")
+    bos = _special(tokenizer, "bos_token", "<s>")
+    eos = _special(tokenizer, "eos_token", "</s>")
+    placement = options.get("system_placement", "template")
+    if placement not in ("template", "last_user"):
+        raise DataError(f"unknown system_placement {placement!r}", where="chat options",
+                        hint="use 'template' (the Hub template) or 'last_user' (mistral-common)")
+    if fmt == "v1" and options.get("legacy_template", False):
+        segments = _render_legacy(messages, bos, eos, mixtral=variant_of(facts).name.startswith("mixtral"))
+    elif fmt == "v1":
+        segments = _render_v1(messages, bos, eos)
+    else:
+        segments = _render_v3(messages, bos, eos, fmt, last_user=placement == "last_user")
+    return RenderedChat(tuple(s for s in segments if s.text))
+
+
+def stop_tokens(tokenizer: Any) -> list[str]:
+    """Every format ends an assistant turn with eos (``</s>``)."""
+    return [_special(tokenizer, "eos_token", "</s>")]

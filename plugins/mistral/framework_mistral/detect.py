@@ -1,0 +1,126 @@
+"""Recognise Mistral checkpoints from config.json alone.
+
+Every published Mistral generation is told apart by facts the other families never share:
+the vocabulary size (32000 sentencepiece v1, 32768 sentencepiece v3 with control tokens,
+131072 Tekken), the sliding window of 7B v0.1 and the expert count of Mixtral. Only the
+``mistral`` and ``mixtral`` model types are claimed: a Llama-2 config with a 32000 vocabulary
+is ``model_type: llama`` and stays with whoever claims Llama.
+
+A ``mistral``/``mixtral`` config with another vocabulary (a fine-tune that added tokens, a
+later Tekken model such as Mistral-Small) is claimed with score 50 and the variant
+``custom``: the architecture is known, the chat format is not, so the plugin renders with the
+checkpoint's own chat template (see ``chat.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.hookdata import MatchResult, ModelFacts
+
+MODEL_TYPES = ("mistral", "mixtral")
+
+# Vocabulary sizes of the published tokenizers (mistral-common README, tokenizer table:
+# https://github.com/mistralai/mistral-common ; families.md 3.A).
+VOCAB_V1 = 32_000
+VOCAB_V3 = 32_768
+VOCAB_TEKKEN = 131_072
+# NeMo's rope_theta; later Tekken models (Mistral-Small-2501, Ministral) use 1e8 and a
+# different chat format (system-prompt tokens), so theta separates them from NeMo.
+NEMO_ROPE_THETA = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One published generation: which chat format it speaks and why we believe so."""
+
+    name: str
+    chat_format: str | None  # "v1", "v3", "tekken", or None (use the checkpoint's template)
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "v0.1": Variant("v0.1", "v1", "Mistral 7B v0.1: sentencepiece v1 (32000), sliding window 4096"),
+    "v0.2": Variant("v0.2", "v1", "Mistral 7B v0.2: sentencepiece v1 (32000), no sliding window, theta 1e6"),
+    "v0.3": Variant("v0.3", "v3", "Mistral 7B v0.3: sentencepiece v3 (32768) with [INST] control tokens"),
+    "nemo": Variant("nemo", "tekken", "Mistral NeMo 12B: Tekken (131072), explicit head_dim 128"),
+    "mixtral": Variant("mixtral", "v1", "Mixtral 8x7B/8x22B v0.1: MoE, sentencepiece v1 (32000)"),
+    "mixtral-v3": Variant("mixtral-v3", "v3", "Mixtral 8x22B Instruct v0.1: MoE, sentencepiece v3 (32768)"),
+    "custom": Variant("custom", None, "Mistral architecture with an unpublished vocabulary"),
+    "mixtral-custom": Variant("mixtral-custom", None, "Mixtral architecture with an unpublished vocabulary"),
+}
+
+
+def variant_of(facts: ModelFacts) -> Variant:
+    """The variant recorded by selection, or recomputed when a hook is called directly."""
+    if facts.variant in VARIANTS:
+        return VARIANTS[facts.variant]
+    match = match_model(facts)
+    return VARIANTS[match.variant] if match else VARIANTS["custom"]
+
+
+#: transformers' MistralConfig default: a config.json without the key gets this window.
+MISTRAL_DEFAULT_WINDOW = 4096
+
+
+def sliding_window(facts: ModelFacts) -> int | None:
+    """The window the loaded model will use, or None.
+
+    An explicit ``null`` disables it; an absent key means transformers' default, which is
+    4096 for ``MistralConfig`` (7B v0.1 copies that drop the key, e.g. MLC's, still slide)
+    and none for ``MixtralConfig``.
+    """
+    if facts.use_sliding_window is False:
+        return None
+    if facts.sliding_window:
+        return facts.sliding_window
+    if facts.raw and "sliding_window" not in facts.raw and facts.model_type == "mistral":
+        return MISTRAL_DEFAULT_WINDOW
+    return None
+
+
+def is_moe(facts: ModelFacts) -> bool:
+    """Mixtral layout: a sparse MoE block whose router must never be adapted."""
+    return facts.model_type == "mixtral" or bool(facts.num_experts)
+
+
+def _mistral(facts: ModelFacts) -> MatchResult:
+    vocab = facts.vocab_size
+    reasons = [f"model_type={facts.model_type}", f"vocab_size={vocab}"]
+    if vocab == VOCAB_TEKKEN and facts.rope_theta == NEMO_ROPE_THETA:
+        if facts.head_dim:
+            reasons.append(f"head_dim={facts.head_dim} (explicit)")
+        return MatchResult(score=100, variant="nemo", reasons=(*reasons, "rope_theta=1e6 (Tekken, NeMo)"))
+    if vocab == VOCAB_V3:
+        return MatchResult(score=100, variant="v0.3", reasons=(*reasons, "sentencepiece v3 with control tokens"))
+    window = sliding_window(facts)
+    if vocab == VOCAB_V1 and window:
+        how = "" if facts.sliding_window else " (key absent: transformers default)"
+        return MatchResult(score=100, variant="v0.1", reasons=(*reasons, f"sliding_window={window}{how}"))
+    if vocab == VOCAB_V1:
+        return MatchResult(score=100, variant="v0.2", reasons=(*reasons, "sliding_window=null"))
+    return MatchResult(
+        score=50, variant="custom",
+        reasons=(*reasons, "vocabulary of no published Mistral tokenizer: the checkpoint's own template is used"),
+    )
+
+
+def _mixtral(facts: ModelFacts) -> MatchResult:
+    reasons = [f"model_type={facts.model_type}", f"num_local_experts={facts.num_experts}", f"vocab_size={facts.vocab_size}"]
+    if facts.vocab_size == VOCAB_V1:
+        return MatchResult(score=100, variant="mixtral", reasons=tuple(reasons))
+    if facts.vocab_size == VOCAB_V3:
+        return MatchResult(score=100, variant="mixtral-v3", reasons=tuple(reasons))
+    return MatchResult(
+        score=50, variant="mixtral-custom",
+        reasons=(*reasons, "vocabulary of no published Mistral tokenizer: the checkpoint's own template is used"),
+    )
+
+
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    """Claim ``mistral``/``mixtral`` configs; None for every other model type."""
+    if facts.model_type == "mixtral":
+        return _mixtral(facts)
+    if facts.model_type == "mistral":
+        return _mistral(facts)
+    return None

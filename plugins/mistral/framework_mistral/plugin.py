@@ -1,0 +1,83 @@
+"""Hook implementations of the Mistral family plugin (entry point ``mistral``).
+
+Thin by design: each hook delegates to the module that owns the concern, so every behaviour
+can be tested without pluggy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework import hookimpl
+from framework.hookdata import (
+    ChatOptions,
+    Finding,
+    HardwareFacts,
+    LoadSettings,
+    LoraTargets,
+    MatchResult,
+    ModelFacts,
+    RenderedChat,
+    RopeDecision,
+)
+
+from framework_mistral import chat, checks, detect, presets, rope
+
+FRAMEWORK_HOOK_API = ">=1,<2"
+
+
+@hookimpl
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    return detect.match_model(facts)
+
+
+@hookimpl
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    return presets.load_settings(facts, hardware)
+
+
+@hookimpl
+def default_hyperparameters(method: str, stage: str) -> dict[str, Any]:
+    return presets.default_hyperparameters(method, stage)
+
+
+@hookimpl
+def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+    return rope.rope_scaling(facts, target_length)
+
+
+@hookimpl
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    return presets.known_model_configs()
+
+
+@hookimpl
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    return checks.check_tokenizer(facts, tokenizer)
+
+
+@hookimpl
+def render_chat(
+    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+) -> RenderedChat | None:
+    return chat.render(facts, messages, options, tokenizer)
+
+
+@hookimpl
+def stop_tokens(tokenizer: Any) -> list[str]:
+    return chat.stop_tokens(tokenizer)
+
+
+@hookimpl
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
+    return checks.check_data(facts, tokenizer, texts)
+
+
+@hookimpl
+def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    return presets.lora_targets(facts, train_embeddings)
+
+
+@hookimpl
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    return checks.check_model(facts, model, tokenizer)

@@ -1,0 +1,170 @@
+"""Fixtures: the real Mistral vocabularies as fast tokenizers, official configs, tiny models.
+
+The tokenizers are built from the files mistral-common ships (no download):
+
+* ``tokenizer.model.v1`` (sentencepiece, 32000; 7B v0.1/v0.2, Mixtral 8x7B),
+* ``mistral_instruct_tokenizer_240323.model.v3`` (sentencepiece, 32768, [INST]/[/INST] are
+  control tokens 3/4; 7B v0.3),
+* ``tekken_240718.json`` (Tekken, 131072; NeMo), converted by transformers' own converter.
+
+Sentencepiece files are converted with ``SpmConverter.build_tokenizer_from_spm_proto`` in two
+modes, because Hub tokenizer.json files exist in both: ``first`` (dummy prefix on the first
+chunk only; the mode whose render-then-tokenize ids equal mistral-common's) and ``legacy``
+(dummy prefix on every chunk between special tokens). Control pieces become special added
+tokens, and a ``<s> $A`` post-processor adds BOS like the Hub files do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.facts import facts_from_config
+from framework.hookdata import ModelFacts
+
+
+def repo_root() -> Path:
+    """The directory of the root pyproject.toml (the one beside the ``framework`` package)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
+            return parent
+    raise RuntimeError("repository root not found")
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("FRAMEWORK_SHARED_DIR")
+    return Path(env) if env else repo_root().parent / "shared"
+
+
+OFFICIAL = shared_dir() / "reference" / "official"
+
+
+def official_template(name: str) -> str:
+    return (OFFICIAL / "templates" / name).read_text(encoding="utf-8")
+
+
+def official_config(name: str) -> dict[str, Any]:
+    return json.loads((OFFICIAL / "configs" / name).read_text(encoding="utf-8"))
+
+
+def official_facts(name: str) -> ModelFacts:
+    return facts_from_config(official_config(name), name)
+
+
+def mistral_data(name: str) -> Path:
+    import mistral_common
+
+    return Path(mistral_common.__file__).parent / "data" / name
+
+
+def sentencepiece_tokenizer(path: Path, mode: str) -> Any:
+    """A fast tokenizer from a sentencepiece model, ``mode`` "first" or "legacy" (see module doc)."""
+    from tokenizers import AddedToken, processors
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import SpmConverter, import_protobuf
+
+    proto = import_protobuf().ModelProto()
+    proto.ParseFromString(path.read_bytes())
+    vocab = {piece.piece: i for i, piece in enumerate(proto.pieces)}
+    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=mode == "legacy")
+    control = [p.piece for p in proto.pieces if p.type in (2, 3)]  # unknown and control pieces
+    backend.add_special_tokens([AddedToken(c, special=True, normalized=False) for c in control])
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+class Official:
+    """Access to the official templates and configs (test oracles) under the shared directory."""
+
+    template = staticmethod(official_template)
+    config = staticmethod(official_config)
+    facts = staticmethod(official_facts)
+    root = OFFICIAL
+
+
+@pytest.fixture(scope="session")
+def official() -> Official:
+    return Official()
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Any:
+    """Builders of tiny transformers configs: ``tiny.mistral(**kw)``, ``tiny.mixtral(**kw)``."""
+
+    class Tiny:
+        mistral = staticmethod(tiny_mistral_config)
+        mixtral = staticmethod(tiny_mixtral_config)
+
+    return Tiny()
+
+
+@pytest.fixture(scope="session")
+def tok_v1() -> Any:
+    return sentencepiece_tokenizer(mistral_data("tokenizer.model.v1"), "first")
+
+
+@pytest.fixture(scope="session")
+def tok_v1_legacy() -> Any:
+    return sentencepiece_tokenizer(mistral_data("tokenizer.model.v1"), "legacy")
+
+
+@pytest.fixture(scope="session")
+def tok_v3() -> Any:
+    return sentencepiece_tokenizer(mistral_data("mistral_instruct_tokenizer_240323.model.v3"), "first")
+
+
+@pytest.fixture(scope="session")
+def tok_v3_legacy() -> Any:
+    return sentencepiece_tokenizer(mistral_data("mistral_instruct_tokenizer_240323.model.v3"), "legacy")
+
+
+@pytest.fixture(scope="session")
+def tok_tekken() -> Any:
+    """NeMo's Tekken vocabulary through transformers' tekken converter (about 4 s)."""
+    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
+
+    return convert_tekken_tokenizer(str(mistral_data("tekken_240718.json")), chat_template="")
+
+
+@pytest.fixture(scope="session")
+def facts_v01() -> ModelFacts:
+    return official_facts("Mistral-7B-v0.1.config.json")
+
+
+@pytest.fixture(scope="session")
+def facts_v03() -> ModelFacts:
+    return official_facts("Mistral-7B-v0.3.config.json")
+
+
+@pytest.fixture(scope="session")
+def facts_nemo() -> ModelFacts:
+    return official_facts("Mistral-Nemo-Base-2407.config.json")
+
+
+@pytest.fixture(scope="session")
+def facts_mixtral() -> ModelFacts:
+    return official_facts("Mixtral-8x7B-v0.1.config.json")
+
+
+def tiny_mistral_config(**overrides: Any) -> Any:
+    from transformers import MistralConfig
+
+    values = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    values.update(overrides)
+    return MistralConfig(**values)
+
+
+def tiny_mixtral_config(**overrides: Any) -> Any:
+    from transformers import MixtralConfig
+
+    values = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+                  max_position_embeddings=256)
+    values.update(overrides)
+    return MixtralConfig(**values)

@@ -1,0 +1,83 @@
+"""Detection on the official configs, tiny transformers configs and other families' configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework.facts import facts_from_config
+from framework_mistral import plugin
+
+MISTRAL_CONFIGS = {
+    "Mistral-7B-v0.1.config.json": "v0.1",
+    "Mistral-7B-v0.1.mlc.config.json": "v0.1",  # MLC copy without the sliding_window key
+    "Mistral-7B-v0.3.config.json": "v0.3",
+    "Mistral-Nemo-Base-2407.config.json": "nemo",
+    "Mixtral-8x7B-v0.1.config.json": "mixtral",
+}
+
+
+@pytest.mark.parametrize("name,variant", sorted(MISTRAL_CONFIGS.items()))
+def test_official_configs_are_claimed_with_their_variant(official, name, variant):
+    match = plugin.match_model(official.facts(name))
+    assert match is not None and match.score == 100 and match.variant == variant
+    assert any(r.startswith("vocab_size=") for r in match.reasons)
+
+
+def test_other_families_are_not_claimed(official):
+    others = [p.name for p in (official.root / "configs").glob("*.json")
+              if not p.name.startswith(("Mistral", "Mixtral")) and "generation" not in p.name
+              and "tokenizer" not in p.name]
+    assert len(others) >= 15
+    for name in others:
+        assert plugin.match_model(official.facts(name)) is None, name
+
+
+def test_llama2_style_config_with_32000_vocab_is_not_claimed():
+    llama2 = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 32000,
+              "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 4096}
+    assert plugin.match_model(facts_from_config(llama2, "llama2")) is None
+
+
+def test_v02_is_v1_vocab_without_window():
+    config = {"model_type": "mistral", "vocab_size": 32000, "sliding_window": None, "rope_theta": 1e6,
+              "max_position_embeddings": 32768}
+    match = plugin.match_model(facts_from_config(config, "v0.2"))
+    assert (match.score, match.variant) == (100, "v0.2")
+
+
+def test_nemo_reasons_name_the_explicit_head_dim(official):
+    match = plugin.match_model(official.facts("Mistral-Nemo-Base-2407.config.json"))
+    assert "head_dim=128 (explicit)" in match.reasons
+
+
+def test_later_tekken_models_fall_back_to_their_own_template():
+    small = {"model_type": "mistral", "vocab_size": 131072, "rope_theta": 1e8, "head_dim": 128}
+    match = plugin.match_model(facts_from_config(small, "mistral-small"))
+    assert (match.score, match.variant) == (50, "custom")
+
+
+def test_tiny_transformers_configs(tiny):
+    dense = tiny.mistral(vocab_size=32768, sliding_window=None).to_dict()
+    assert plugin.match_model(facts_from_config(dense, "tiny")).variant == "v0.3"
+    windowed = tiny.mistral(vocab_size=32000, sliding_window=8).to_dict()
+    assert plugin.match_model(facts_from_config(windowed, "tiny")).variant == "v0.1"
+    moe = tiny.mixtral(vocab_size=32000).to_dict()
+    assert plugin.match_model(facts_from_config(moe, "tiny")).variant == "mixtral"
+    extended = tiny.mixtral(vocab_size=32002).to_dict()
+    match = plugin.match_model(facts_from_config(extended, "tiny"))
+    assert (match.score, match.variant) == (50, "mixtral-custom")
+
+
+def test_wiring_fresh_host_discovers_and_selects_the_plugin(official):
+    from framework.plugins import make_plugin_host
+
+    host = make_plugin_host()
+    assert host.infos["mistral"].status == "loaded"
+    assert host.infos["mistral"].distribution == "framework-mistral"
+    for name, variant in MISTRAL_CONFIGS.items():
+        facts = official.facts(name)
+        selection = host.select(facts)
+        assert selection.name == "mistral" and selection.match.variant == variant
+        assert host.family(selection, facts).facts.variant == variant
+    known = host.known_model_configs()
+    assert known["mistralai/Mistral-7B-v0.1"][0] == "mistral"
