@@ -1,0 +1,232 @@
+"""Qwen's tokenizer, data and weight traps, reported as findings with the fix the core applies.
+
+Pitfall ids (Q1..Q9) refer to shared/reference/families.md §2.C.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import Finding, Fix, ModelFacts
+
+from framework_qwen.chat import (
+    ENDOFTEXT,
+    IM_END,
+    IM_START,
+    TEMPLATE_TOKENS,
+    THINK_CLOSE,
+    THINK_OPEN,
+    variant_of,
+)
+
+SRC_EOS = "https://github.com/QwenLM/Qwen3/issues/927 (base eos <|endoftext|>, stop via generation_config)"
+SRC_STOP = "https://github.com/QwenLM/Qwen3/blob/main/docs/source/inference/transformers.md (eos_token_id=[151645, 151643])"
+SRC_PAD = "https://github.com/huggingface/open-r1/pull/494 (pad == eos masks the EOS label)"
+SRC_BOS = "QwenLM/Qwen3 docs/source/getting_started/concepts.md (no bos token; bos must not be <|im_start|>)"
+SRC_THINK = "QwenLM/Qwen3 concepts.md (thinking block only in the final round); LLaMA-Factory qwen3_nothink template"
+SRC_UNTRAINED = ("https://github.com/OpenRLHF/OpenRLHF/pull/648 (zero rows of unused special tokens); "
+                 "QwenLM/Qwen finetune.py (base models have no knowledge of ChatML tokens: train wte, lm_head)")
+
+#: Template markers that identify which official Qwen template a tokenizer carries.
+_QWEN25_SYSTEM = "You are Qwen, created by Alibaba Cloud."
+_QWEN2_SYSTEM = "You are a helpful assistant."
+
+
+def token_id(tokenizer: Any, token: str) -> int | None:
+    """The id of ``token`` when the vocabulary has it as one token, else None."""
+    try:
+        tid = tokenizer.convert_tokens_to_ids(token)
+    except Exception:
+        return None
+    if tid is None or (isinstance(tid, int) and tid == getattr(tokenizer, "unk_token_id", None)):
+        return None
+    return tid if isinstance(tid, int) else None
+
+
+def _format_group(variant: str) -> str:
+    """Variants whose official templates render identically."""
+    return "2" if variant in ("1", "1.5", "2") else variant
+
+
+def template_format(template: str) -> str | None:
+    """Which official Qwen format a chat template string implements (None: not ChatML)."""
+    if IM_START not in template:
+        return None
+    if "enable_thinking" in template:
+        return "3"
+    if _QWEN25_SYSTEM in template:
+        return "2.5"
+    if _QWEN2_SYSTEM in template:
+        return "2"
+    return "chatml"
+
+
+def _template_findings(variant: str, tokenizer: Any) -> list[Finding]:
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or not template:
+        return []
+    found = template_format(template)
+    if found is None:
+        return [Finding(
+            code="template-not-chatml", severity="warning",
+            message="the tokenizer's chat template is not ChatML, but this plugin trains in Qwen's "
+            "ChatML; to train in the tokenizer's own format force the generic plugin (--plugin generic)",
+        )]
+    if found == "chatml" and variant != "3":
+        return []
+    if found != _format_group(variant):
+        shown = "a Qwen ChatML template without thinking switch" if found == "chatml" else f"the Qwen{found} template"
+        return [Finding(
+            code="template-variant-mismatch", severity="warning",
+            message=f"the tokenizer carries {shown} but the config was recognised as Qwen{variant}; "
+            f"samples are rendered in the Qwen{variant} format (default system prompt "
+            "and thinking block differ): give every conversation a system message, or name the "
+            "model directory after its generation (e.g. Qwen2.5-7B-Instruct)",
+        )]
+    return []
+
+
+def _pad_findings(tokenizer: Any) -> list[Finding]:
+    pad = getattr(tokenizer, "pad_token", None)
+    if pad is not None and pad != IM_END:
+        return []
+    if token_id(tokenizer, ENDOFTEXT) is None:
+        return [Finding(code="no-pad-candidate", severity="error",
+                        message=f"pad token is {pad!r} and the vocabulary has no {ENDOFTEXT} to pad with",
+                        source=SRC_PAD)]
+    why = "is missing" if pad is None else f"is the end-of-turn token {IM_END}, whose label padding would mask"
+    return [Finding(
+        code="pad-token", severity="warning",
+        message=f"pad token {why}; Qwen pads with {ENDOFTEXT}, which the chat format never has to predict (Q2)",
+        fix=Fix(description=f"set pad_token to {ENDOFTEXT}", special_tokens={"pad_token": ENDOFTEXT}),
+        source=SRC_PAD,
+    )]
+
+
+def _bos_findings(tokenizer: Any) -> list[Finding]:
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos is None:
+        return []
+    findings: list[Finding] = []
+    if bos == IM_START:
+        findings.append(Finding(
+            code="bos-is-im-start", severity="warning",
+            message=f"bos_token is {IM_START}: any tool that prepends BOS doubles the turn start (Q9)",
+            source=SRC_BOS,
+        ))
+    try:
+        ids = tokenizer("a")["input_ids"]
+        bos_id = tokenizer.convert_tokens_to_ids(bos)
+    except Exception:
+        return findings
+    if ids and ids[0] == bos_id:
+        findings.append(Finding(
+            code="tokenizer-adds-bos", severity="warning",
+            message=f"the tokenizer prepends BOS {bos!r}, but Qwen has no BOS (Q9); training samples are "
+            "tokenized without it, other tools calling this tokenizer will add it",
+            source=SRC_BOS,
+        ))
+    return findings
+
+
+def tokenizer_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    """Missing ChatML tokens, pad, BOS, eos vs end-of-turn, and a template of another generation."""
+    variant = variant_of(facts.variant)
+    missing = [t for t in TEMPLATE_TOKENS[variant] if token_id(tokenizer, t) is None]
+    if missing:
+        return [Finding(
+            code="missing-chat-tokens", severity="error",
+            message=f"the tokenizer has no {', '.join(missing)}: it is not a Qwen ChatML tokenizer "
+            "(a model built on the Qwen architecture with another chat format?); force the generic "
+            "plugin (--plugin generic) to train with the tokenizer's own template",
+        )]
+    findings = _pad_findings(tokenizer) + _bos_findings(tokenizer)
+    if getattr(tokenizer, "eos_token", None) != IM_END:
+        findings.append(Finding(
+            code="eos-not-end-of-turn", severity="warning",
+            message=f"eos is {getattr(tokenizer, 'eos_token', None)!r} (a base checkpoint) while ChatML turns "
+            f"end with {IM_END}: without it in the stop list the tuned model never stops (Q1)",
+            fix=Fix(description=f"stop generation on {IM_END} as well", stop_tokens=(IM_END,)),
+            source=SRC_EOS,
+        ))
+    return findings + _template_findings(variant, tokenizer)
+
+
+def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+    """Reasoning blocks in the data versus the variant's thinking format (Q6)."""
+    if not texts:
+        return []
+    variant = variant_of(facts.variant)
+    with_think = sum(1 for t in texts if THINK_OPEN in t or THINK_CLOSE in t)
+    if variant != "3":
+        if not with_think:
+            return []
+        return [Finding(
+            code="think-tags-as-text", severity="warning",
+            message=f"{with_think} texts contain <think> blocks, but Qwen{variant} has no thinking format: "
+            "the tags are trained as ordinary text", source=SRC_THINK,
+        )]
+    if with_think:
+        return [Finding(
+            code="reasoning-last-turn-only", severity="info",
+            message=f"{with_think} texts carry <think> reasoning; the official Qwen3 template keeps it only in "
+            "assistant turns after the last user message and drops it from earlier turns (Q6)",
+            source=SRC_THINK,
+        )]
+    return [Finding(
+        code="no-reasoning-in-data", severity="info",
+        message="no text has a <think> block: Qwen3's template gives each final reply an empty think block, "
+        "so the model learns to answer without thinking; mix in reasoning data to keep thinking mode (Q6)",
+        source=SRC_THINK,
+    )]
+
+
+def _row_norms(weight: Any, ids: list[int]) -> tuple[list[float], float] | None:
+    """Norms of the rows ``ids`` and the median norm of a strided sample of the other rows."""
+    import torch
+
+    if getattr(weight, "is_meta", False) or weight.dim() != 2 or not weight.dtype.is_floating_point:
+        return None
+    with torch.no_grad():
+        rows = weight[torch.tensor(ids, device=weight.device)].float()
+        upper = min(ids) if min(ids) > 0 else weight.shape[0]
+        stride = max(1, upper // 4096)
+        sample = weight[0:upper:stride].float()
+        reference = sample.norm(dim=1).median().item()
+        return rows.norm(dim=1).tolist(), reference
+
+
+def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    """ChatML token rows left untrained in a base checkpoint (near-zero norm): re-initialise them."""
+    variant = variant_of(facts.variant)
+    named = {t: token_id(tokenizer, t) for t in TEMPLATE_TOKENS[variant]}
+    ids = sorted({i for i in named.values() if i is not None})
+    if not ids:
+        return []
+    matrices = [("input embedding", model.get_input_embeddings())]
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not matrices[0][1].weight:
+        matrices.append(("output head", output))
+    untrained: dict[int, list[str]] = {}
+    for label, module in matrices:
+        weight = getattr(module, "weight", None)
+        if weight is None or weight.shape[0] <= max(ids):
+            continue
+        measured = _row_norms(weight, ids)
+        if measured is None:
+            continue
+        norms, reference = measured
+        for tid, norm in zip(ids, norms):
+            if norm <= 1e-12 or (reference > 0 and norm < 1e-3 * reference):
+                untrained.setdefault(tid, []).append(label)
+    if not untrained:
+        return []
+    by_id = {i: t for t, i in named.items()}
+    listed = ", ".join(f"{by_id[i]} ({' and '.join(where)})" for i, where in sorted(untrained.items()))
+    return [Finding(
+        code="untrained-chat-tokens", severity="warning",
+        message=f"near-zero embedding rows for {listed}: this base checkpoint never trained the chat tokens "
+        "the template uses; they are re-initialised to the mean of the trained rows",
+        fix=Fix(description="re-initialise the untrained chat-token rows", reinit_token_ids=tuple(sorted(untrained))),
+        source=SRC_UNTRAINED,
+    )]

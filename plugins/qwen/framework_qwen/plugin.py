@@ -1,0 +1,87 @@
+"""The Qwen plugin's hook implementations: thin wrappers over detect, chat, checks, presets, rope.
+
+Loaded through the ``framework`` entry point ``qwen``. No torch or transformers import happens
+here, so ``framework plugins`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import (
+    ChatOptions,
+    Finding,
+    HardwareFacts,
+    LoadSettings,
+    LoraTargets,
+    MatchResult,
+    ModelFacts,
+    RenderedChat,
+    RopeDecision,
+)
+from framework.hookspecs import hookimpl
+
+from framework_qwen import chat, checks, detect, presets, rope
+
+FRAMEWORK_HOOK_API = ">=1,<2"
+
+
+@hookimpl
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    return detect.match(facts)
+
+
+@hookimpl
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    return presets.load_settings(facts, hardware)
+
+
+@hookimpl
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+    return presets.hyperparameters(facts, method, stage)
+
+
+@hookimpl
+def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+    return rope.decide(facts, target_length)
+
+
+@hookimpl
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    return presets.known_configs()
+
+
+@hookimpl
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    return checks.tokenizer_findings(facts, tokenizer)
+
+
+@hookimpl
+def render_chat(facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions) -> RenderedChat:
+    return chat.render(facts.variant, messages, options)
+
+
+@hookimpl
+def stop_tokens(facts: ModelFacts) -> list[str]:
+    """``<|im_end|>`` ends a turn; ``<|endoftext|>`` too (Qwen's generation configs stop on both,
+    eos_token_id=[151645, 151643]); v1's chat() also stops on ``<|im_start|>``
+    (qwen_generation_utils.get_stop_words_ids)."""
+    tokens = [chat.IM_END, chat.ENDOFTEXT]
+    if chat.variant_of(facts.variant) == "1":
+        tokens.append(chat.IM_START)
+    return tokens
+
+
+@hookimpl
+def check_data(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+    return checks.data_findings(facts, texts)
+
+
+@hookimpl
+def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    return presets.lora_targets(facts, train_embeddings)
+
+
+@hookimpl
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    return checks.model_findings(facts, model, tokenizer)
