@@ -7,6 +7,7 @@ stage at a time. ``run`` strings them together and prints what a user needs to s
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,14 +142,13 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         bf16=dtype == "bf16",
         fp16=dtype == "fp16",
         report_to=[r for r in t.report_to if r != "none"] or "none",
-        logging_dir=str(output_dir / "logs"),
         remove_unused_columns=False,
         prediction_loss_only=True,
         gradient_checkpointing=t.gradient_checkpointing,
         torch_compile=t.torch_compile,
         dataloader_num_workers=0,
         use_cpu=plan.hardware.device == "cpu",
-        ddp_backend="gloo" if plan.hardware.device == "cpu" else None,
+        ddp_backend="gloo" if plan.hardware.device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         disable_tqdm=False,
         save_only_model=False,
     )
@@ -184,6 +184,14 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     from framework.train import FrameworkTrainer, HistoryCallback
 
     cfg = plan.config
+    if cfg.stage == "dpo":
+        from framework.dpo import run_dpo
+
+        return run_dpo(plan, say)
+    if cfg.method == "hybrid":
+        from framework.hybrid import run_hybrid
+
+        return run_hybrid(plan, say)
     started = time.perf_counter()
     output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
