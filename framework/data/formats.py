@@ -217,6 +217,10 @@ def _turns(turns: Any, key: str, role_key: str, content_key: str) -> tuple[list[
     return messages, fields
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeio" else f"a {word}"  # "a user"
+
+
 def _check_order(messages: list[dict[str, str]], fields: list[str], last: str) -> None:
     """Optional system first, then user/assistant taking turns, ending with ``last``."""
     if not messages or (len(messages) == 1 and messages[0]["role"] == "system"):
@@ -226,9 +230,9 @@ def _check_order(messages: list[dict[str, str]], fields: list[str], last: str) -
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         role = messages[i]["role"]
         if role != expected:
-            raise _Bad("role-order", f"{fields[i]} is a {role} message where a {expected} message belongs", _ORDER_HINT)
+            raise _Bad("role-order", f"{fields[i]} is {_a(role)} message where {_a(expected)} message belongs", _ORDER_HINT)
     if messages[-1]["role"] != last:
-        raise _Bad("role-order", f"the conversation ends with a {messages[-1]['role']} message, not the {last}'s", _ORDER_HINT)
+        raise _Bad("role-order", f"the conversation ends with {_a(messages[-1]['role'])} message, not the {last}'s", _ORDER_HINT)
 
 
 def _with_task_prompt(example: Example, task: Any, prompts: Mapping[str, str]) -> Example:
@@ -339,7 +343,7 @@ def _reply(value: Any, key: str) -> str:
     if isinstance(value, dict):
         role = value.get("role", value.get("from", "assistant"))
         if ROLE_ALIASES.get(str(role).lower()) != "assistant":
-            raise _Bad("role-order", f"the last message of '{key}' is a {role} message, not the assistant's reply", _ORDER_HINT)
+            raise _Bad("role-order", f"the last message of '{key}' is {_a(str(role))} message, not the assistant's reply", _ORDER_HINT)
         value = value.get("content", value.get("value"))
         return _content(value, f"{key}.content")
     return _content(value, key)
