@@ -1,0 +1,311 @@
+"""Supervised fine-tuning data: files in, token ids and labels out.
+
+read -> detect format -> convert -> validate -> render (the plugin's template) -> tokenize and
+mask (``framework.chat.tokenize_chats``, one tokenizer call per batch) -> drop samples with
+no trained token -> cutoff policy -> seeded shuffle -> evaluation split -> mixture.
+
+Rendering and tokenizing run in ``datasets.map(batched=True)``. The examples themselves stay
+in this process's memory and the mapped dataset holds only their row numbers: with
+``num_proc > 1`` the forked workers inherit them instead of receiving a pickled copy (and the
+plugin's renderer, which holds the plugin manager, is never pickled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
+from framework.data import cache
+from framework.data.encode import batch_encoder, special_text_finder
+from framework.data.formats import Example, Format
+from framework.data.prepared import PreparedData, Renderer
+from framework.data.problems import Problem
+from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
+from framework.data.split import check_val_size, check_weights, split_and_mix
+from framework.data.validate import DataReport, raise_if_empty, raise_problem
+from framework.errors import ConfigError
+from framework.hookdata import RenderedChat, TrainOn
+
+__all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain", "prepare_sft"]
+
+Truncation = Literal["drop", "truncate"]
+
+# Row status written by the tokenizing step.
+_KEEP, _NO_LABEL, _TOO_LONG, _TRUNCATED = 0, 1, 2, 3
+
+_STATE: dict[str, _SftState] = {}
+
+
+_NO_SPECIALS: frozenset[str] = frozenset()
+
+
+@dataclass
+class _SftState:
+    examples: list[Example]
+    render: Renderer
+    tokenizer: Any
+    train_on: TrainOn
+    cutoff_len: int
+    truncate: bool
+    specials: frozenset[str]
+    allow_special: bool
+
+    def __post_init__(self) -> None:
+        self.encoder = batch_encoder(self.tokenizer, self.specials)
+        self.has_special = special_text_finder(self.specials)
+
+    def tokenize(self, rendered: list[RenderedChat]) -> list[TokenizedChat]:
+        """``tokenize_chats``, with the rare samples holding control-token text sent apart.
+
+        Only those need the protected path; the rest are tokenized in one backend call with
+        the control-token scan already done (same ids, same labels).
+        """
+        if self.allow_special:
+            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True)
+        find = self.has_special
+        flagged = [i for i, chat in enumerate(rendered) if any(s.from_data and find(s.text) for s in chat.segments)]
+        if not flagged:
+            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS)
+        marked = set(flagged)
+        plain = [i for i in range(len(rendered)) if i not in marked]
+        out: list[TokenizedChat | None] = [None] * len(rendered)
+        for i, chat in zip(plain, tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS)):
+            out[i] = chat
+        special = tokenize_chats(self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials)
+        for i, chat in zip(flagged, special):
+            out[i] = chat
+        return out  # type: ignore[return-value]
+
+
+class _TokenizeBatch:
+    """The ``datasets.map`` function: row numbers in, ids/labels/status out.
+
+    It carries only a key into ``_STATE``; forked workers find the state they inherited.
+    Under a spawn start method the state travels with the function instead.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.state: _SftState | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        import multiprocess
+
+        inherit = multiprocess.get_start_method(allow_none=True) in (None, "fork")
+        return {"key": self.key, "state": None if inherit else _STATE[self.key]}
+
+    def __setstate__(self, value: dict[str, Any]) -> None:
+        self.key, self.state = value["key"], value["state"]
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        st = self.state or _STATE[self.key]
+        examples = st.examples
+        rendered = [st.render(list(examples[i].messages)) for i in batch["index"]]
+        tokenized = st.tokenize(rendered)
+        ids_out: list[list[int]] = []
+        labels_out: list[list[int]] = []
+        status: list[int] = []
+        lengths: list[int] = []
+        special: list[bool] = []
+        cutoff = st.cutoff_len
+        for chat in tokenized:
+            ids, labels = chat.input_ids, chat.labels
+            code = _KEEP
+            if len(ids) > cutoff:
+                if st.truncate:
+                    ids, labels, code = ids[:cutoff], labels[:cutoff], _TRUNCATED
+                else:
+                    code = _TOO_LONG
+            if code != _TOO_LONG and labels.count(IGNORE_INDEX) == len(labels):
+                code = _NO_LABEL
+            lengths.append(len(ids))
+            if code in (_TOO_LONG, _NO_LABEL):
+                ids, labels = [], []
+            ids_out.append(ids)
+            labels_out.append(labels)
+            status.append(code)
+            special.append(chat.injected_special_text)
+        return {"input_ids": ids_out, "labels": labels_out, "length": lengths, "status": status, "special": special}
+
+
+def _features() -> Any:
+    from datasets import Features, List, Value
+
+    return Features(
+        {
+            "index": Value("int64"),
+            "input_ids": List(Value("int32")),
+            "labels": List(Value("int32")),
+            "length": Value("int32"),
+            "status": Value("int8"),
+            "special": Value("bool"),
+        }
+    )
+
+
+def _check_common(cutoff_len: int, truncation: str, val_size: float, num_proc: int, max_samples: int | None) -> None:
+    if cutoff_len < 2:
+        raise ConfigError(f"cutoff_len {cutoff_len} is too small", where="cutoff_len", hint="use the sequence length to train at, e.g. 2048")
+    if truncation not in ("drop", "truncate"):
+        raise ConfigError(f"truncation '{truncation}' is not drop or truncate", where="truncation", hint="use drop or truncate")
+    if num_proc < 1:
+        raise ConfigError(f"num_proc {num_proc} must be at least 1", where="num_proc", hint="use 1 or the number of CPU cores")
+    if max_samples is not None and max_samples < 1:
+        raise ConfigError(f"max_samples {max_samples} must be at least 1", where="max_samples", hint="leave it unset to use every sample")
+    check_val_size(val_size)
+
+
+def prepare_sft(
+    paths: Sequence[PathLike] | PathLike,
+    tokenizer: Any,
+    render: Renderer,
+    *,
+    fmt: Format | None = None,
+    cutoff_len: int,
+    train_on: TrainOn = "all_assistant",
+    truncation: Truncation = "drop",
+    val_size: float = 0.0,
+    max_samples: int | None = None,
+    seed: int = 42,
+    strict: bool = False,
+    allow_special_in_data: bool = False,
+    mix_weights: Sequence[float] | None = None,
+    cache_dir: Path | None = None,
+    overwrite_cache: bool = False,
+    num_proc: int = 1,
+    task_system_prompts: Mapping[str, str] | None = None,
+    template_fingerprint: str | None = None,
+    batch_size: int = 1000,
+) -> PreparedData:
+    """Prepare conversation data for supervised fine-tuning.
+
+    Args:
+        paths: data files or directories; several paths form a mixture.
+        tokenizer: the model's fast tokenizer.
+        render: the selected plugin's template (messages -> ``RenderedChat``).
+        fmt: the data format; detected per path when None.
+        cutoff_len: the longest sample in tokens.
+        train_on: which tokens carry loss: every assistant turn, the last one, everything.
+        truncation: a sample over ``cutoff_len`` is dropped, or cut to it.
+        val_size: evaluation split: a fraction, or a number of samples when >= 1.
+        max_samples: use only the first this many records of each path.
+        seed: shuffle, split and mixture seed.
+        strict: stop on the first bad sample instead of dropping it.
+        allow_special_in_data: control-token text inside data is parsed as control tokens.
+        mix_weights: one weight per path: the share of the training set it makes up.
+        cache_dir: where prepared data is stored and found again.
+        overwrite_cache: rebuild even when a stored copy exists.
+        num_proc: processes rendering and tokenizing (the tokenizer also uses threads).
+        task_system_prompts: system prompt per ``task`` field value.
+        template_fingerprint: identifies the template for the cache (a probe render is
+            hashed when None).
+        batch_size: samples per tokenizer call.
+
+    Columns: ``input_ids``, ``labels`` (``IGNORE_INDEX`` where no loss), ``length``.
+    """
+    path_list = as_paths(paths)
+    _check_common(cutoff_len, truncation, val_size, num_proc, max_samples)
+    weights = check_weights(mix_weights, len(path_list))
+    key = None
+    if cache_dir is not None:
+        settings = {
+            "files": cache.files_signature(source_files(path_list)),
+            "paths": [str(p) for p in path_list],
+            "tokenizer": cache.tokenizer_fingerprint(tokenizer),
+            "template": template_fingerprint or cache.render_fingerprint(render),
+            "fmt": fmt, "cutoff_len": cutoff_len, "train_on": train_on, "truncation": truncation,
+            "val_size": val_size, "max_samples": max_samples, "seed": seed, "strict": strict,
+            "allow_special": allow_special_in_data, "weights": weights,
+            "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
+        }  # fmt: skip
+        key = cache.cache_key("sft", settings)
+        stored = None if overwrite_cache else cache.load(cache_dir, key)
+        if stored is not None:
+            return PreparedData(*stored)
+
+    loaded = load_sources(
+        path_list, fmt=fmt, allowed=("alpaca", "sharegpt", "messages"), stage="sft",
+        strict=strict, max_samples=max_samples, task_system_prompts=task_system_prompts,
+    )  # fmt: skip
+    report = loaded.report
+    report.cutoff_len = cutoff_len
+    state = _SftState(
+        loaded.examples, render, tokenizer, train_on, cutoff_len, truncation == "truncate",
+        special_token_strings(tokenizer), allow_special_in_data,
+    )  # fmt: skip
+    tokenized = _tokenize(state, key, num_proc, batch_size)
+    rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
+    source_of = np.asarray(loaded.source_of, dtype=np.int64)
+    train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights, seed=seed)
+    report.eval = len(eval_rows)
+    if len(path_list) > 1:
+        report.mixture = {loaded.names[i]: n for i, n in counts.items()}
+    columns = ["index", "status", "special"]
+    train = tokenized.select(train_rows).remove_columns(columns)
+    evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None
+    texts = sample_texts(loaded.examples)
+    if key is not None:
+        cache.save(cache_dir, key, train, evaluation, report, texts)
+    return PreparedData(train, evaluation, report, texts)
+
+
+def _tokenize(state: _SftState, key: str | None, num_proc: int, batch_size: int) -> Any:
+    from datasets import Dataset
+
+    token = key or f"run-{id(state)}"
+    _STATE[token] = state
+    try:
+        index = Dataset.from_dict({"index": np.arange(len(state.examples), dtype=np.int64)})
+        return index.map(
+            _TokenizeBatch(token),
+            batched=True,
+            batch_size=batch_size,
+            num_proc=num_proc if num_proc > 1 else None,
+            features=_features(),
+            new_fingerprint=f"{token}-tokenized",
+            desc="Rendering and tokenizing",
+            keep_in_memory=True,
+        )
+    finally:
+        _STATE.pop(token, None)
+
+
+def _apply_status(tokenized: Any, examples: list[Example], report: DataReport, strict: bool, cutoff_len: int) -> np.ndarray:
+    """Count dropped and truncated rows; the rows that stay."""
+    status = tokenized.data.column("status").to_numpy()
+    report.special_text = int(tokenized.data.column("special").to_numpy().sum())
+    report.truncated = int((status == _TRUNCATED).sum())
+    report.too_long = int((status == _TOO_LONG).sum())
+    bad = np.flatnonzero((status == _TOO_LONG) | (status == _NO_LABEL))
+    if len(bad):
+        index = tokenized.data.column("index").to_numpy()
+        lengths = tokenized.data.column("length").to_numpy()
+        for row in bad:
+            ex = examples[int(index[row])]
+            if status[row] == _TOO_LONG:
+                problem = Problem(
+                    "too-long", f"the sample is {int(lengths[row])} tokens, over cutoff_len {cutoff_len}", ex.source, ex.line,
+                    "raise cutoff_len, shorten the sample, or set truncation to truncate",
+                )  # fmt: skip
+            else:
+                problem = Problem(
+                    "no-trained-token", "no token of the sample carries loss (the reply is empty or cut off)", ex.source, ex.line,
+                    "check the reply, or raise cutoff_len",
+                )  # fmt: skip
+            if strict:
+                raise_problem(problem)
+            report.add(problem)
+    rows = np.flatnonzero((status == _KEEP) | (status == _TRUNCATED))
+    report.kept = len(rows)
+    raise_if_empty(report)
+    return rows
+
+
+# The other stages live in their own modules; importing them here keeps one entry point.
+from framework.data.pretrain import prepare_pretrain  # noqa: E402
+from framework.data.preference import prepare_preference  # noqa: E402

@@ -1,0 +1,224 @@
+"""prepare_sft / prepare_pretrain / prepare_preference end to end on small files."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework.chat import IGNORE_INDEX
+from framework.data.pipeline import prepare_preference, prepare_pretrain, prepare_sft
+from framework.errors import ConfigError, DataError
+
+
+def trained_text(tokenizer, row):
+    return tokenizer.decode([t for t in row["labels"] if t != IGNORE_INDEX])
+
+
+def test_sft_labels_cover_assistant_reply_and_end_marker(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", kit.alpaca(4))
+    data = prepare_sft(path, tokenizer, render, cutoff_len=128, seed=0)
+    assert data.train.column_names == ["input_ids", "labels", "length"]
+    assert data.eval is None
+    for row in data.train:
+        text = tokenizer.decode(row["input_ids"])
+        assert text.startswith("<s><|start|>user\nq question number")
+        assert trained_text(tokenizer, row).startswith("answer") and trained_text(tokenizer, row).endswith(".<|end|>")
+        assert row["length"] == len(row["input_ids"]) == len(row["labels"])
+    assert data.report.kept == 4 and data.report.format == "alpaca"
+    assert len(data.sample_texts) == 8
+
+
+def test_every_file_type_gives_the_same_tokens(kit, tokenizer, render):
+    rows = kit.alpaca(3)
+    paths = [
+        kit.jsonl("a.jsonl", rows),
+        kit.json("a.json", rows),
+        kit.csv("a.csv", ["instruction", "input", "output"], [[r["instruction"], r["input"], r["output"]] for r in rows]),
+        kit.parquet("a.parquet", rows),
+    ]
+    results = [sorted(prepare_sft(p, tokenizer, render, cutoff_len=128).train["input_ids"]) for p in paths]
+    assert all(r == results[0] for r in results)
+
+
+def test_directory_and_several_formats(kit, tokenizer, render):
+    kit.jsonl("d/a.jsonl", kit.alpaca(2))
+    kit.jsonl("d/b.jsonl", [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}])
+    data = prepare_sft([kit.root / "d"], tokenizer, render, cutoff_len=128)
+    assert data.report.read == 3 and data.report.kept == 3
+
+
+def test_train_on_last_assistant_and_everything(kit, tokenizer, render):
+    turns = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "first"},
+             {"role": "user", "content": "q2"}, {"role": "assistant", "content": "second"}]  # fmt: skip
+    path = kit.jsonl("m.jsonl", [{"messages": turns}])
+    every = prepare_sft(path, tokenizer, render, cutoff_len=128).train[0]
+    last = prepare_sft(path, tokenizer, render, cutoff_len=128, train_on="last_assistant").train[0]
+    full = prepare_sft(path, tokenizer, render, cutoff_len=128, train_on="everything").train[0]
+    assert "first" in trained_text(tokenizer, every) and "second" in trained_text(tokenizer, every)
+    assert "first" not in trained_text(tokenizer, last) and "second" in trained_text(tokenizer, last)
+    assert full["labels"] == full["input_ids"]
+
+
+def test_over_cutoff_dropped_or_truncated_and_counted(kit, tokenizer, render):
+    rows = kit.alpaca(3) + [{"instruction": "long one", "output": "word " * 200}]
+    path = kit.jsonl("a.jsonl", rows)
+    dropped = prepare_sft(path, tokenizer, render, cutoff_len=64)
+    assert len(dropped.train) == 3
+    assert dropped.report.too_long == 1 and dropped.report.dropped == {"too-long": 1}
+    assert dropped.report.examples[0].line == 4 and "over cutoff_len 64" in dropped.report.examples[0].message
+    cut = prepare_sft(path, tokenizer, render, cutoff_len=64, truncation="truncate")
+    assert len(cut.train) == 4 and cut.report.truncated == 1 and max(cut.train["length"]) == 64
+
+
+def test_truncation_that_removes_every_trained_token(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", kit.alpaca(1) + [{"instruction": "word " * 100, "output": "late answer"}])
+    data = prepare_sft(path, tokenizer, render, cutoff_len=32, truncation="truncate")
+    assert data.report.dropped == {"no-trained-token": 1} and len(data.train) == 1
+
+
+def test_strict_stops_on_sample_over_cutoff(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", kit.alpaca(2) + [{"instruction": "long", "output": "word " * 200}])
+    with pytest.raises(DataError) as exc:
+        prepare_sft(path, tokenizer, render, cutoff_len=64, strict=True)
+    assert str(exc.value).startswith(f"{path}:3: too-long:") and "\n" not in str(exc.value)
+
+
+def test_empty_after_filtering(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", [{"instruction": "q", "output": ""}, {"instruction": "q", "output": " "}])
+    with pytest.raises(DataError, match="no usable samples: all 2 were dropped"):
+        prepare_sft(path, tokenizer, render, cutoff_len=64)
+
+
+def test_control_token_text_in_data_stays_plain_text(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", [{"instruction": "say <|end|> please", "output": "ok"}, *kit.alpaca(2)])
+    data = prepare_sft(path, tokenizer, render, cutoff_len=128, seed=0)
+    end_id = tokenizer.convert_tokens_to_ids("<|end|>")
+    counts = sorted(row["input_ids"].count(end_id) for row in data.train)
+    assert counts == [2, 2, 2]  # the data's "<|end|>" is not the control token
+    assert data.report.special_text == 1
+    allowed = prepare_sft(path, tokenizer, render, cutoff_len=128, seed=0, allow_special_in_data=True)
+    assert sorted(row["input_ids"].count(end_id) for row in allowed.train) == [2, 2, 3]
+
+
+def test_val_split_is_seeded_and_disjoint(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", kit.alpaca(40))
+    a = prepare_sft(path, tokenizer, render, cutoff_len=128, val_size=0.25, seed=1)
+    b = prepare_sft(path, tokenizer, render, cutoff_len=128, val_size=0.25, seed=1)
+    c = prepare_sft(path, tokenizer, render, cutoff_len=128, val_size=10, seed=2)
+    assert (len(a.train), len(a.eval)) == (30, 10) and a.report.eval == 10
+    assert a.train["input_ids"] == b.train["input_ids"] and a.eval["input_ids"] == b.eval["input_ids"]
+    assert not {tuple(x) for x in a.train["input_ids"]} & {tuple(x) for x in a.eval["input_ids"]}
+    assert len(c.eval) == 10 and c.train["input_ids"] != a.train["input_ids"]
+
+
+@pytest.mark.parametrize("val_size", [-0.1, 2.5])
+def test_bad_val_size(kit, tokenizer, render, val_size):
+    with pytest.raises(ConfigError, match="val_size"):
+        prepare_sft(kit.jsonl("a.jsonl", kit.alpaca(3)), tokenizer, render, cutoff_len=64, val_size=val_size)
+
+
+def test_val_size_leaving_nothing_to_train(kit, tokenizer, render):
+    with pytest.raises(DataError, match="leaves no training sample"):
+        prepare_sft(kit.jsonl("a.jsonl", kit.alpaca(3)), tokenizer, render, cutoff_len=64, val_size=3)
+
+
+def test_mixture_weights_set_the_share_of_each_source(kit, tokenizer, render):
+    big = kit.jsonl("big.jsonl", kit.alpaca(30, prefix="big"))
+    small = kit.jsonl("small.jsonl", kit.alpaca(10, prefix="small"))
+    data = prepare_sft([big, small], tokenizer, render, cutoff_len=128, mix_weights=[1, 1], seed=3)
+    texts = [tokenizer.decode(ids) for ids in data.train["input_ids"]]
+    assert len(texts) == 40
+    assert sum("small question" in t for t in texts) == 20  # the small source is repeated to half
+    assert data.report.mixture == {str(big): 20, str(small): 20}
+    with pytest.raises(ConfigError, match="2 mixture weights for 1 data sources"):
+        prepare_sft([big], tokenizer, render, cutoff_len=128, mix_weights=[1, 2])
+
+
+def test_max_samples_per_source(kit, tokenizer, render):
+    data = prepare_sft(kit.jsonl("a.jsonl", kit.alpaca(10)), tokenizer, render, cutoff_len=128, max_samples=4)
+    assert data.report.read == 4 and len(data.train) == 4
+
+
+def test_text_data_refused_for_sft(kit, tokenizer, render):
+    with pytest.raises(DataError, match="text data cannot be used for stage sft"):
+        prepare_sft(kit.jsonl("t.jsonl", [{"text": "doc"}]), tokenizer, render, cutoff_len=64)
+
+
+def test_cache_is_reused_without_rendering(kit, tokenizer, counting_render, tmp_path):
+    path = kit.jsonl("a.jsonl", kit.alpaca(12))
+    cache = tmp_path / "cache"
+    first = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    assert counting_render.calls == 12
+    again = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    assert counting_render.calls == 12  # nothing rendered
+    assert again.train["input_ids"] == first.train["input_ids"] and again.eval["labels"] == first.eval["labels"]
+    assert again.report == first.report and again.sample_texts == first.sample_texts
+    prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t2")
+    assert counting_render.calls == 24  # another template: rebuilt
+    prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1",
+                overwrite_cache=True)  # fmt: skip
+    assert counting_render.calls == 36
+    kit.jsonl("a.jsonl", kit.alpaca(13))  # the file changed
+    changed = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    assert len(changed.train) == 11
+
+
+def test_two_processes_give_the_same_rows(kit, tokenizer, render):
+    path = kit.jsonl("a.jsonl", kit.alpaca(300))
+    one = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50)
+    two = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=2)
+    assert one.train["input_ids"] == two.train["input_ids"] and one.train["labels"] == two.train["labels"]
+
+
+def test_pretrain_packs_documents_into_blocks(kit, tokenizer):
+    docs = [{"text": f"document number {i} " + "word " * (i % 7)} for i in range(20)]
+    data = prepare_pretrain(kit.jsonl("t.jsonl", docs), tokenizer, cutoff_len=32, val_size=0.0)
+    assert all(length == 32 for length in data.train["length"][:-1]) and 2 <= data.train["length"][-1] <= 32
+    flat = [t for row in data.train["input_ids"] for t in row]
+    assert flat.count(tokenizer.eos_token_id) == 20 and flat.count(tokenizer.bos_token_id) == 20
+    assert data.train["labels"] == data.train["input_ids"]
+    assert "position_ids" not in data.train.column_names
+
+
+def test_pretrain_restart_positions(kit, tokenizer):
+    docs = [{"text": "alpha beta gamma"}, {"text": "delta epsilon"}, {"text": "zeta eta theta iota"}]
+    data = prepare_pretrain(kit.jsonl("t.jsonl", docs), tokenizer, cutoff_len=16, restart_positions=True, seed=0)
+    for ids, labels, positions in zip(data.train["input_ids"], data.train["labels"], data.train["position_ids"]):
+        assert positions[0] == 0
+        for k in range(1, len(ids)):
+            if ids[k] == tokenizer.bos_token_id:  # a document starts: positions restart, no loss across
+                assert positions[k] == 0 and labels[k] == IGNORE_INDEX
+            else:
+                assert positions[k] == positions[k - 1] + 1 and labels[k] == ids[k]
+
+
+def test_pretrain_eval_split_by_document(kit, tokenizer):
+    docs = [{"text": f"doc {i} text"} for i in range(10)]
+    data = prepare_pretrain(kit.jsonl("t.jsonl", docs), tokenizer, cutoff_len=64, val_size=0.2, seed=0)
+    assert data.report.eval == 2
+    assert sum(row.count(tokenizer.eos_token_id) for row in data.eval["input_ids"]) == 2
+
+
+def test_pretrain_refuses_conversation_data(kit, tokenizer):
+    with pytest.raises(DataError, match="alpaca data cannot be used for stage pt"):
+        prepare_pretrain(kit.jsonl("a.jsonl", kit.alpaca(2)), tokenizer, cutoff_len=64)
+
+
+def test_preference_strings(kit, tokenizer, render, render_prompt):
+    rows = [{"prompt": "q", "chosen": "good answer", "rejected": "bad answer"},
+            {"prompt": "q2", "chosen": "fine", "rejected": "poor"}]  # fmt: skip
+    data = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, render_prompt=render_prompt, cutoff_len=128, seed=0)
+    assert data.train.column_names == ["prompt", "chosen", "rejected"]
+    row = next(r for r in data.train if r["chosen"].startswith("good"))
+    assert row["prompt"] == "<s><|start|>user\nq<|end|>\n<|start|>assistant\n"
+    assert row["chosen"] == "good answer<|end|>\n" and row["rejected"] == "bad answer<|end|>\n"
+    without = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=128, seed=0)
+    assert without.train["prompt"] == data.train["prompt"] and without.train["chosen"] == data.train["chosen"]
+
+
+def test_preference_problems_and_length(kit, tokenizer, render):
+    rows = [{"prompt": "q", "chosen": "good"}, {"prompt": "q2", "chosen": "fine", "rejected": "poor"},
+            {"prompt": "q3", "chosen": "word " * 100, "rejected": "no"}]  # fmt: skip
+    data = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=48)
+    assert len(data.train) == 1 and data.report.dropped == {"missing-rejected": 1, "too-long": 1}
+    with pytest.raises(DataError, match=r":1: missing-rejected"):
+        prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=48, strict=True)
