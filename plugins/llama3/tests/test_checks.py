@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -10,7 +11,6 @@ from framework.chat import tokenize_chat
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes
 from framework.hookdata import ChatOptions
 from framework_llama3 import plugin
-from framework_llama3.tokenizer import build_llama3_tokenizer
 
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
@@ -36,11 +36,11 @@ def test_missing_pad_gets_a_pad_already_in_the_vocabulary(version: str, config: 
     assert chosen not in (tok.eos_token, "<|eot_id|>", "<|end_of_text|>")
 
 
-def test_pad_equal_to_eos_is_fixed_and_end_of_turn_stays_trained(facts_for: Any) -> None:
+def test_pad_equal_to_eos_is_fixed_and_end_of_turn_stays_trained(tok31: Any, facts_for: Any) -> None:
     """L2: with pad == eos == <|eot_id|> a pad-masking collator drops every trained end of turn."""
     from transformers import DataCollatorForLanguageModeling
 
-    tok = build_llama3_tokenizer("3.1", instruct=True)
+    tok = copy.deepcopy(tok31)
     tok.pad_token = tok.eos_token
     facts = facts_for("Llama-3.1-8B-Instruct", "3.1")
     findings = plugin.check_tokenizer(facts, tok)
@@ -65,7 +65,7 @@ def test_base_eos_is_not_the_end_of_turn(tok3: Any, tok31: Any, facts_for: Any) 
     finding = by_code(plugin.check_tokenizer(stale, tok31))["eos-not-end-of-turn"]
     assert finding.fix.stop_tokens == ("<|eot_id|>", "<|eom_id|>") and "lacks 128009" in finding.message
     assert "eos-not-end-of-turn" not in by_code(plugin.check_tokenizer(facts_for("Llama-3.1-8B-Instruct", "3.1"), tok31))
-    report = apply_tokenizer_fixes(build_llama3_tokenizer("3"), [finding], [])
+    report = apply_tokenizer_fixes(copy.deepcopy(tok3), [finding], [])
     assert "<|eot_id|>" in report.stop_tokens
 
 
@@ -88,8 +88,8 @@ def test_double_bos_is_reported_and_avoided(tok3: Any, facts_for: Any) -> None:
     assert ids[0] == 128000 and ids.count(128000) == 1
 
 
-def test_wrong_bos_is_fixed(facts_for: Any) -> None:
-    tok = build_llama3_tokenizer("3")
+def test_wrong_bos_is_fixed(tok3: Any, facts_for: Any) -> None:
+    tok = copy.deepcopy(tok3)
     tok.bos_token = "<|end_of_text|>"
     finding = by_code(plugin.check_tokenizer(facts_for("Meta-Llama-3-8B", "3"), tok))["bos-token-wrong"]
     apply_tokenizer_fixes(tok, [finding], [])
