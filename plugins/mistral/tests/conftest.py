@@ -104,6 +104,25 @@ def tiny() -> Any:
 
 
 @pytest.fixture(scope="session")
+def build_tokenizer() -> Any:
+    """Build a private tokenizer a test may modify: ``build_tokenizer("tokenizer.model.v1", "first")``."""
+    return lambda name, mode="first": sentencepiece_tokenizer(mistral_data(name), mode)
+
+
+@pytest.fixture(scope="session")
+def spm_proto() -> Any:
+    """The parsed sentencepiece model of a mistral-common file: ``spm_proto("tokenizer.model.v1")``."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    def load(name: str) -> Any:
+        proto = import_protobuf().ModelProto()
+        proto.ParseFromString(mistral_data(name).read_bytes())
+        return proto
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def tok_v1() -> Any:
     return sentencepiece_tokenizer(mistral_data("tokenizer.model.v1"), "first")
 
