@@ -196,13 +196,27 @@ def _row_norms(weight: Any, ids: list[int]) -> tuple[list[float], float] | None:
         return rows.norm(dim=1).tolist(), reference
 
 
+def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
+    """QwenLM/Qwen finetune.py treats a model whose name lacks 'chat' as a base model whose wte and
+    lm_head must be trained for ChatML; its untrained rows are random, so norms cannot show it."""
+    if variant_of(facts.variant) != "1" or "chat" in facts.name_or_path.lower():
+        return []
+    return [Finding(
+        code="v1-base-chat-tokens", severity="warning",
+        message="a Qwen v1 base checkpoint has not learnt the ChatML tokens; Qwen's own finetune.py trains "
+        "wte and lm_head with LoRA on base models (set lora.train_embeddings) (Q3)",
+        source="https://github.com/QwenLM/Qwen/blob/main/finetune.py (modules_to_save=['wte', 'lm_head'])",
+    )]
+
+
 def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
     """ChatML token rows left untrained in a base checkpoint (near-zero norm): re-initialise them."""
     variant = variant_of(facts.variant)
+    findings = _v1_base_findings(facts)
     named = {t: token_id(tokenizer, t) for t in TEMPLATE_TOKENS[variant]}
     ids = sorted({i for i in named.values() if i is not None})
     if not ids:
-        return []
+        return findings
     matrices = [("input embedding", model.get_input_embeddings())]
     output = model.get_output_embeddings()
     if output is not None and output.weight is not matrices[0][1].weight:
@@ -220,10 +234,10 @@ def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Findin
             if norm <= 1e-12 or (reference > 0 and norm < 1e-3 * reference):
                 untrained.setdefault(tid, []).append(label)
     if not untrained:
-        return []
+        return findings
     by_id = {i: t for t, i in named.items()}
     listed = ", ".join(f"{by_id[i]} ({' and '.join(where)})" for i, where in sorted(untrained.items()))
-    return [Finding(
+    return findings + [Finding(
         code="untrained-chat-tokens", severity="warning",
         message=f"near-zero embedding rows for {listed}: this base checkpoint never trained the chat tokens "
         "the template uses; they are re-initialised to the mean of the trained rows",
