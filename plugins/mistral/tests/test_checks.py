@@ -112,3 +112,11 @@ def test_byte_fallback_heavy_data(facts_v01, facts_nemo, tok_v1, tok_tekken):
     assert finding.code == "byte-fallback-heavy" and "chars/token" in finding.message
     assert plugin.check_data(facts_v01, tok_v1, ["Plain English text, nothing unusual.", "你好，世界"]) == []
     assert plugin.check_data(facts_nemo, tok_tekken, rare) == []  # byte-level BPE: no fallback pieces
+
+
+def test_double_bos_is_what_the_report_warns_about(facts_v01, tok_v1):
+    """The tokenizer adds <s> and the template emits <s>: default tokenization doubles it."""
+    assert "bos-added-by-tokenizer" in codes(plugin.check_tokenizer(facts_v01, tok_v1))
+    text = plugin.render_chat(facts_v01, [{"role": "user", "content": "Hi"}], ChatOptions(), tok_v1).text
+    assert tok_v1(text)["input_ids"][:2] == [1, 1]  # the pitfall
+    assert tok_v1(text, add_special_tokens=False)["input_ids"].count(1) == 1  # what the core does
