@@ -16,7 +16,8 @@ SRC_EOT = "https://github.com/vllm-project/vllm/issues/4180"
 SRC_PAD = "https://github.com/huggingface/transformers/issues/23530"
 SRC_BOS = "https://github.com/OpenRLHF/OpenRLHF/issues/393"
 SRC_UNTRAINED = "https://github.com/OpenRLHF/OpenRLHF/pull/648"
-SRC_CJK = "shared/seeds/000_5a1c4f87ca98d43d.txt (5.1: Llama 3 tokenizer efficiency on Chinese); plugins/llama3/README.md"
+SRC_CJK = ("shared/seeds/000_5a1c4f87ca98d43d.txt (5.1: Llama 3 tokenizer efficiency on Chinese); "
+           "plugins/llama3/README.md")
 
 #: A row is untrained when its norm is below this share of the median row norm.
 UNTRAINED_RATIO = 1e-3
@@ -149,7 +150,8 @@ def check_model(model: Any, tokenizer: Any) -> list[Finding]:
         message=f"the embedding rows of {names} are (near) zero: this base checkpoint never trained the chat "
         "format's control tokens, so training on the format gives garbage or NaN (pitfall L4); starting from the "
         "Instruct model or lora.train_embeddings=true also avoids it",
-        fix=Fix(description="re-initialise those rows to the mean of the trained rows", reinit_token_ids=tuple(sorted(found))),
+        fix=Fix(description="re-initialise those rows to the mean of the trained rows",
+                reinit_token_ids=tuple(sorted(found))),
         source=SRC_UNTRAINED,
     )]
 
@@ -176,7 +178,8 @@ def check_data(tokenizer: Any, texts: list[str]) -> list[Finding]:
     return [Finding(
         code="cjk-heavy-data", severity="warning",
         message=f"{cjk / chars:.0%} of your text is CJK, which the Llama 3 tokenizer encodes at {rate:.2f} "
-        "chars/token (a Qwen-family tokenizer spends about 15% fewer tokens on Chinese, see the plugin README): "
+        "chars/token (a Qwen-family tokenizer needs about 17% fewer tokens for the same Chinese, see the "
+        "plugin README): "
         "consider a Qwen-family model for Chinese-first work, extending the vocabulary (new tokens, resized "
         "embeddings, lora.train_embeddings=true), or a longer data.cutoff_len so replies are not truncated",
         source=SRC_CJK,

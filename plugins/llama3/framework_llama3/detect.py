@@ -34,7 +34,8 @@ def variant_of(facts: ModelFacts) -> tuple[str, str]:
     if kind == "llama3":
         factor = (facts.rope_scaling or {}).get("factor")
         if factor == 32 or facts.tie_word_embeddings:
-            return "3.2", f"rope_type=llama3 factor={factor}, tie_word_embeddings={facts.tie_word_embeddings} (Llama 3.2 1B/3B)"
+            return "3.2", (f"rope_type=llama3 factor={factor}, tie_word_embeddings={facts.tie_word_embeddings} "
+                           "(Llama 3.2 1B/3B)")
         return "3.1", (f"rope_type=llama3 factor={factor}, max_position_embeddings={facts.max_position_embeddings} "
                        "(Llama 3.1; Llama 3.3 70B shares this config and chat format)")
     if kind is not None:

@@ -58,7 +58,9 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
+def render_chat(
+    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+) -> RenderedChat:
     return chat.render(facts, messages, options, tokenizer)
 
 

@@ -12,13 +12,15 @@ from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFa
 from framework_llama3.vocab import BOS_ID, EOM_ID, EOT_ID, END_OF_TEXT_ID, NATIVE_CONTEXT, VOCAB_SIZE
 
 # ── sources ───────────────────────────────────────────────────────────────────────────────
-SEED_LLAMA3 = "shared/seeds/000_5a1c4f87ca98d43d.txt (5.1 Llama 3 / 3.1: LoRA lr 1e-4..5e-5, full 1e-5..5e-6, clip 1.0, r16/a32/d0.05)"
-LF_LORA_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_sft.yaml"
-LF_FULL_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_full/llama3_full_sft.yaml"
-LF_LORA_DPO = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_dpo.yaml"
+SEED_LLAMA3 = ("shared/seeds/000_5a1c4f87ca98d43d.txt (5.1 Llama 3 / 3.1: LoRA lr 1e-4..5e-5, full 1e-5..5e-6, "
+               "clip 1.0, r16/a32/d0.05)")
+LF = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples"
+LF_LORA_SFT = f"{LF}/train_lora/llama3_lora_sft.yaml"
+LF_FULL_SFT = f"{LF}/train_full/llama3_full_sft.yaml"
+LF_LORA_DPO = f"{LF}/train_lora/llama3_lora_dpo.yaml"
 ZEPHYR_DPO = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/dpo/config_full.yaml"
-QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA, appendix: lr 2e-4 for 7B/13B, 1e-4 for 33B/65B)"
-RSLORA = "https://arxiv.org/abs/2312.03732 (rsLoRA scales by alpha/sqrt(r)); alpha 8 keeps LoRA's alpha/r=2 at r=16"
+QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA appendix: lr 2e-4 for 7B/13B, 1e-4 for 33B/65B)"
+RSLORA = "https://arxiv.org/abs/2312.03732 (rsLoRA scales by alpha/sqrt(r)): alpha 8 keeps LoRA's 2 at r=16"
 TF_LLAMA3_DOC = "https://github.com/huggingface/transformers/blob/main/docs/source/en/model_doc/llama3.md"
 TF_CONVERTER = "https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/convert_llama_weights_to_hf.py"
 META_SKUS = "https://github.com/meta-llama/llama-models/blob/main/models/sku_list.py"
@@ -73,7 +75,10 @@ def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
     if method in ("qlora", "qlora8") and (facts.hidden_size or 0) >= LARGE_HIDDEN:
         table.update(QLORA_LARGE)
     if stage == "dpo":
-        table.update(DPO_ADAPTER if method in ADAPTER_METHODS else DPO_FULL if method in (*FULL_METHODS, "hybrid") else {})
+        if method in ADAPTER_METHODS:
+            table.update(DPO_ADAPTER)
+        elif method in (*FULL_METHODS, "hybrid"):
+            table.update(DPO_FULL)
     return table
 
 
@@ -89,7 +94,8 @@ EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 
 def load_settings(hardware: HardwareFacts) -> LoadSettings:
     notes = [
-        f"fp16 refused: transformers' Llama 3 docs say float16 training is known to produce nan; train in bf16 ({TF_LLAMA3_DOC})",
+        "fp16 refused: transformers' Llama 3 docs say float16 training is known to produce nan; "
+        f"train in bf16 ({TF_LLAMA3_DOC})",
         "padding-free packing is exact: restarted position_ids give each sample its own RoPE positions and "
         "attention block (flash-attn varlen, or SDPA with the mask transformers builds from position_ids)",
     ]
@@ -109,28 +115,28 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
 
 
 # ── published checkpoints ─────────────────────────────────────────────────────────────────
+NOUS_COPY = "https://huggingface.co/NousResearch/Meta-Llama-3-8B/blob/main/config.json (ungated copy of Meta's file)"
+THUNDER = "https://github.com/kevinstephano/thunder_model_blocks llama/llama_3_8B_Instruct_config.py (config dump)"
+MLC = "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py"
+DERIVED = f"{META_SKUS} (dims) + {TF_CONVERTER} (eos, rope scaling, tying)"
+
 #: hub id -> (generation, instruct, hidden, intermediate, layers, heads, kv heads, explicit head_dim, source)
 CHECKPOINTS: dict[str, tuple[str, bool, int, int, int, int, int, int | None, str]] = {
-    "meta-llama/Meta-Llama-3-8B": ("3", False, 4096, 14336, 32, 32, 8, None,
-                                   "https://huggingface.co/NousResearch/Meta-Llama-3-8B/blob/main/config.json (ungated copy of Meta's file)"),
-    "meta-llama/Meta-Llama-3-8B-Instruct": ("3", True, 4096, 14336, 32, 32, 8, None,
-                                            "https://github.com/kevinstephano/thunder_model_blocks llama/llama_3_8B_Instruct_config.py (config.json dump)"),
-    "meta-llama/Meta-Llama-3-70B": ("3", False, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+    "meta-llama/Meta-Llama-3-8B": ("3", False, 4096, 14336, 32, 32, 8, None, NOUS_COPY),
+    "meta-llama/Meta-Llama-3-8B-Instruct": ("3", True, 4096, 14336, 32, 32, 8, None, THUNDER),
+    "meta-llama/Meta-Llama-3-70B": ("3", False, 8192, 28672, 80, 64, 8, None, DERIVED),
     "meta-llama/Meta-Llama-3-70B-Instruct": ("3", True, 8192, 28672, 80, 64, 8, None,
-                                             f"{META_SKUS} + {TF_CONVERTER}; eos 128009 as in the 8B-Instruct config"),
-    "meta-llama/Llama-3.1-8B": ("3.1", False, 4096, 14336, 32, 32, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
-    "meta-llama/Llama-3.1-8B-Instruct": ("3.1", True, 4096, 14336, 32, 32, 8, None,
-                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_1_8b)"),
-    "meta-llama/Llama-3.1-70B": ("3.1", False, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
-    "meta-llama/Llama-3.1-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None, f"{META_SKUS} + {TF_CONVERTER}"),
+                                             f"{DERIVED}; eos 128009 as in the 8B-Instruct config"),
+    "meta-llama/Llama-3.1-8B": ("3.1", False, 4096, 14336, 32, 32, 8, None, DERIVED),
+    "meta-llama/Llama-3.1-8B-Instruct": ("3.1", True, 4096, 14336, 32, 32, 8, None, f"{MLC} (llama3_1_8b)"),
+    "meta-llama/Llama-3.1-70B": ("3.1", False, 8192, 28672, 80, 64, 8, None, DERIVED),
+    "meta-llama/Llama-3.1-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None, DERIVED),
     "meta-llama/Llama-3.3-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None,
-                                          f"{META_SKUS} (llama3_3 instruct: the 3.1 70B architecture) + {TF_CONVERTER}"),
-    "meta-llama/Llama-3.2-1B": ("3.2", False, 2048, 8192, 16, 32, 8, 64, f"{META_SKUS} + {TF_CONVERTER}"),
-    "meta-llama/Llama-3.2-1B-Instruct": ("3.2", True, 2048, 8192, 16, 32, 8, 64,
-                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_2_1b)"),
-    "meta-llama/Llama-3.2-3B": ("3.2", False, 3072, 8192, 28, 24, 8, 128, f"{META_SKUS} + {TF_CONVERTER}"),
-    "meta-llama/Llama-3.2-3B-Instruct": ("3.2", True, 3072, 8192, 28, 24, 8, 128,
-                                         "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py (llama3_2_3b)"),
+                                          f"{DERIVED}; 3.3 70B has the 3.1 70B architecture"),
+    "meta-llama/Llama-3.2-1B": ("3.2", False, 2048, 8192, 16, 32, 8, 64, DERIVED),
+    "meta-llama/Llama-3.2-1B-Instruct": ("3.2", True, 2048, 8192, 16, 32, 8, 64, f"{MLC} (llama3_2_1b)"),
+    "meta-llama/Llama-3.2-3B": ("3.2", False, 3072, 8192, 28, 24, 8, 128, DERIVED),
+    "meta-llama/Llama-3.2-3B-Instruct": ("3.2", True, 3072, 8192, 28, 24, 8, 128, f"{MLC} (llama3_2_3b)"),
 }
 
 
@@ -156,7 +162,8 @@ def known_model_configs() -> dict[str, dict[str, Any]]:
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
             "attention_dropout": 0.0, "hidden_act": "silu", "initializer_range": 0.02, "mlp_bias": False,
             "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "torch_dtype": "bfloat16",
-            "use_cache": True, "vocab_size": VOCAB_SIZE, "bos_token_id": BOS_ID, "eos_token_id": _eos(version, instruct),
+            "use_cache": True, "vocab_size": VOCAB_SIZE, "bos_token_id": BOS_ID,
+            "eos_token_id": _eos(version, instruct),
             "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
             "num_attention_heads": heads, "num_key_value_heads": kv,
             "max_position_embeddings": NATIVE_CONTEXT[version], "rope_scaling": _rope_scaling(version),

@@ -51,7 +51,8 @@ def decide(facts: ModelFacts, target_length: int) -> RopeDecision:
     if target_length > MAX_CONTEXT:
         return RopeDecision(
             action="refuse",
-            reason=f"{target_length} tokens exceed {MAX_CONTEXT}, the longest context any Llama 3 model was trained for",
+            reason=f"{target_length} tokens exceed {MAX_CONTEXT}, the longest context any Llama 3 model was "
+            "trained for",
         )
     factor = scale_factor(target_length, native)
     scaling = {

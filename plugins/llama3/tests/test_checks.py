@@ -64,7 +64,8 @@ def test_base_eos_is_not_the_end_of_turn(tok3: Any, tok31: Any, facts_for: Any) 
     stale = facts_for("Llama-3.2-1B-Instruct.thunder", "3.2")  # config eos_token_id 128001 only
     finding = by_code(plugin.check_tokenizer(stale, tok31))["eos-not-end-of-turn"]
     assert finding.fix.stop_tokens == ("<|eot_id|>", "<|eom_id|>") and "lacks 128009" in finding.message
-    assert "eos-not-end-of-turn" not in by_code(plugin.check_tokenizer(facts_for("Llama-3.1-8B-Instruct", "3.1"), tok31))
+    current = facts_for("Llama-3.1-8B-Instruct", "3.1")
+    assert "eos-not-end-of-turn" not in by_code(plugin.check_tokenizer(current, tok31))
     report = apply_tokenizer_fixes(copy.deepcopy(tok3), [finding], [])
     assert "<|eot_id|>" in report.stop_tokens
 

@@ -29,11 +29,15 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_demo_loads_with_auto_classes(demo_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def loaded(demo_dir: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(demo_dir)
-    tok = AutoTokenizer.from_pretrained(demo_dir)
+    return AutoModelForCausalLM.from_pretrained(demo_dir), AutoTokenizer.from_pretrained(demo_dir)
+
+
+def test_demo_loads_with_auto_classes(demo_dir: Path, loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
     assert model.config.vocab_size == 128256 and model.config.tie_word_embeddings
     assert model.get_input_embeddings().weight.dtype.is_floating_point
     assert len(tok) == 128256 and tok.bos_token == "<|begin_of_text|>" and tok.eos_token == "<|end_of_text|>"
@@ -73,10 +77,8 @@ def test_missing_llama_models_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
         tiktoken_file()
 
 
-def test_demo_has_no_untrained_format_rows(demo_dir: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model, tok = AutoModelForCausalLM.from_pretrained(demo_dir), AutoTokenizer.from_pretrained(demo_dir)
+def test_demo_has_no_untrained_format_rows(demo_dir: Path, loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
     assert plugin.check_model(model, tok) == []
-    codes: Any = {f.code for f in plugin.check_tokenizer(facts_from_config(read_config(demo_dir), "demo"), tok)}
+    codes = {f.code for f in plugin.check_tokenizer(facts_from_config(read_config(demo_dir), "demo"), tok)}
     assert codes == {"pad-token-missing", "eos-not-end-of-turn", "bos-added-on-encode"}
