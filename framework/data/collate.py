@@ -6,6 +6,11 @@ reads the restarts as sequence boundaries (flash-attention varlen; a block-diago
 SDPA and eager), so no sample attends to another and no compute is spent on padding. The
 first label of every sample is ignored: it would be predicted from the previous sample's last
 token. ``PaddedCollator`` is the plain way, for models or kernels that cannot pack.
+
+The model must run the training forward with ``use_cache=False`` (or ``config.use_cache =
+False``): transformers (5.x) reads restarts in position_ids as boundaries for SDPA and eager
+only when no cache is built, and it builds one by default even in train mode, in which case
+packed samples silently attend to each other (tested in tests/data/test_collate.py).
 """
 
 from __future__ import annotations
