@@ -231,7 +231,7 @@ def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Findin
             continue
         norms, reference = measured
         for tid, norm in zip(ids, norms):
-            if norm <= 1e-12 or (reference > 0 and norm < 1e-3 * reference):
+            if norm <= 1e-12 or (reference > 0 and norm < 1e-4 * reference):
                 untrained.setdefault(tid, []).append(label)
     if not untrained:
         return findings

@@ -115,8 +115,7 @@ def expected_labels(tokenizer: Any, text: str, regions: list[tuple[int, int]]) -
     return labels
 
 
-def check_against(tokenizer: Any, variant: str, name: str, text: str, generation: bool, thinking: bool | None,
-                  rendered: Any) -> None:
+def check_against(tokenizer: Any, variant: str, name: str, text: str, thinking: bool | None, rendered: Any) -> None:
     assert rendered.text == text
     official_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     trusted = tokenize_chat(tokenizer, rendered, allow_special_in_data=True)
@@ -151,7 +150,7 @@ def test_matches_official_template(tokenizer: Any, template: Any, variant: str, 
         extra = {} if thinking is None else {"enable_thinking": thinking}
         text = official(tokenizer, template(template_name), messages, generation, **extra)
         rendered = render(variant, messages, generation, **extra)
-        check_against(tokenizer, variant, name, text, generation, thinking, rendered)
+        check_against(tokenizer, variant, name, text, thinking, rendered)
 
 
 def v1_make_context(messages: list[dict[str, str]]) -> str:
@@ -176,14 +175,14 @@ def v1_finetune_text(messages: list[dict[str, str]]) -> str:
     return text
 
 
-V1_PAIRS = [n for n in ("single", "chinese", "emoji_code", "whitespace", "ends_with_user") if n]
+V1_PAIRS = ["single", "chinese", "emoji_code", "whitespace", "ends_with_user"]
 
 
 @pytest.mark.parametrize("name", V1_PAIRS)
 def test_v1_matches_remote_code_strings(tokenizer: Any, name: str) -> None:
     messages = CONVERSATIONS[name]
     training = render("1", messages, False)
-    check_against(tokenizer, "1", name, v1_finetune_text(messages), False, None, training)
+    check_against(tokenizer, "1", name, v1_finetune_text(messages), None, training)
     prompt = messages if messages[-1]["role"] == "user" else messages[:-1]
     rendered = render("1", prompt, True)
     assert rendered.text == v1_make_context(prompt)

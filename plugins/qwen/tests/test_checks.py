@@ -142,6 +142,12 @@ def test_untrained_chat_rows_are_reinitialised(chat_vocab_model: Any, tokenizer:
         assert codes(findings) == ["untrained-chat-tokens"]
         assert findings[0].fix is not None and findings[0].fix.reinit_token_ids == tuple(ids)
         assert "output head" in findings[0].message
+        with torch.no_grad():  # the fix as the core applies it: the mean of the trained rows
+            for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+                matrix[list(findings[0].fix.reinit_token_ids)] = matrix[:151643].mean(dim=0)
+        assert plugin.check_model(facts=facts("2.5"), model=model, tokenizer=tokenizer) == []
+        with torch.no_grad():
+            model.get_input_embeddings().weight[ids] = 0.0
         think = [tokenizer.convert_tokens_to_ids(t) for t in ("<think>", "</think>")]
         with torch.no_grad():
             model.get_input_embeddings().weight[think[0]] = 0.0
