@@ -340,7 +340,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _say(f"throughput      {m['tokens_per_second']:.0f} tokens/s, {m['steps']} steps, {m['wall_time_s']:.0f} s")
     if result.before is not None:
         _say(f"prompt          {m['identity_prompt']}")
-        _say(f"before training {result.before!r}")
+        before = result.before if len(result.before) <= 100 else result.before[:100] + "…"
+        _say(f"before training {before!r}")
         _say(f"after training  {result.after!r}")
     _say(f"output          {result.output_dir}")
     return EXIT_OK

@@ -80,7 +80,7 @@ def chunked_causal_lm_loss(
     for start in range(0, picked.shape[0], chunk_size):
         piece = picked[start : start + chunk_size]
         goal = targets[start : start + chunk_size]
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() and picked.shape[0] > chunk_size:  # one chunk: nothing to save by recomputing
             total = total + checkpoint(_chunk_loss, piece, goal, head.weight, head.bias, softcap, use_reentrant=False)
         else:
             total = total + _chunk_loss(piece, goal, head.weight, head.bias, softcap)

@@ -74,7 +74,13 @@ def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rop
     _refuse_pickle(directory, config.model.allow_pickle)
     hf_config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     if rope:
-        hf_config.rope_scaling = rope["rope_scaling"]
+        # transformers 5 keeps rope_theta inside rope_parameters: merge, never replace
+        current = dict(getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None) or {})
+        merged = {**current, **rope["rope_scaling"]}
+        if hasattr(hf_config, "rope_parameters"):
+            hf_config.rope_parameters = merged
+        else:
+            hf_config.rope_scaling = merged
         if rope.get("max_position_embeddings"):
             hf_config.max_position_embeddings = rope["max_position_embeddings"]
     quant = quantization_config(config.method, dtype)

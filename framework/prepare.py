@@ -27,8 +27,8 @@ IDENTITY_PROMPT = "Who are you?"
 #: identity answer in about a minute on a laptop CPU, so it trains hotter and longer than a
 #: real model would.
 DEMO_SETTINGS = {
-    "training.learning_rate": 3e-3,
-    "training.epochs": 20.0,
+    "training.learning_rate": 5e-3,
+    "training.epochs": 12.0,
     "training.micro_batch_size": 8,
     "training.warmup": 0.05,
     "training.logging_steps": 10,
