@@ -11,17 +11,20 @@ https://github.com/mistralai/cookbook/blob/main/concept-deep-dive/tokenization/c
   ``<s>[INST] u [/INST]a</s> [INST] ...`` (7B adds a space after ``</s>``, Mixtral does not);
   it has no system role and raises on one.
 * ``v3`` (7B v0.3, Mixtral 8x22B Instruct): ``<s>[INST] u[/INST] a</s>[INST] u2[/INST]``;
-  the assistant reply is stripped; the system message is prepended to the user message only
-  when that user message is the **last** message of the conversation.
+  the assistant reply is stripped; the system message is prepended to the last user message.
 * ``tekken`` (NeMo): as ``v3`` without any space: ``<s>[INST]u[/INST]a</s>``, reply unstripped.
 
 The end of an assistant turn is ``eos`` (``</s>``); it is trained with the reply. Where the
 official template raises, ``render`` raises a one-line ``DataError`` naming the rule.
 
-Option ``system_placement="last_user"`` follows mistral-common instead of the Hub template for
-v3/tekken: the system prompt goes into the last *user* message even when an assistant reply
-follows it, so a training sample ending with the reply keeps its system prompt (the Hub
-template silently drops it there: pitfall M5).
+System placement for v3/tekken (pitfall M5): the Hub templates prepend the system message to
+a user message only when it is the last message of the conversation, so every training
+sample (which ends with a reply) loses its system prompt. The default,
+``system_placement="last_user"``, follows mistral-common, Mistral's ground truth: the system
+prompt goes into the last *user* message, which for an inference prompt (ending with a user
+message) is exactly what the Hub template renders, and for a training sample keeps the
+prompt where inference will put it. ``system_placement="template"`` reproduces the Hub
+template character for character, dropping included.
 """
 
 from __future__ import annotations
@@ -186,7 +189,9 @@ def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, las
     return segments
 
 
-def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any) -> RenderedChat | None:
+def render(
+    facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any
+) -> RenderedChat | None:
     """Render like the official template of ``facts.variant``; None defers to the checkpoint's own."""
     fmt = chat_format(facts, tokenizer)
     if fmt is None:
@@ -195,10 +200,10 @@ def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptio
         raise DataError("empty conversation", hint="every sample needs at least one user message")
     bos = _special(tokenizer, "bos_token", "<s>")
     eos = _special(tokenizer, "eos_token", "</s>")
-    placement = options.get("system_placement", "template")
+    placement = options.get("system_placement", "last_user")
     if placement not in ("template", "last_user"):
         raise DataError(f"unknown system_placement {placement!r}", where="chat options",
-                        hint="use 'template' (the Hub template) or 'last_user' (mistral-common)")
+                        hint="use 'last_user' (mistral-common, default) or 'template' (the Hub template)")
     if fmt == "v1" and options.get("legacy_template", False):
         segments = _render_legacy(messages, bos, eos, mixtral=variant_of(facts).name.startswith("mixtral"))
     elif fmt == "v1":

@@ -119,8 +119,9 @@ def _control_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     if not split:
         return []
     return [Finding(code="control-token-split", severity="error", source=SRC_TEMPLATE,
-                    message=f"the tokenizer splits {', '.join(split)} into pieces although this {variant_of(facts).name} "
-                    "checkpoint was trained on them as single control tokens; load the checkpoint's own tokenizer.json")]
+                    message=f"the tokenizer splits {', '.join(split)} into pieces although this "
+                    f"{variant_of(facts).name} checkpoint was trained on them as single control tokens; load the "
+                    "checkpoint's own tokenizer.json")]
 
 
 def _prefix_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
@@ -149,8 +150,8 @@ def _size_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     if facts.vocab_size is None or len(tokenizer) <= facts.vocab_size:
         return []
     return [Finding(code="tokenizer-larger-than-model", severity="error", source=SRC_VOCAB,
-                    message=f"the tokenizer has {len(tokenizer)} tokens but the model embeds {facts.vocab_size}: ids past "
-                    "the embedding crash training (a v3 32768 tokenizer on a 32000 v0.1/v0.2 model?); use the "
+                    message=f"the tokenizer has {len(tokenizer)} tokens but the model embeds {facts.vocab_size}: "
+                    "ids past the embedding crash training (a v3 32768 tokenizer on a 32000 v0.1/v0.2 model?); use the "
                     "checkpoint's tokenizer or extend the model's vocabulary first")]
 
 
@@ -158,7 +159,8 @@ def _padding_side_findings(tokenizer: Any) -> list[Finding]:
     if getattr(tokenizer, "padding_side", "right") != "left":
         return []
     return [Finding(code="padding-side-left", severity="warning", source=SRC_PADDING_SIDE,
-                    fix=Fix(description="pad on the right for training", tokenizer_attributes={"padding_side": "right"}),
+                    fix=Fix(description="pad on the right for training",
+                            tokenizer_attributes={"padding_side": "right"}),
                     message="padding_side is 'left': training pads on the right (left padding is only for batched "
                     "flash-attention generation, M2)")]
 

@@ -106,7 +106,8 @@ def _mistral(facts: ModelFacts) -> MatchResult:
 
 
 def _mixtral(facts: ModelFacts) -> MatchResult:
-    reasons = [f"model_type={facts.model_type}", f"num_local_experts={facts.num_experts}", f"vocab_size={facts.vocab_size}"]
+    reasons = [f"model_type={facts.model_type}", f"num_local_experts={facts.num_experts}",
+               f"vocab_size={facts.vocab_size}"]
     if facts.vocab_size == VOCAB_V1:
         return MatchResult(score=100, variant="mixtral", reasons=tuple(reasons))
     if facts.vocab_size == VOCAB_V3:

@@ -31,12 +31,14 @@ MF_MODEL = "https://github.com/mistralai/mistral-finetune/blob/main/model/transf
 MF_README = "https://github.com/mistralai/mistral-finetune/blob/main/README.md"
 SEED = "shared/seeds/000_5a1c4f87ca98d43d.txt (5.3 Mistral: lr 2e-5..5e-5, larger batches)"
 SEED_LLAMA = "shared/seeds/000_5a1c4f87ca98d43d.txt (5.1 recommended config: epochs 3, warmup 0.1, clip 1.0)"
-ZEPHYR_SFT = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/sft/config_full.yaml"
-ZEPHYR_DPO = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/dpo/config_full.yaml"
-ZEPHYR_DPO_QLORA = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/dpo/config_qlora.yaml"
-PEFT_PROMPT = "https://github.com/huggingface/peft/blob/main/examples/causal_language_modeling/peft_prompt_tuning_clm.ipynb"
-PEFT_PREFIX = "https://github.com/huggingface/peft/blob/main/examples/causal_language_modeling/peft_prefix_tuning_clm.ipynb"
-PEFT_PTUNING = "https://github.com/huggingface/peft/blob/main/examples/sequence_classification/P_Tuning.ipynb"
+ZEPHYR = "https://github.com/huggingface/alignment-handbook/blob/main/recipes/zephyr-7b-beta/"
+ZEPHYR_SFT = ZEPHYR + "sft/config_full.yaml"
+ZEPHYR_DPO = ZEPHYR + "dpo/config_full.yaml"
+ZEPHYR_DPO_QLORA = ZEPHYR + "dpo/config_qlora.yaml"
+PEFT_EXAMPLES = "https://github.com/huggingface/peft/blob/main/examples/"
+PEFT_PROMPT = PEFT_EXAMPLES + "causal_language_modeling/peft_prompt_tuning_clm.ipynb"
+PEFT_PREFIX = PEFT_EXAMPLES + "causal_language_modeling/peft_prefix_tuning_clm.ipynb"
+PEFT_PTUNING = PEFT_EXAMPLES + "sequence_classification/P_Tuning.ipynb"
 CHOICE = "plugin choice (see README, defaults table)"
 
 ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8", "hybrid")
@@ -197,14 +199,16 @@ SRC_7B_V01 = ("https://huggingface.co/mistralai/Mistral-7B-v0.1/blob/main/config
               "official/configs/Mistral-7B-v0.1.config.json; families.md 3.A: identical in Mistral-7B-Instruct-v0.1)")
 SRC_7B_V02 = ("https://huggingface.co/mistralai/Mistral-7B-Instruct-v0.2 (model card: 32k context, rope_theta 1e6, "
               "no sliding window); dims from ollama convert/testdata/Mistral-7B-Instruct-v0.2.json (families.md 3.A)")
-SRC_7B_V03 = ("mlc-ai/mlc-llm python/mlc_llm/model/model_preset.py mistral_7b_v03 (shared/reference/official/configs/"
-              "Mistral-7B-v0.3.config.json); Instruct-v0.3 shares the architecture (model card: v0.3 = v0.2 + 32768 vocab)")
-SRC_NEMO = ("kevinstephano/thunder_model_blocks mistral/mistral_config.py (_name_or_path mistralai/Mistral-Nemo-Base-2407; "
-            "shared/reference/official/configs/Mistral-Nemo-Base-2407.config.json)")
+SRC_7B_V03 = ("mlc-ai/mlc-llm python/mlc_llm/model/model_preset.py mistral_7b_v03 (shared/reference/official/"
+              "configs/Mistral-7B-v0.3.config.json); Instruct-v0.3 shares the architecture (model card: v0.3 = "
+              "v0.2 + 32768 vocab)")
+SRC_NEMO = ("kevinstephano/thunder_model_blocks mistral/mistral_config.py (_name_or_path "
+            "mistralai/Mistral-Nemo-Base-2407; shared/reference/official/configs/Mistral-Nemo-Base-2407.config.json)")
 SRC_NEMO_INSTRUCT = (SRC_NEMO + "; Instruct-2407 max_position_embeddings 1024000 per NVIDIA NeMo "
                      "nemo/collections/llm/gpt/model/mistral.py (MistralNeMoConfig12B comment)")
 SRC_MIXTRAL = ("mlc-ai/mlc-llm model_preset.py Mixtral-8x7B-v0.1 (shared/reference/official/configs/"
-               "Mixtral-8x7B-v0.1.config.json); Instruct: AI-Hypercomputer/maxtext hf_model_configs.py (families.md 3.A)")
+               "Mixtral-8x7B-v0.1.config.json); Instruct: AI-Hypercomputer/maxtext hf_model_configs.py "
+               "(families.md 3.A)")
 
 _7B = {
     "architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_act": "silu",

@@ -62,8 +62,12 @@ FORMATS = [
            (("legacy_template", True),), system=False),
     Format("mixtral-legacy", "facts_mixtral", "mixtral-8x7b-instruct-v0.1.legacy-2023.jinja", ("tok_v1",),
            (("legacy_template", True),), system=False),
-    Format("v0.3", "facts_v03", "mistral-7b-instruct-v0.3.jinja", ("tok_v3", "tok_v3_legacy")),
-    Format("nemo", "facts_nemo", "mistral-nemo-instruct-2407.jinja", ("tok_tekken",)),
+    # system_placement="template": the Hub string, system prompt dropped from samples ending with a
+    # reply; the default (mistral-common placement) is compared in test_chat_rules.py
+    Format("v0.3", "facts_v03", "mistral-7b-instruct-v0.3.jinja", ("tok_v3", "tok_v3_legacy"),
+           (("system_placement", "template"),)),
+    Format("nemo", "facts_nemo", "mistral-nemo-instruct-2407.jinja", ("tok_tekken",),
+           (("system_placement", "template"),)),
 ]
 CASES = [(f, t) for f in FORMATS for t in f.tokenizers]
 CASE_IDS = [f"{f.name}-{t}" for f, t in CASES]
@@ -166,6 +170,19 @@ def test_checkpoint_with_its_own_template_is_left_to_it(facts_v01):
         bos_token, eos_token = "<s>", "</s>"
 
     assert plugin.render_chat(facts_v01, CONVERSATIONS["single"], ChatOptions(), ChatMLTokenizer()) is None
+
+
+def test_default_placement_differs_from_the_hub_template_only_by_keeping_the_system_prompt(
+        facts_v03, facts_nemo, tok_v3, tok_tekken, official):
+    for facts, tok, name in ((facts_v03, tok_v3, "mistral-7b-instruct-v0.3.jinja"),
+                             (facts_nemo, tok_tekken, "mistral-nemo-instruct-2407.jinja")):
+        for key, messages in CONVERSATIONS.items():
+            text = plugin.render_chat(facts, messages, ChatOptions(), tok).text
+            hub = official_text(tok, official.template(name), messages, False)
+            drops = messages[0]["role"] == S and messages[-1]["role"] == A
+            assert (text == hub) is not drops, key
+            if drops:
+                assert messages[0]["content"] + "\n\n" in text and messages[0]["content"] not in hub
 
 
 def test_base_tokenizer_without_template_gets_the_official_format(facts_v03, tok_v3):

@@ -12,7 +12,7 @@ from framework.hookdata import ChatOptions
 from framework_mistral import plugin
 
 U, A, S = "user", "assistant", "system"
-LAST_USER = ChatOptions(extra=(("system_placement", "last_user"),))
+HUB = ChatOptions(extra=(("system_placement", "template"),))
 LEGACY = ChatOptions(extra=(("legacy_template", True),))
 
 
@@ -74,11 +74,15 @@ def test_legacy_2023_template_has_no_system_role(facts_v01, tok_v1, official_tem
     assert text == "<s> [INST] be nice\n\nhi [/INST] hello</s>"
 
 
-def test_v03_template_drops_the_system_prompt_of_a_sample_ending_with_a_reply(facts_v03, tok_v3):
+def test_v03_hub_template_drops_the_system_prompt_of_a_sample_ending_with_a_reply(facts_v03, tok_v3):
     messages = [m(S, "SYS"), m(U, "Hi"), m(A, "Hello!")]
-    assert plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3).text == "<s>[INST] Hi[/INST] Hello!</s>"
-    kept = plugin.render_chat(facts_v03, messages, LAST_USER, tok_v3).text
+    assert plugin.render_chat(facts_v03, messages, HUB, tok_v3).text == "<s>[INST] Hi[/INST] Hello!</s>"
+    kept = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3).text  # default: mistral-common
     assert kept == "<s>[INST] SYS\n\nHi[/INST] Hello!</s>"
+    # an inference prompt renders the same either way: the system prompt is in the last (user) message
+    prompt = messages[:2]
+    assert plugin.render_chat(facts_v03, prompt, HUB, tok_v3).text == \
+        plugin.render_chat(facts_v03, prompt, ChatOptions(), tok_v3).text == "<s>[INST] SYS\n\nHi[/INST]"
 
 
 def test_tool_results_render_like_the_official_templates(facts_v03, facts_nemo, tok_v3, tok_tekken,
@@ -131,8 +135,8 @@ def _mistral_common(kind):
     return MistralTokenizer.from_file(str(Path(mistral_common.__file__).parent / "data" / "tekken_240718.json"))
 
 
-AGREEMENT = {"v1": ("facts_v01", "tok_v1", ChatOptions()), "v3": ("facts_v03", "tok_v3", LAST_USER),
-             "tekken": ("facts_nemo", "tok_tekken", LAST_USER)}
+AGREEMENT = {"v1": ("facts_v01", "tok_v1", ChatOptions()), "v3": ("facts_v03", "tok_v3", ChatOptions()),
+             "tekken": ("facts_nemo", "tok_tekken", ChatOptions())}
 
 
 @pytest.mark.parametrize("kind", sorted(AGREEMENT))
@@ -153,5 +157,5 @@ def test_rendered_ids_reproduce_mistral_common(request, kind):
 def test_per_chunk_dummy_prefix_tokenizers_drift_from_mistral_common(facts_v03, tok_v3_legacy):
     """The same string through a legacy-mode conversion gets a lone '▁' after each control token."""
     messages = CONVERSATIONS[0]
-    rendered = plugin.render_chat(facts_v03, messages, LAST_USER, tok_v3_legacy)
+    rendered = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3_legacy)
     assert tokenize_chat(tok_v3_legacy, rendered).input_ids != mistral_common_ids(_mistral_common("v3"), messages)

@@ -51,7 +51,8 @@ def test_pad_equal_to_eos_masks_every_end_of_turn_until_fixed(facts_v01, fresh_v
     collate = DataCollatorForLanguageModeling(tok, mlm=False)
     assert tok.eos_token_id not in collate([{"input_ids": ids}])["labels"][0].tolist()  # the pitfall
     tok.pad_token = pad  # the fix
-    assert tok.eos_token_id in DataCollatorForLanguageModeling(tok, mlm=False)([{"input_ids": ids}])["labels"][0].tolist()
+    fixed = DataCollatorForLanguageModeling(tok, mlm=False)([{"input_ids": ids}])["labels"][0].tolist()
+    assert tok.eos_token_id in fixed
     assert "pad-equals-eos" not in codes(plugin.check_tokenizer(facts_v01, tok))
 
 

@@ -91,7 +91,8 @@ def test_all_linear_would_adapt_the_mixtral_router(tiny):
     from transformers import MixtralForCausalLM
 
     peft_model = get_peft_model(MixtralForCausalLM(tiny.mixtral()), LoraConfig(r=4, target_modules="all-linear"))
-    assert any(n.startswith("base_model.model.model.layers.0.mlp.gate.lora_A") for n, _ in peft_model.named_parameters())
+    names = [n for n, _ in peft_model.named_parameters()]
+    assert any(n.startswith("base_model.model.model.layers.0.mlp.gate.lora_A") for n in names)
 
 
 def test_load_settings_notes(facts_v01, facts_v03, facts_nemo, facts_mixtral):
