@@ -46,13 +46,20 @@ def _complete(path: Path) -> bool:
 def _build(target: Path) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging
 
     tokenizer = build_llama3_tokenizer("3")
     config = LlamaConfig(**DEMO_CONFIG)
     config.dtype = torch.float32
     torch.manual_seed(SEED)
     model = LlamaForCausalLM(config).to(torch.float32)
-    model.save_pretrained(target, safe_serialization=True)
+    bars = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # a one-shard write of 66 MB needs no progress bar in the user's output
+    try:
+        model.save_pretrained(target, safe_serialization=True)
+    finally:
+        if bars:
+            logging.enable_progress_bar()
     tokenizer.save_pretrained(target)
 
 

@@ -74,5 +74,7 @@ def build_llama3_tokenizer(version: str = "3", *, instruct: bool = False) -> Any
         eos_token=EOT if instruct else END_OF_TEXT,
         model_input_names=["input_ids", "attention_mask"],
         model_max_length=NATIVE_CONTEXT[version],
-        clean_up_tokenization_spaces=True,
+        # Meta's files say True; transformers 5 ignores it for byte-level BPE (with a warning) because
+        # the clean-up would strip spaces before punctuation, so False gives the same decoding, quietly.
+        clean_up_tokenization_spaces=False,
     )
