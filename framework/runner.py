@@ -81,6 +81,8 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     model = load_model(model_directory(plan), plan.config, dtype=plan.dtype[0], attn=plan.attention[0], rope=rope,
                        trust_remote_code=plan.config.model.trust_remote_code)
     apply_model_fixes(model, tokenizer, fixes, plan.family.check_model(model, tokenizer))
+    # packed rows isolate samples through restarted position_ids only when no KV cache is built
+    model.config.use_cache = False
     return model
 
 
