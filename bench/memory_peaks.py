@@ -1,0 +1,330 @@
+"""Measure the peak memory of real training steps of tiny models on CPU and compare it with
+``framework.planning.estimate``.
+
+Each case builds a small decoder from a ``LlamaConfig`` (the reference architecture of
+transformers), attaches the method the way the framework does (peft LoRA, bitsandbytes NF4
+with k-bit preparation, gradient checkpointing), and runs two training steps: forward, loss
+(the model's own or the framework's chunked loss), backward, gradient clipping, AdamW. The
+second step is measured: what is resident before it (weights, adapters, quantization state,
+optimizer moments) is summed tensor by tensor, and everything the step allocates is followed
+with torch's profiler (``profile_memory=True`` reports every CPU allocation and free, so the
+peak includes temporaries that saved-tensor hooks miss). The estimate is taken with the same
+settings and without the CUDA context and allocator slack, which a CPU does not have.
+
+    python bench/memory_peaks.py            # all cases, a table on stdout
+    python bench/memory_peaks.py --markdown # the table of docs/memory.md
+    python bench/memory_peaks.py --only lora-ckpt-chunked
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+ALL_LINEARS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+SMALL = dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=4096)
+MEDIUM = dict(hidden_size=128, intermediate_size=352, num_hidden_layers=3, num_attention_heads=4,
+              num_key_value_heads=2, vocab_size=8192)
+DEEP = dict(hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6,
+            num_key_value_heads=2, vocab_size=512)
+BIG = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=2, num_attention_heads=8,
+           num_key_value_heads=4, vocab_size=1024)
+WIDE = dict(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=8,
+            num_key_value_heads=2, vocab_size=2048, head_dim=48)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured training step and the estimate settings that describe it."""
+
+    name: str
+    config: dict[str, Any]
+    method: str
+    micro_batch: int = 2
+    seq_len: int = 256
+    grad_checkpointing: bool = False
+    chunked_loss: bool = False
+    optimizer: str = "adamw"
+    lora_r: int = 8
+    lora_dropout: float = 0.0
+    loss_chunk_size: int = 128
+    freeze_layers: int = 1
+    dtype: str = "fp32"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = (
+    Case("full-plain", SMALL, "full"),
+    Case("full-fused-plain", SMALL, "full", optimizer="adamw_fused"),
+    Case("full-ckpt-chunked", MEDIUM, "full", grad_checkpointing=True, chunked_loss=True),
+    Case("full-wide-plain", WIDE, "full", seq_len=384),
+    Case("freeze-plain", MEDIUM, "freeze"),
+    Case("lora-plain", SMALL, "lora"),
+    Case("lora-chunked", MEDIUM, "lora", chunked_loss=True, micro_batch=4),
+    Case("lora-ckpt-chunked", MEDIUM, "lora", grad_checkpointing=True, chunked_loss=True, micro_batch=4),
+    Case("lora-wide-nockpt", WIDE, "lora", chunked_loss=True, seq_len=512, micro_batch=4),
+    Case("dora-plain", SMALL, "dora"),
+    Case("qlora-plain", MEDIUM, "qlora"),
+    Case("qlora-ckpt-chunked", WIDE, "qlora", grad_checkpointing=True, chunked_loss=True, seq_len=512),
+    Case("adamw8bit-full", SMALL, "full", optimizer="adamw_8bit"),
+    Case("deep-full", DEEP, "full", seq_len=512),
+    Case("deep-full-ckpt", DEEP, "full", seq_len=512, grad_checkpointing=True),
+    Case("deep-lora", DEEP, "lora", seq_len=512),
+    Case("deep-lora-ckpt", DEEP, "lora", seq_len=512, grad_checkpointing=True),
+    Case("deep-qlora-ckpt", DEEP, "qlora", seq_len=512, grad_checkpointing=True),
+    Case("deep-freeze", DEEP, "freeze", seq_len=512, freeze_layers=2),
+    Case("big-full-step", BIG, "full", micro_batch=1, seq_len=32),
+    Case("big-full-fused-step", BIG, "full", micro_batch=1, seq_len=32, optimizer="adamw_fused"),
+    Case("bf16-full", DEEP, "full", seq_len=512, dtype="bf16"),
+    Case("bf16-full-ckpt-chunked", DEEP, "full", seq_len=512, dtype="bf16", grad_checkpointing=True,
+         chunked_loss=True),
+    Case("bf16-lora", DEEP, "lora", seq_len=512, dtype="bf16"),
+    Case("bf16-lora-ckpt-chunked", DEEP, "lora", seq_len=512, dtype="bf16", grad_checkpointing=True,
+         chunked_loss=True),
+    Case("bf16-qlora-ckpt", DEEP, "qlora", seq_len=512, dtype="bf16", grad_checkpointing=True),
+    Case("bf16-qlora", DEEP, "qlora", seq_len=512, dtype="bf16"),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    case: Case
+    measured: int
+    measured_resident: int
+    measured_step: int
+    estimated: int
+    estimated_resident: int
+    estimated_step: int
+    seconds: float
+
+    @property
+    def error(self) -> float:
+        return (self.estimated - self.measured) / self.measured
+
+
+def _llama_config(case: Case) -> Any:
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(max_position_embeddings=4096, tie_word_embeddings=False, **case.config)
+    config._attn_implementation = "sdpa"
+    return config
+
+
+def _torch_dtype(case: Case) -> Any:
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[case.dtype]
+
+
+def build_model(case: Case) -> Any:
+    """The model as the framework trains it: loaded in the compute dtype, the method attached."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = _llama_config(case)
+    dtype = _torch_dtype(case)
+    if case.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        with tempfile.TemporaryDirectory() as directory:
+            LlamaForCausalLM(config).save_pretrained(directory)
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                       bnb_4bit_compute_dtype=dtype)
+            model = LlamaForCausalLM.from_pretrained(directory, quantization_config=quant, dtype=dtype,
+                                                     attn_implementation="sdpa")
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=case.grad_checkpointing)
+    else:
+        model = LlamaForCausalLM(config).to(dtype)
+    if case.grad_checkpointing:
+        model.gradient_checkpointing_enable()
+    if case.method == "freeze":
+        for param in model.parameters():
+            param.requires_grad_(False)
+        for layer in list(model.model.layers)[-case.freeze_layers:]:
+            for param in layer.parameters():
+                param.requires_grad_(True)
+    if case.method in ("lora", "dora", "qlora"):
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=case.lora_r, lora_alpha=2 * case.lora_r, target_modules=ALL_LINEARS,
+                                                 lora_dropout=case.lora_dropout, use_dora=case.method == "dora"))
+        if case.grad_checkpointing:
+            model.enable_input_require_grads()
+    model.train()
+    return model
+
+
+def _optimizer(case: Case, params: list[Any]) -> Any:
+    import torch
+
+    if case.optimizer == "adamw":  # what CUDA runs by default: the multi-tensor kernel
+        return torch.optim.AdamW(params, lr=1e-3, foreach=True)
+    if case.optimizer == "adamw_fused":
+        return torch.optim.AdamW(params, lr=1e-3, fused=True)
+    if case.optimizer == "adamw_8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=1e-3)
+    raise ValueError(case.optimizer)
+
+
+def _storage_bytes(tensors: list[Any]) -> int:
+    seen: dict[int, int] = {}
+    for tensor in tensors:
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+    return sum(seen.values())
+
+
+def _resident_tensors(model: Any, optimizer: Any) -> list[Any]:
+    import torch
+
+    tensors: list[Any] = list(model.parameters()) + list(model.buffers())
+    for param in model.parameters():
+        quant_state = getattr(param, "quant_state", None)
+        if quant_state is not None:  # NF4 absmax (8-bit), its fp32 absmax and the code books
+            tensors += [t for t in (quant_state.absmax, quant_state.code) if t is not None]
+            if quant_state.state2 is not None:
+                tensors += [quant_state.state2.absmax, quant_state.state2.code]
+    for state in optimizer.state.values():
+        tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
+    return tensors
+
+
+def _step(case: Case, model: Any, optimizer: Any, batch: dict[str, Any]) -> None:
+    """One optimizer step as the Trainer runs it: 16-bit autocast around forward and loss only."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case.dtype == "bf16"):
+        if case.chunked_loss:
+            from framework.loss import chunked_causal_lm_loss
+
+            loss = chunked_causal_lm_loss(model, batch, chunk_size=case.loss_chunk_size)
+        else:
+            loss = model(**batch).loss
+    loss.backward()
+    del loss
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+
+
+def _profiled_peak(run: Any) -> int:
+    """Largest number of bytes the step held at once, among those it allocated itself."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "trace.json")
+        prof.export_chrome_trace(path)
+        events = json.loads(Path(path).read_text())["traceEvents"]
+    memory = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
+    if not memory:
+        return 0
+    # The allocator's running total survives from earlier profiled runs in this process (frees
+    # outside a profiled window are not subtracted): measure from this window's first event.
+    baseline = memory[0]["args"]["Total Allocated"] - memory[0]["args"]["Bytes"]
+    return max(e["args"]["Total Allocated"] for e in memory) - baseline
+
+
+def measure(case: Case) -> tuple[int, int]:
+    """(resident bytes before the step, peak bytes the step adds) of the second step."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = build_model(case)
+    optimizer = _optimizer(case, [p for p in model.parameters() if p.requires_grad])
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, case.config["vocab_size"], (case.micro_batch, case.seq_len), generator=generator)
+    batch = {"input_ids": ids, "labels": ids.clone()}
+    _step(case, model, optimizer, batch)
+    optimizer.zero_grad(set_to_none=True)
+    resident = _storage_bytes(_resident_tensors(model, optimizer) + [ids, batch["labels"]])
+    step_peak = _profiled_peak(lambda: _step(case, model, optimizer, batch))
+    return resident, step_peak
+
+
+def estimated(case: Case) -> Any:
+    from framework.facts import facts_from_config
+    from framework.planning import estimate
+
+    facts = facts_from_config(_llama_config(case).to_dict(), f"tiny-{case.name}")
+    return estimate(facts, method=case.method, micro_batch=case.micro_batch, seq_len=case.seq_len,
+                    grad_checkpointing=case.grad_checkpointing, optimizer=case.optimizer, compute_dtype=case.dtype,
+                    lora_r=case.lora_r, lora_targets=ALL_LINEARS, freeze_trainable_layers=case.freeze_layers,
+                    packed=False, chunked_loss=case.chunked_loss, lora_dropout=case.lora_dropout,
+                    loss_chunk_size=case.loss_chunk_size, attn_implementation="sdpa", **case.extra)
+
+
+def run_case(case: Case) -> Result:
+    start = time.perf_counter()
+    resident, step = measure(case)
+    est = estimated(case)
+    b = est.breakdown
+    est_resident = b["weights"] + b["adapter_weights"] + b["optimizer"]
+    return Result(case, resident + step, resident, step, est.without_context, est_resident,
+                  est.without_context - est_resident, time.perf_counter() - start)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.2f}"
+
+
+def markdown(results: list[Result]) -> str:
+    lines = [
+        "| case | model (d/f/L/V) | method | tokens | ckpt | loss | measured MiB (resident + step) "
+        "| estimated MiB (resident + step) | error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c = r.case
+        cfg = c.config
+        lines.append(
+            f"| {c.name} | {cfg['hidden_size']}/{cfg['intermediate_size']}/{cfg['num_hidden_layers']}/"
+            f"{cfg['vocab_size']} | {c.method} ({c.optimizer}) | {c.micro_batch}x{c.seq_len} "
+            f"| {'yes' if c.grad_checkpointing else 'no'} | {'chunked' if c.chunked_loss else 'plain'} "
+            f"| {_mib(r.measured)} ({_mib(r.measured_resident)} + {_mib(r.measured_step)}) "
+            f"| {_mib(r.estimated)} ({_mib(r.estimated_resident)} + {_mib(r.estimated_step)}) | {r.error:+.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", action="store_true", help="print the docs/memory.md table")
+    parser.add_argument("--only", action="append", help="run only the named case(s)")
+    args = parser.parse_args(argv)
+    cases = [c for c in CASES if not args.only or c.name in args.only]
+    results = []
+    for case in cases:
+        result = run_case(case)
+        results.append(result)
+        if not args.markdown:
+            print(f"{case.name:22s} measured {_mib(result.measured):>8s} MiB  estimated {_mib(result.estimated):>8s} "
+                  f"MiB  error {result.error:+6.1%}  (resident {_mib(result.measured_resident)} vs "
+                  f"{_mib(result.estimated_resident)}, step {_mib(result.measured_step)} vs "
+                  f"{_mib(result.estimated_step)})  {result.seconds:.1f}s", flush=True)
+    if args.markdown:
+        print(markdown(results))
+    worst = max(abs(r.error) for r in results)
+    print(f"\nworst error {worst:.1%} over {len(results)} cases", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
