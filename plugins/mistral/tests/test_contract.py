@@ -74,3 +74,7 @@ class TestMistralContract(PluginContract):
         problems = P.official_template_problems(tok, self.for_variant(official_chat_template, claimed[1]), hub,
                                                 list(conversation))
         assert not problems, problems
+
+    def test_demo_model_is_well_formed(self, tmp_path_factory: Any) -> None:
+        """No demo model: the core's offline demo comes from another plugin (the name sorting first)."""
+        assert not self.under_test().implements("provide_demo_model")
