@@ -89,3 +89,46 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
 def test_plan_keys_lists_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--keys"]) == 0
     assert "training.learning_rate" in capsys.readouterr().out
+
+
+def test_render_json_is_ids_and_labels_only(tiny_model_dir: Path, alpaca_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256",
+                 "--json", "--set", "data.val_size=0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 24
+    for line in lines:
+        row = json.loads(line)
+        assert set(row) == {"input_ids", "labels"} and len(row["input_ids"]) == len(row["labels"])
+        trained = [t for t, l in zip(row["input_ids"], row["labels"]) if l != -100]
+        assert trained and all(l in (-100, t) for t, l in zip(row["input_ids"], row["labels"]))
+
+
+def test_render_text_marks_trained_spans(tiny_model_dir: Path, alpaca_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256",
+                 "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "⟦Number" in out and "<|im_end|>⟧" in out and "sample 1" in out
+
+
+def test_check_prints_findings(tiny_model_dir: Path, alpaca_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "plugin generic" in out and "chars-per-token" in out
+
+
+def test_cached_hub_id_works_like_a_directory(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someorg--tiny" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_model_dir, snapshot)
+    (cache / "models--someorg--tiny" / "refs").mkdir(parents=True)
+    (cache / "models--someorg--tiny" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert main(["plan", "--model", "someorg/tiny", "--cutoff-len", "256", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["model"] == {"name_or_path": "someorg/tiny", "origin": "cache"}

@@ -68,11 +68,57 @@ def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer:
         text = _template_text(tokenizer, messages[: i + 1], False)
         if not text.startswith(done):
             raise ModelError("the tokenizer's chat template is not prefix-stable", hint="write a family plugin")
-        segments.append(
-            Segment(text[len(done):], trainable=message["role"] == "assistant", message_index=i, from_data=True)
-        )
+        piece = text[len(done):]
+        if message["role"] == "assistant":
+            segments.extend(_assistant_segments(piece, message["content"], i, _specials(tokenizer)))
+        else:
+            segments.append(Segment(piece, message_index=i, from_data=True))
         done = text
     if options.add_generation_prompt:
         text = _template_text(tokenizer, messages, True)
         segments.append(Segment(text[len(done):]))
     return RenderedChat(tuple(s for s in segments if s.text))
+
+
+def _specials(tokenizer: Any) -> list[str]:
+    from framework.chat import special_token_strings
+
+    return sorted(special_token_strings(tokenizer), key=len, reverse=True)
+
+
+def _assistant_segments(piece: str, content: str, index: int, specials: list[str]) -> list[Segment]:
+    """Split an assistant turn into trained reply + end-of-turn marker and untrained trailing text.
+
+    Text after the last control token of the turn (usually a newline before the next turn) is
+    template text the model never has to produce: generation stops at the control token.
+    """
+    body = content.strip()
+    start = piece.find(body) if body else -1
+    if start < 0:
+        return [Segment(piece, trainable=True, message_index=index, from_data=True)]
+    end = start + len(body)
+    tail = piece[end:]
+    last = -1
+    for token in specials:
+        pos = tail.rfind(token)
+        if pos >= 0:
+            last = max(last, pos + len(token))
+    cut = end + (last if last >= 0 else len(tail))
+    out = [Segment(piece[:start], message_index=index), Segment(piece[start:end], True, index, from_data=True),
+           Segment(piece[end:cut], True, index), Segment(piece[cut:], message_index=index)]
+    return [seg for seg in out if seg.text]
+
+
+@hookimpl(trylast=True)
+def stop_tokens(tokenizer: Any) -> list[str] | None:
+    """The control token the tokenizer's own template puts right after an assistant reply."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    probe = "\u2063probe\u2063"
+    try:
+        text = _template_text(tokenizer, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}], False)
+    except Exception:  # a template that refuses the probe conversation gives no hint
+        return None
+    tail = text[text.find(probe) + len(probe):] if probe in text else ""
+    found = [(tail.find(t), t) for t in _specials(tokenizer) if t in tail]
+    return [min(found)[1]] if found else None
