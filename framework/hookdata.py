@@ -21,7 +21,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 #: The hook API version the core implements. Plugins declare the range they support with a
 #: module-level ``FRAMEWORK_HOOK_API = ">=1,<2"`` in the module their entry point loads.
-HOOK_API_VERSION = "1.0"
+HOOK_API_VERSION = "1.1"
 
 
 class _Plain(BaseModel):
@@ -130,6 +130,10 @@ class LoraTargets(_Plain):
         default=(), description="Modules trained in full and saved with the adapter (embeddings, head)."
     )
     exclude_modules: tuple[str, ...] = Field(default=(), description="Names never wrapped (routers...).")
+    target_parameters: tuple[str, ...] = Field(
+        default=(), description="Parameter names (not modules) to adapt, e.g. fused MoE expert weights (peft "
+        "`target_parameters`); added in hook API 1.1."
+    )
     ensure_weight_tying: bool = Field(
         default=False, description="Keep tied input/output embeddings tied when one is in modules_to_save."
     )

@@ -147,6 +147,8 @@ def lora_config(config: RunConfig, targets: LoraTargets) -> Any:
         targets.target_modules if isinstance(targets.target_modules, str) else list(targets.target_modules)
     )
     kwargs: dict[str, Any] = {}
+    if targets.target_parameters and not config.lora.target_modules:
+        kwargs["target_parameters"] = list(targets.target_parameters)
     if targets.exclude_modules:
         kwargs["exclude_modules"] = list(targets.exclude_modules)
     if targets.modules_to_save:
