@@ -2,10 +2,12 @@
 pack. Family-agnostic: the chat format comes in as a ``Renderer`` bound by the runner.
 
 Modules, one concern each: ``records`` (files -> raw records with file:line), ``formats``
-(records -> conversations), ``validate`` (quality checks, ``DataReport``), ``pipeline``
+(records -> conversations), ``validate`` (quality checks, ``DataReport``; the function is
+imported from the module, so ``framework.data.validate`` stays the module), ``pipeline``
 (``prepare_sft``; ``prepare_pretrain`` and ``prepare_preference`` live in ``pretrain`` and
 ``preference``), ``split`` (evaluation split, mixtures), ``cache`` (prepared data on disk),
-``collate`` (packing and padding collators, length grouping, length schedules).
+``encode`` (tokenizer speed-ups), ``collate`` (packing and padding collators, length grouping,
+length schedules).
 """
 
 from framework.data.collate import PackingCollator, PaddedCollator, length_at, length_grouped_indices, seq_schedule
@@ -14,7 +16,7 @@ from framework.data.pipeline import prepare_preference, prepare_pretrain, prepar
 from framework.data.prepared import PreparedData, Renderer
 from framework.data.problems import Problem
 from framework.data.records import Record, read_records
-from framework.data.validate import DataReport, validate
+from framework.data.validate import DataReport
 
 __all__ = [
     "DataReport",
@@ -35,5 +37,4 @@ __all__ = [
     "read_records",
     "seq_schedule",
     "to_examples",
-    "validate",
 ]

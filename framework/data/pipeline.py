@@ -12,6 +12,7 @@ plugin's renderer, which holds the plugin manager, is never pickled).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,7 @@ class _TokenizeBatch:
     def __setstate__(self, value: dict[str, Any]) -> None:
         self.key, self.state = value["key"], value["state"]
 
-    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    def __call__(self, batch: dict[str, list[Any]]) -> Any:
         st = self.state or _STATE[self.key]
         examples = st.examples
         rendered = [st.render(list(examples[i].messages)) for i in batch["index"]]
@@ -130,7 +131,36 @@ class _TokenizeBatch:
             labels_out.append(labels)
             status.append(code)
             special.append(chat.injected_special_text)
-        return {"input_ids": ids_out, "labels": labels_out, "length": lengths, "status": status, "special": special}
+        return _table(
+            {"index": batch["index"], "input_ids": ids_out, "labels": labels_out, "length": lengths, "status": status, "special": special}
+        )
+
+
+def _int32_lists(rows: list[list[int]]) -> Any:
+    """A list<int32> Arrow column, built from one flat buffer: 4x faster than ``pa.array`` on
+    nested Python lists, which matters at tens of millions of token ids."""
+    import pyarrow as pa
+
+    sizes = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+
+
+def _table(columns: dict[str, list[Any]]) -> Any:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "index": pa.array(columns["index"], type=pa.int64()),
+            "input_ids": _int32_lists(columns["input_ids"]),
+            "labels": _int32_lists(columns["labels"]),
+            "length": pa.array(columns["length"], type=pa.int32()),
+            "status": pa.array(columns["status"], type=pa.int8()),
+            "special": pa.array(columns["special"], type=pa.bool_()),
+        }
+    )
 
 
 def _features() -> Any:

@@ -1,0 +1,159 @@
+"""Throughput of SFT preprocessing: read + validate + render + tokenize + mask.
+
+Generates N alpaca samples deterministically (English and Chinese, about 20-470 tokens each)
+into a temporary JSONL file, then times ``framework.data.prepare_sft`` end to end with one
+process and with every core, using the real Llama 3 tokenizer (converted from
+``llama_models/llama3/tokenizer.model`` with transformers' TikTokenConverter) and a ChatML-like
+renderer written here. Prints markdown rows.
+
+    python bench/preprocess.py                 # 100,000 samples, num_proc 1 and all cores
+    python bench/preprocess.py --samples 20000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from framework.data import prepare_sft
+from framework.hookdata import RenderedChat, Segment
+
+_EN = (
+    "the model learns from clean data and a template that matches inference exactly while the mask keeps "
+    "loss on replies only so prompts never teach it to speak for the user batch size learning rate warmup "
+    "epoch adapter rank alpha dropout gradient checkpoint memory throughput sequence packing position token "
+    "order refund shipping account password invoice delivery customer service please check your settings"
+).split()
+_ZH = list(
+    "我们今天讨论大模型微调的数据质量问题以及如何提高训练效率和效果客服退货物流支付订单页面申请联系方式请您稍候"
+    "根据规定可以在七天内无理由退换商品需要保持完好包装并提供购买凭证系统会自动审核"
+)
+_PUNCT_EN = [".", ",", "?", "!"]
+_PUNCT_ZH = ["，", "。", "？", "！"]
+
+
+def _sentence(rng: random.Random, units: int, chinese: bool) -> str:
+    """About ``units`` tokens of text."""
+    if chinese:
+        chars = [rng.choice(_ZH) if rng.random() > 0.08 else rng.choice(_PUNCT_ZH) for _ in range(units)]
+        return "".join(chars)
+    words = [rng.choice(_EN) for _ in range(units)]
+    for i in range(7, len(words), rng.randint(6, 14)):
+        words[i] += rng.choice(_PUNCT_EN)
+    return " ".join(words).capitalize()
+
+
+def generate(path: Path, samples: int, seed: int = 0) -> None:
+    """Deterministic alpaca samples, half English, half Chinese, 20-470 tokens each."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(samples):
+            chinese = i % 2 == 1
+            # the template and the sample number add ~15 tokens; an English word is ~1.13 tokens
+            total = rng.randint(7, 442) if chinese else int(rng.randint(7, 442) / 1.13)
+            ask = max(3, int(total * rng.uniform(0.15, 0.4)))
+            extra = rng.randint(0, ask // 2) if rng.random() < 0.3 else 0
+            row = {
+                "instruction": f"{i}: " + _sentence(rng, ask - extra, chinese),
+                "input": _sentence(rng, extra, chinese) if extra else "",
+                "output": _sentence(rng, max(2, total - ask), chinese),
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def llama3_tokenizer() -> Any:
+    """The Llama 3 fast tokenizer built offline from llama_models' tiktoken file."""
+    import llama_models.llama3.tokenizer as reference
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    model = Path(reference.__file__).parent / "tokenizer.model"
+    specials = reference.Tokenizer(model).special_tokens
+    names = sorted(specials, key=specials.get)
+    backend = TikTokenConverter(vocab_file=str(model), pattern=reference.Tokenizer.pat_str, extra_special_tokens=names).converted()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<|finetune_right_pad_id|>"
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": [n for n in names if n not in tokenizer.all_special_tokens]})
+    assert tokenizer.convert_tokens_to_ids("<|start_header_id|>") == 128006, "special tokens misplaced"
+    return tokenizer
+
+
+def render(messages: list[dict[str, str]]) -> RenderedChat:
+    """ChatML-like: header, content, end-of-turn; assistant content + end-of-turn carry loss."""
+    segments = [Segment("<|begin_of_text|>")]
+    for i, message in enumerate(messages):
+        segments.append(Segment(f"<|start_header_id|>{message['role']}<|end_header_id|>\n\n"))
+        if message["role"] == "assistant":
+            segments.append(Segment(message["content"], trainable=True, message_index=i, from_data=True))
+            segments.append(Segment("<|eot_id|>", trainable=True, message_index=i))
+        else:
+            segments.append(Segment(message["content"], message_index=i, from_data=True))
+            segments.append(Segment("<|eot_id|>"))
+    return RenderedChat(tuple(segments))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds and the result of one preparation."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    prepared = prepare_sft(path, tokenizer, render, cutoff_len=cutoff_len, num_proc=num_proc)
+    return time.perf_counter() - start, _cpu_seconds() - cpu, prepared
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--num-proc", type=int, nargs="*", default=None, help="default: 1 and every core")
+    parser.add_argument("--cutoff-len", type=int, default=1024)
+    parser.add_argument("--profile", action="store_true", help="print the top functions of a num_proc=1 run")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    cores = os.cpu_count() or 1
+    procs = args.num_proc or sorted({1, cores})
+    started = time.perf_counter()
+    tokenizer = llama3_tokenizer()
+    print(f"tokenizer built in {time.perf_counter() - started:.1f} s; {cores} CPU cores visible")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "alpaca.jsonl"
+        generate(path, args.samples)
+        print(f"generated {args.samples} samples, {path.stat().st_size / 1e6:.1f} MB")
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            run(path, tokenizer, 1, args.cutoff_len)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        print(f"\nload average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews wall time)")
+        print("| samples | num_proc | wall s | samples/s | tokens/s | CPU s | samples per CPU-s | kept | tokens/sample min/mean/max |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for num_proc in procs:
+            seconds, cpu, prepared = run(path, tokenizer, num_proc, args.cutoff_len)
+            lengths = prepared.train.data.column("length").to_numpy()
+            print(
+                f"| {args.samples:,} | {num_proc} | {seconds:.2f} | {args.samples / seconds:,.0f} | "
+                f"{lengths.sum() / seconds:,.0f} | {cpu:.1f} | {args.samples / cpu:,.0f} | {len(lengths):,} | "
+                f"{lengths.min()}/{lengths.mean():.0f}/{lengths.max()} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
