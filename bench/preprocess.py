@@ -79,11 +79,18 @@ def llama3_tokenizer() -> Any:
     model = Path(reference.__file__).parent / "tokenizer.model"
     specials = reference.Tokenizer(model).special_tokens
     names = sorted(specials, key=specials.get)
-    backend = TikTokenConverter(vocab_file=str(model), pattern=reference.Tokenizer.pat_str, extra_special_tokens=names).converted()
+    backend = TikTokenConverter(
+        vocab_file=str(model), pattern=reference.Tokenizer.pat_str, extra_special_tokens=names
+    ).converted()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<|finetune_right_pad_id|>"
+        tokenizer_object=backend,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+        pad_token="<|finetune_right_pad_id|>",
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": [n for n in names if n not in tokenizer.all_special_tokens]})
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [n for n in names if n not in tokenizer.all_special_tokens]}
+    )
     assert tokenizer.convert_tokens_to_ids("<|start_header_id|>") == 128006, "special tokens misplaced"
     return tokenizer
 
@@ -141,8 +148,12 @@ def main() -> None:
             run(path, tokenizer, 1, args.cutoff_len)
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
-        print(f"\nload average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews wall time)")
-        print("| samples | num_proc | wall s | samples/s | tokens/s | CPU s | samples per CPU-s | kept | tokens/sample min/mean/max |")
+        print(
+            f"\nload average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews wall time)"
+        )
+        print(
+            "| samples | num_proc | wall s | samples/s | tokens/s | CPU s | samples per CPU-s | kept | tokens/sample min/mean/max |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for num_proc in procs:
             seconds, cpu, prepared = run(path, tokenizer, num_proc, args.cutoff_len)

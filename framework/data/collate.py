@@ -46,7 +46,9 @@ class PackingCollator:
 
     def __init__(self, max_tokens: int | None = None, pad_token_id: int = 0) -> None:
         if max_tokens is not None and max_tokens < 1:
-            raise ConfigError(f"max_tokens {max_tokens} must be positive", where="max_tokens", hint="leave it unset for one row")
+            raise ConfigError(
+                f"max_tokens {max_tokens} must be positive", where="max_tokens", hint="leave it unset for one row"
+            )
         self.max_tokens = max_tokens
         self.pad_token_id = pad_token_id
 
@@ -57,7 +59,9 @@ class PackingCollator:
         for feature in features:
             ids = _array(feature["input_ids"])
             labels = _array(feature["labels"]).copy() if feature.get("labels") is not None else ids.copy()
-            positions = _array(feature["position_ids"]) if feature.get("position_ids") is not None else np.arange(len(ids))
+            positions = (
+                _array(feature["position_ids"]) if feature.get("position_ids") is not None else np.arange(len(ids))
+            )
             if len(ids):
                 labels[0] = IGNORE_INDEX
                 samples.append((ids, labels, positions))
@@ -106,7 +110,9 @@ class PaddedCollator:
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
         if pad_token_id is None:
-            raise ConfigError("padding needs a pad token id", where="pad_token_id", hint="set the tokenizer's pad token")
+            raise ConfigError(
+                "padding needs a pad token id", where="pad_token_id", hint="set the tokenizer's pad token"
+            )
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
 
@@ -175,7 +181,9 @@ def seq_schedule(spec: str) -> list[tuple[int, float]]:
         except ValueError:
             raise ConfigError(f"'{part}' is not length:fraction", where="seq_schedule", hint=example) from None
         if not sep or length < 1 or not 0 < until <= 1:
-            raise ConfigError(f"'{part}' needs a positive length and a fraction in (0, 1]", where="seq_schedule", hint=example)
+            raise ConfigError(
+                f"'{part}' needs a positive length and a fraction in (0, 1]", where="seq_schedule", hint=example
+            )
         if items and (length <= items[-1][0] or until <= items[-1][1]):
             raise ConfigError(f"'{part}' does not increase on the item before it", where="seq_schedule", hint=example)
         items.append((length, until))

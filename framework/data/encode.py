@@ -37,7 +37,9 @@ class BatchEncoder:
         self.tokenizer = tokenizer
         self.backend = backend
 
-    def __call__(self, texts: Any, add_special_tokens: bool = True, return_offsets_mapping: bool = False, **options: Any) -> Any:
+    def __call__(
+        self, texts: Any, add_special_tokens: bool = True, return_offsets_mapping: bool = False, **options: Any
+    ) -> Any:
         if options or add_special_tokens or not isinstance(texts, list):
             return self.tokenizer(
                 texts, add_special_tokens=add_special_tokens, return_offsets_mapping=return_offsets_mapping, **options

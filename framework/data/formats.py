@@ -51,7 +51,10 @@ _FORMAT_HELP = (
     "alpaca (instruction/input/output), sharegpt (conversations of from/value), messages (role/content), "
     "preference (prompt/chosen/rejected) or text (text)"
 )
-_ORDER_HINT = "a conversation is an optional system message, then user and assistant messages taking turns, ending with the assistant's reply"
+_ORDER_HINT = (
+    "a conversation is an optional system message, then user and assistant messages taking turns, "
+    "ending with the assistant's reply"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +196,20 @@ def _content(value: Any, where: str) -> str:
 def _turns(turns: Any, key: str, role_key: str, content_key: str) -> tuple[list[dict[str, str]], list[str]]:
     """Messages and their field names from a list of turn objects."""
     if not isinstance(turns, list):
-        raise _Bad("wrong-type", f"field '{key}' is {_type_name(turns)}, not a list of messages", f"write '{key}' as a JSON list")
+        raise _Bad(
+            "wrong-type",
+            f"field '{key}' is {_type_name(turns)}, not a list of messages",
+            f"write '{key}' as a JSON list",
+        )
     messages: list[dict[str, str]] = []
     fields: list[str] = []
     for i, turn in enumerate(turns):
         name = f"{key}[{i}]"
         if not isinstance(turn, dict):
             raise _Bad(
-                "wrong-type", f"{name} is {_type_name(turn)}, not a message object", f"write {{\"{role_key}\": ..., \"{content_key}\": ...}}"
+                "wrong-type",
+                f"{name} is {_type_name(turn)}, not a message object",
+                f'write {{"{role_key}": ..., "{content_key}": ...}}',
             )
         role = turn.get(role_key)
         if role is None:
@@ -230,9 +239,15 @@ def _check_order(messages: list[dict[str, str]], fields: list[str], last: str) -
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         role = messages[i]["role"]
         if role != expected:
-            raise _Bad("role-order", f"{fields[i]} is {_a(role)} message where {_a(expected)} message belongs", _ORDER_HINT)
+            raise _Bad(
+                "role-order", f"{fields[i]} is {_a(role)} message where {_a(expected)} message belongs", _ORDER_HINT
+            )
     if messages[-1]["role"] != last:
-        raise _Bad("role-order", f"the conversation ends with {_a(messages[-1]['role'])} message, not the {last}'s", _ORDER_HINT)
+        raise _Bad(
+            "role-order",
+            f"the conversation ends with {_a(messages[-1]['role'])} message, not the {last}'s",
+            _ORDER_HINT,
+        )
 
 
 def _with_task_prompt(example: Example, task: Any, prompts: Mapping[str, str]) -> Example:
@@ -243,7 +258,11 @@ def _with_task_prompt(example: Example, task: Any, prompts: Mapping[str, str]) -
     prompt = prompts.get(task)
     if prompt is None:
         known = ", ".join(sorted(prompts)[:5])
-        raise _Bad("unknown-task", f"task '{task}' has no system prompt (known: {known})", "add the task to the task system prompts")
+        raise _Bad(
+            "unknown-task",
+            f"task '{task}' has no system prompt (known: {known})",
+            "add the task to the task system prompts",
+        )
     system = ({"role": "system", "content": prompt},)
     rejected = system + example.rejected if example.rejected is not None else None
     return Example(system + example.messages, example.source, example.line, rejected, None, ("task", *example.fields))
@@ -271,10 +290,18 @@ def _alpaca_prompt(data: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[
     history = data.get("history")
     if history is not None:
         if not isinstance(history, list):
-            raise _Bad("wrong-type", f"field 'history' is {_type_name(history)}, not a list", "write history as [[question, answer], ...]")
+            raise _Bad(
+                "wrong-type",
+                f"field 'history' is {_type_name(history)}, not a list",
+                "write history as [[question, answer], ...]",
+            )
         for i, pair in enumerate(history):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
-                raise _Bad("wrong-type", f"history[{i}] is not a [question, answer] pair of texts", "write history as [[question, answer], ...]")
+                raise _Bad(
+                    "wrong-type",
+                    f"history[{i}] is not a [question, answer] pair of texts",
+                    "write history as [[question, answer], ...]",
+                )
             messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
             fields += [f"history[{i}][0]", f"history[{i}][1]"]
     messages.append({"role": "user", "content": user})
@@ -338,12 +365,20 @@ def _reply(value: Any, key: str) -> str:
     """The final reply of a chosen/rejected field: text, a message, or a list ending with it."""
     if isinstance(value, list):
         if not value:
-            raise _Bad("missing-rejected" if key == "rejected" else "missing-field", f"field '{key}' is an empty list", f"give '{key}' its reply")
+            raise _Bad(
+                "missing-rejected" if key == "rejected" else "missing-field",
+                f"field '{key}' is an empty list",
+                f"give '{key}' its reply",
+            )
         value = value[-1]
     if isinstance(value, dict):
         role = value.get("role", value.get("from", "assistant"))
         if ROLE_ALIASES.get(str(role).lower()) != "assistant":
-            raise _Bad("role-order", f"the last message of '{key}' is {_a(str(role))} message, not the assistant's reply", _ORDER_HINT)
+            raise _Bad(
+                "role-order",
+                f"the last message of '{key}' is {_a(str(role))} message, not the assistant's reply",
+                _ORDER_HINT,
+            )
         value = value.get("content", value.get("value"))
         return _content(value, f"{key}.content")
     return _content(value, key)
@@ -381,14 +416,20 @@ def _preference(data: Mapping[str, Any], rec: Record) -> Example:
     if "chosen" not in data or data["chosen"] in (None, ""):
         raise _Bad("missing-field", "field 'chosen' is missing", "give every sample a chosen reply")
     if data.get("rejected") in (None, "", []):
-        raise _Bad("missing-rejected", "field 'rejected' is missing or empty", "give every sample a rejected reply, or train with sft")
+        raise _Bad(
+            "missing-rejected",
+            "field 'rejected' is missing or empty",
+            "give every sample a rejected reply, or train with sft",
+        )
     chosen = _reply(data["chosen"], "chosen")
     rejected = _reply(data["rejected"], "rejected")
     messages = [*prompt, {"role": "assistant", "content": chosen}]
     names = [*fields, "chosen"]
     _check_order(messages, names, "assistant")
     if chosen == rejected:
-        raise _Bad("same-reply", "'chosen' and 'rejected' are the same reply", "a preference pair needs two different replies")
+        raise _Bad(
+            "same-reply", "'chosen' and 'rejected' are the same reply", "a preference pair needs two different replies"
+        )
     rejected_messages = (*prompt, {"role": "assistant", "content": rejected})
     return Example(tuple(messages), rec.source, rec.line, rejected_messages, fields=tuple(names))
 

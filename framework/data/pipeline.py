@@ -67,7 +67,9 @@ class _SftState:
         the control-token scan already done (same ids, same labels).
         """
         if self.allow_special:
-            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True)
+            return tokenize_chats(
+                self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True
+            )
         find = self.has_special
         flagged = [i for i, chat in enumerate(rendered) if any(s.from_data and find(s.text) for s in chat.segments)]
         if not flagged:
@@ -75,7 +77,9 @@ class _SftState:
         marked = set(flagged)
         plain = [i for i in range(len(rendered)) if i not in marked]
         out: list[TokenizedChat | None] = [None] * len(rendered)
-        for i, chat in zip(plain, tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS)):
+        for i, chat in zip(
+            plain, tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS)
+        ):
             out[i] = chat
         special = tokenize_chats(self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials)
         for i, chat in zip(flagged, special):
@@ -132,7 +136,14 @@ class _TokenizeBatch:
             status.append(code)
             special.append(chat.injected_special_text)
         return _table(
-            {"index": batch["index"], "input_ids": ids_out, "labels": labels_out, "length": lengths, "status": status, "special": special}
+            {
+                "index": batch["index"],
+                "input_ids": ids_out,
+                "labels": labels_out,
+                "length": lengths,
+                "status": status,
+                "special": special,
+            }
         )
 
 
@@ -180,13 +191,25 @@ def _features() -> Any:
 
 def _check_common(cutoff_len: int, truncation: str, val_size: float, num_proc: int, max_samples: int | None) -> None:
     if cutoff_len < 2:
-        raise ConfigError(f"cutoff_len {cutoff_len} is too small", where="cutoff_len", hint="use the sequence length to train at, e.g. 2048")
+        raise ConfigError(
+            f"cutoff_len {cutoff_len} is too small",
+            where="cutoff_len",
+            hint="use the sequence length to train at, e.g. 2048",
+        )
     if truncation not in ("drop", "truncate"):
-        raise ConfigError(f"truncation '{truncation}' is not drop or truncate", where="truncation", hint="use drop or truncate")
+        raise ConfigError(
+            f"truncation '{truncation}' is not drop or truncate", where="truncation", hint="use drop or truncate"
+        )
     if num_proc < 1:
-        raise ConfigError(f"num_proc {num_proc} must be at least 1", where="num_proc", hint="use 1 or the number of CPU cores")
+        raise ConfigError(
+            f"num_proc {num_proc} must be at least 1", where="num_proc", hint="use 1 or the number of CPU cores"
+        )
     if max_samples is not None and max_samples < 1:
-        raise ConfigError(f"max_samples {max_samples} must be at least 1", where="max_samples", hint="leave it unset to use every sample")
+        raise ConfigError(
+            f"max_samples {max_samples} must be at least 1",
+            where="max_samples",
+            hint="leave it unset to use every sample",
+        )
     check_val_size(val_size)
 
 
@@ -248,26 +271,44 @@ def prepare_sft(
             "paths": [str(p) for p in path_list],
             "tokenizer": cache.tokenizer_fingerprint(tokenizer),
             "template": template_fingerprint or cache.render_fingerprint(render),
-            "fmt": fmt, "cutoff_len": cutoff_len, "train_on": train_on, "truncation": truncation,
-            "val_size": val_size, "max_samples": max_samples, "seed": seed, "strict": strict,
-            "allow_special": allow_special_in_data, "weights": weights,
+            "fmt": fmt,
+            "cutoff_len": cutoff_len,
+            "train_on": train_on,
+            "truncation": truncation,
+            "val_size": val_size,
+            "max_samples": max_samples,
+            "seed": seed,
+            "strict": strict,
+            "allow_special": allow_special_in_data,
+            "weights": weights,
             "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
-        }  # fmt: skip
+        }
         key = cache.cache_key("sft", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
         if stored is not None:
             return PreparedData(*stored)
 
     loaded = load_sources(
-        path_list, fmt=fmt, allowed=("alpaca", "sharegpt", "messages"), stage="sft",
-        strict=strict, max_samples=max_samples, task_system_prompts=task_system_prompts,
-    )  # fmt: skip
+        path_list,
+        fmt=fmt,
+        allowed=("alpaca", "sharegpt", "messages"),
+        stage="sft",
+        strict=strict,
+        max_samples=max_samples,
+        task_system_prompts=task_system_prompts,
+    )
     report = loaded.report
     report.cutoff_len = cutoff_len
     state = _SftState(
-        loaded.examples, render, tokenizer, train_on, cutoff_len, truncation == "truncate",
-        special_token_strings(tokenizer), allow_special_in_data,
-    )  # fmt: skip
+        loaded.examples,
+        render,
+        tokenizer,
+        train_on,
+        cutoff_len,
+        truncation == "truncate",
+        special_token_strings(tokenizer),
+        allow_special_in_data,
+    )
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)
@@ -305,7 +346,9 @@ def _tokenize(state: _SftState, key: str | None, num_proc: int, batch_size: int)
         _STATE.pop(token, None)
 
 
-def _apply_status(tokenized: Any, examples: list[Example], report: DataReport, strict: bool, cutoff_len: int) -> np.ndarray:
+def _apply_status(
+    tokenized: Any, examples: list[Example], report: DataReport, strict: bool, cutoff_len: int
+) -> np.ndarray:
     """Count dropped and truncated rows; the rows that stay."""
     status = tokenized.data.column("status").to_numpy()
     report.special_text = int(tokenized.data.column("special").to_numpy().sum())
@@ -319,14 +362,20 @@ def _apply_status(tokenized: Any, examples: list[Example], report: DataReport, s
             ex = examples[int(index[row])]
             if status[row] == _TOO_LONG:
                 problem = Problem(
-                    "too-long", f"the sample is {int(lengths[row])} tokens, over cutoff_len {cutoff_len}", ex.source, ex.line,
+                    "too-long",
+                    f"the sample is {int(lengths[row])} tokens, over cutoff_len {cutoff_len}",
+                    ex.source,
+                    ex.line,
                     "raise cutoff_len, shorten the sample, or set truncation to truncate",
-                )  # fmt: skip
+                )
             else:
                 problem = Problem(
-                    "no-trained-token", "no token of the sample carries loss (the reply is empty or cut off)", ex.source, ex.line,
+                    "no-trained-token",
+                    "no token of the sample carries loss (the reply is empty or cut off)",
+                    ex.source,
+                    ex.line,
                     "check the reply, or raise cutoff_len",
-                )  # fmt: skip
+                )
             if strict:
                 raise_problem(problem)
             report.add(problem)
@@ -337,5 +386,5 @@ def _apply_status(tokenized: Any, examples: list[Example], report: DataReport, s
 
 
 # The other stages live in their own modules; importing them here keeps one entry point.
-from framework.data.pretrain import prepare_pretrain  # noqa: E402
 from framework.data.preference import prepare_preference  # noqa: E402
+from framework.data.pretrain import prepare_pretrain  # noqa: E402

@@ -17,6 +17,7 @@ import numpy as np
 
 from framework.chat import special_token_strings
 from framework.data import cache
+from framework.data.encode import special_text_finder
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer
 from framework.data.problems import Problem
@@ -81,32 +82,47 @@ def prepare_preference(
         batch_size: pairs per tokenizer call.
     """
     if truncation not in ("drop", "truncate"):
-        raise ConfigError(f"truncation '{truncation}' is not drop or truncate", where="truncation", hint="use drop or truncate")
+        raise ConfigError(
+            f"truncation '{truncation}' is not drop or truncate", where="truncation", hint="use drop or truncate"
+        )
     check_val_size(val_size)
     path_list = as_paths(paths)
     weights = check_weights(mix_weights, len(path_list))
     key = None
     if cache_dir is not None:
         settings = {
-            "files": cache.files_signature(source_files(path_list)), "paths": [str(p) for p in path_list],
+            "files": cache.files_signature(source_files(path_list)),
+            "paths": [str(p) for p in path_list],
             "tokenizer": cache.tokenizer_fingerprint(tokenizer),
-            "template": template_fingerprint or cache.render_fingerprint(render), "prompt": render_prompt is not None,
-            "cutoff_len": cutoff_len, "truncation": truncation, "fmt": fmt, "val_size": val_size,
-            "max_samples": max_samples, "seed": seed, "strict": strict, "weights": weights,
+            "template": template_fingerprint or cache.render_fingerprint(render),
+            "prompt": render_prompt is not None,
+            "cutoff_len": cutoff_len,
+            "truncation": truncation,
+            "fmt": fmt,
+            "val_size": val_size,
+            "max_samples": max_samples,
+            "seed": seed,
+            "strict": strict,
+            "weights": weights,
             "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
-        }  # fmt: skip
+        }
         key = cache.cache_key("dpo", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
         if stored is not None:
             return PreparedData(*stored)
 
     loaded = load_sources(
-        path_list, fmt=fmt, allowed=("preference",), stage="dpo", strict=strict, max_samples=max_samples,
+        path_list,
+        fmt=fmt,
+        allowed=("preference",),
+        stage="dpo",
+        strict=strict,
+        max_samples=max_samples,
         task_system_prompts=task_system_prompts,
-    )  # fmt: skip
+    )
     report = loaded.report
     report.cutoff_len = cutoff_len
-    specials = special_token_strings(tokenizer)
+    has_special = special_text_finder(special_token_strings(tokenizer))
     columns: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": []}
     keep: list[int] = []
     for start in range(0, len(loaded.examples), batch_size):
@@ -119,16 +135,19 @@ def prepare_preference(
             if longest > cutoff_len:
                 if truncation == "drop":
                     problem = Problem(
-                        "too-long", f"the longer reply makes {longest} tokens, over cutoff_len {cutoff_len}", ex.source, ex.line,
+                        "too-long",
+                        f"the longer reply makes {longest} tokens, over cutoff_len {cutoff_len}",
+                        ex.source,
+                        ex.line,
                         "raise cutoff_len, shorten the sample, or set truncation to truncate",
-                    )  # fmt: skip
+                    )
                     if strict:
                         raise_problem(problem)
                     report.add(problem)
                     report.too_long += 1
                     continue
                 report.truncated += 1
-            if any(sp in m["content"] for m in (*ex.messages, ex.rejected[-1]) for sp in specials):  # type: ignore[index]
+            if any(has_special(m["content"]) for m in (*ex.messages, ex.rejected[-1])):  # type: ignore[index]
                 report.special_text += 1
             for name, text in zip(("prompt", "chosen", "rejected"), triple):
                 columns[name].append(text)
@@ -139,7 +158,9 @@ def prepare_preference(
 
     table = Dataset.from_dict(columns)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)[keep]
-    train_rows, eval_rows, counts = split_and_mix(np.arange(len(keep)), source_of, val_size=val_size, weights=weights, seed=seed)
+    train_rows, eval_rows, counts = split_and_mix(
+        np.arange(len(keep)), source_of, val_size=val_size, weights=weights, seed=seed
+    )
     train = table.select(train_rows)
     evaluation = table.select(eval_rows) if len(eval_rows) else None
     report.eval = len(eval_rows)

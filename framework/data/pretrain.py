@@ -68,22 +68,36 @@ def prepare_pretrain(
     ``length`` and, with ``restart_positions``, ``position_ids``.
     """
     if cutoff_len < 2:
-        raise ConfigError(f"cutoff_len {cutoff_len} is too small", where="cutoff_len", hint="use the block length to train at, e.g. 2048")
+        raise ConfigError(
+            f"cutoff_len {cutoff_len} is too small",
+            where="cutoff_len",
+            hint="use the block length to train at, e.g. 2048",
+        )
     check_val_size(val_size)
     path_list = as_paths(paths)
     weights = check_weights(mix_weights, len(path_list))
     eos = tokenizer.eos_token_id
     if eos is None:
-        raise ModelError("the tokenizer has no eos token, so documents cannot be told apart", hint="set the tokenizer's eos_token")
+        raise ModelError(
+            "the tokenizer has no eos token, so documents cannot be told apart", hint="set the tokenizer's eos_token"
+        )
     bos = tokenizer.bos_token_id if add_bos else None
     key = None
     if cache_dir is not None:
         settings = {
-            "files": cache.files_signature(source_files(path_list)), "paths": [str(p) for p in path_list],
-            "tokenizer": cache.tokenizer_fingerprint(tokenizer), "cutoff_len": cutoff_len, "val_size": val_size,
-            "seed": seed, "max_samples": max_samples, "strict": strict, "weights": weights, "bos": bos, "eos": eos,
+            "files": cache.files_signature(source_files(path_list)),
+            "paths": [str(p) for p in path_list],
+            "tokenizer": cache.tokenizer_fingerprint(tokenizer),
+            "cutoff_len": cutoff_len,
+            "val_size": val_size,
+            "seed": seed,
+            "max_samples": max_samples,
+            "strict": strict,
+            "weights": weights,
+            "bos": bos,
+            "eos": eos,
             "restart": restart_positions,
-        }  # fmt: skip
+        }
         key = cache.cache_key("pt", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
         if stored is not None:

@@ -48,7 +48,11 @@ def read_records(path: str | Path) -> list[Record]:
     """
     root = Path(path).expanduser()
     if not root.exists():
-        raise DataError("data path does not exist", where=str(root), hint="check the path (relative paths start at the current directory)")
+        raise DataError(
+            "data path does not exist",
+            where=str(root),
+            hint="check the path (relative paths start at the current directory)",
+        )
     if root.is_dir():
         files = data_files(root)
         records: list[Record] = []
@@ -184,7 +188,11 @@ def _read_json(text: str, source: str) -> list[Record]:
             return _read_jsonl(text, source)  # JSON Lines saved with a .json suffix
         if _skip_ws(text, end) < len(text):
             line, col = _position(text, _skip_ws(text, end))
-            raise DataError("extra data after the JSON value", where=f"{source}:{line}:{col}", hint="a .json file holds one array of samples")
+            raise DataError(
+                "extra data after the JSON value",
+                where=f"{source}:{line}:{col}",
+                hint="a .json file holds one array of samples",
+            )
         return [Record(_as_object(first, source, 1, "the file"), source, _position(text, pos)[0])]
     records = []
     pos = _skip_ws(text, pos + 1)
@@ -208,11 +216,19 @@ def _read_json(text: str, source: str) -> list[Record]:
             tail = _skip_ws(text, pos + 1)
             if tail < len(text):
                 at, col = _position(text, tail)
-                raise DataError("extra data after the JSON array", where=f"{source}:{at}:{col}", hint="a .json file holds one array of samples")
+                raise DataError(
+                    "extra data after the JSON array",
+                    where=f"{source}:{at}:{col}",
+                    hint="a .json file holds one array of samples",
+                )
             return records
         at, col = _position(text, min(pos, len(text)))
         what = "the array is not closed" if pos >= len(text) else "expected ',' or ']' after an array element"
-        raise DataError(f"invalid JSON: {what}", where=f"{source}:{at}:{col}", hint="fix the JSON at that position (a missing comma, quote or bracket)")
+        raise DataError(
+            f"invalid JSON: {what}",
+            where=f"{source}:{at}:{col}",
+            hint="fix the JSON at that position (a missing comma, quote or bracket)",
+        )
 
 
 def _read_csv(text: str, source: str) -> list[Record]:
@@ -242,7 +258,9 @@ def _read_csv(text: str, source: str) -> list[Record]:
             records.append(Record(dict(zip(names, row)), source, start))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise DataError(f"invalid CSV: {exc}", where=f"{source}:{reader.line_num}", hint="check quoting around that line") from None
+        raise DataError(
+            f"invalid CSV: {exc}", where=f"{source}:{reader.line_num}", hint="check quoting around that line"
+        ) from None
     return records
 
 
@@ -254,7 +272,11 @@ def _read_parquet(file: Path, source: str) -> list[Record]:
         rows = pq.read_table(file).to_pylist()
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"not a readable Parquet file ({first})", where=source, hint="re-export the file as Parquet, JSON Lines or CSV") from None
+        raise DataError(
+            f"not a readable Parquet file ({first})",
+            where=source,
+            hint="re-export the file as Parquet, JSON Lines or CSV",
+        ) from None
     if not rows:
         raise DataError("the data file holds no records", where=source, hint="fill it with samples or remove it")
     return [Record(row, source, i) for i, row in enumerate(rows, start=1)]

@@ -48,7 +48,11 @@ def source_files(paths: Sequence[Path]) -> list[Path]:
     for path in paths:
         path = path.expanduser()
         if not path.exists():
-            raise DataError("data path does not exist", where=str(path), hint="check the path (relative paths start at the current directory)")
+            raise DataError(
+                "data path does not exist",
+                where=str(path),
+                hint="check the path (relative paths start at the current directory)",
+            )
         files.extend(data_files(path))
     return files
 

@@ -36,7 +36,9 @@ def check_weights(weights: Sequence[float] | None, sources: int) -> list[float] 
             hint="give one weight per data path, in the same order",
         )
     if any(not w > 0 for w in weights):
-        raise ConfigError("mixture weights must be positive", where="mix_weights", hint="drop a source instead of weighting it 0")
+        raise ConfigError(
+            "mixture weights must be positive", where="mix_weights", hint="drop a source instead of weighting it 0"
+        )
     return weights
 
 
@@ -87,7 +89,10 @@ def split_and_mix(
         target = int(round(part * total))
         if len(own) == 0:
             if target:
-                raise DataError(f"data source {index + 1} has no usable sample left for its mixture weight", hint="check that source")
+                raise DataError(
+                    f"data source {index + 1} has no usable sample left for its mixture weight",
+                    hint="check that source",
+                )
             continue
         repeats, rest = divmod(target, len(own))
         picked.extend([own] * repeats)

@@ -35,7 +35,9 @@ _HTML = re.compile(
 )
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _ASCII_FOLDED = (string.punctuation + string.whitespace + "\x1c\x1d\x1e\x1f").encode()
-_WIDE_FOLDED = re.compile("|".join(re.escape(ch) for ch in "，。！？；：、“”‘’（）《》【】「」『』…—～·\u3000\xa0\u2028\u2029\u200b").encode())
+_WIDE_FOLDED = re.compile(
+    "|".join(re.escape(ch) for ch in "，。！？；：、“”‘’（）《》【】「」『』…—～·\u3000\xa0\u2028\u2029\u200b").encode()
+)
 
 
 @dataclass
@@ -155,7 +157,13 @@ def validate(
                         "remove one of them",
                     )
             else:
-                problem = Problem("duplicate", f"the sample repeats {first.source}:{first.line}", ex.source, ex.line, "remove one of them")
+                problem = Problem(
+                    "duplicate",
+                    f"the sample repeats {first.source}:{first.line}",
+                    ex.source,
+                    ex.line,
+                    "remove one of them",
+                )
         if problem is None:
             kept.append(ex)
             continue
@@ -205,11 +213,17 @@ def _content_problem(ex: Example) -> Problem | None:
 
 def _text_problem(text: str, ex: Example, name: str, empty_code: str | None) -> Problem | None:
     if empty_code is not None and (not text or text.isspace()):
-        return Problem(empty_code, f"field '{name}' is empty", ex.source, ex.line, "write the text or remove the sample")
+        return Problem(
+            empty_code, f"field '{name}' is empty", ex.source, ex.line, "write the text or remove the sample"
+        )
     bad = _CONTROL.search(text)
     if bad is not None:
         char = bad.group()
-        what = "a replacement character (text garbled by a wrong encoding)" if char == "\ufffd" else f"control character {char!r}"
+        what = (
+            "a replacement character (text garbled by a wrong encoding)"
+            if char == "\ufffd"
+            else f"control character {char!r}"
+        )
         return Problem("html-or-control", f"field '{name}' contains {what}", ex.source, ex.line, "clean the text")
     if "<" in text or "&" in text:
         plain = _CODE.sub("", text) if "`" in text else text

@@ -19,9 +19,15 @@ def tiny_model():
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        vocab_size=128, max_position_embeddings=256, attn_implementation="sdpa",
-    )  # fmt: skip
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=128,
+        max_position_embeddings=256,
+        attn_implementation="sdpa",
+    )
     model = LlamaForCausalLM(config).eval()
     assert model.config._attn_implementation == "sdpa"
     return model
@@ -115,7 +121,9 @@ def test_length_grouped_indices():
     assert order == length_grouped_indices(lengths, batch_size=4, seed=0, megabatch_mult=10)
     assert order != length_grouped_indices(lengths, batch_size=4, seed=1, megabatch_mult=10)
     assert lengths[order[0]] == max(lengths)  # the longest batch runs first
-    spread = [max(lengths[i] for i in order[k : k + 4]) - min(lengths[i] for i in order[k : k + 4]) for k in range(4, 1000, 4)]
+    spread = [
+        max(lengths[i] for i in order[k : k + 4]) - min(lengths[i] for i in order[k : k + 4]) for k in range(4, 1000, 4)
+    ]
     assert sum(spread) / len(spread) < 10  # batches hold similar lengths (random order: ~70)
 
 

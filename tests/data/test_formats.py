@@ -53,7 +53,13 @@ def test_unrecognisable_format_names_fields_and_formats():
 
 
 def test_alpaca_conversion_with_input_system_history():
-    row = {"system": "be brief", "instruction": "translate", "input": "你好", "output": "hello", "history": [["hi", "hey"]]}
+    row = {
+        "system": "be brief",
+        "instruction": "translate",
+        "input": "你好",
+        "output": "hello",
+        "history": [["hi", "hey"]],
+    }
     (example,), problems = convert("alpaca", row)
     assert not problems
     assert roles(example) == [
@@ -98,8 +104,12 @@ def test_sharegpt_roles_and_system():
 
 
 def test_messages_text_parts_are_joined():
-    row = {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-                        {"role": "assistant", "content": "c"}]}  # fmt: skip
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            {"role": "assistant", "content": "c"},
+        ]
+    }
     (example,), _ = convert("messages", row)
     assert roles(example)[0] == ("user", "ab")
 
@@ -107,12 +117,24 @@ def test_messages_text_parts_are_joined():
 @pytest.mark.parametrize(
     ("turns", "code", "text"),
     [
-        ([{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}], "unknown-role", "messages[1].role is 'tool'"),
-        ([{"role": "user", "content": "q"}, {"role": "user", "content": "q2"}], "role-order", "messages[1].content is a user message"),
+        (
+            [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}],
+            "unknown-role",
+            "messages[1].role is 'tool'",
+        ),
+        (
+            [{"role": "user", "content": "q"}, {"role": "user", "content": "q2"}],
+            "role-order",
+            "messages[1].content is a user message",
+        ),
         ([{"role": "assistant", "content": "a"}], "role-order", "messages[0].content is an assistant message"),
         ([{"role": "user", "content": "q"}], "role-order", "ends with a user message"),
         ([{"role": "user", "content": "q"}, {"role": "system", "content": "s"}], "role-order", "system message"),
-        ([{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}], "wrong-type", "messages[0].content is a number"),
+        (
+            [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}],
+            "wrong-type",
+            "messages[0].content is a number",
+        ),
         ([{"content": "q"}], "missing-field", "messages[0] has no 'role'"),
         (["just text"], "wrong-type", "messages[0] is text, not a message object"),
         ([], "missing-field", "no user or assistant message"),
@@ -133,7 +155,10 @@ def test_preference_with_text_replies():
 
 def test_preference_with_whole_conversations():
     convo = [{"role": "user", "content": "q"}]
-    row = {"chosen": [*convo, {"role": "assistant", "content": "good"}], "rejected": [*convo, {"role": "assistant", "content": "bad"}]}
+    row = {
+        "chosen": [*convo, {"role": "assistant", "content": "good"}],
+        "rejected": [*convo, {"role": "assistant", "content": "bad"}],
+    }
     (example,), _ = convert("preference", row)
     assert roles(example) == [("user", "q"), ("assistant", "good")]
 
@@ -141,7 +166,14 @@ def test_preference_with_whole_conversations():
 def test_preference_with_instruction_and_message_prompt():
     (a,), _ = convert("preference", {"instruction": "q", "input": "x", "chosen": "g", "rejected": "b"})
     assert roles(a)[0] == ("user", "q\nx")
-    (b,), _ = convert("preference", {"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": "g"}, "rejected": "b"})
+    (b,), _ = convert(
+        "preference",
+        {
+            "prompt": [{"role": "user", "content": "q"}],
+            "chosen": {"role": "assistant", "content": "g"},
+            "rejected": "b",
+        },
+    )
     assert roles(b) == [("user", "q"), ("assistant", "g")]
 
 

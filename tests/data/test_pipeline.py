@@ -32,7 +32,9 @@ def test_every_file_type_gives_the_same_tokens(kit, tokenizer, render):
     paths = [
         kit.jsonl("a.jsonl", rows),
         kit.json("a.json", rows),
-        kit.csv("a.csv", ["instruction", "input", "output"], [[r["instruction"], r["input"], r["output"]] for r in rows]),
+        kit.csv(
+            "a.csv", ["instruction", "input", "output"], [[r["instruction"], r["input"], r["output"]] for r in rows]
+        ),
         kit.parquet("a.parquet", rows),
     ]
     results = [sorted(prepare_sft(p, tokenizer, render, cutoff_len=128).train["input_ids"]) for p in paths]
@@ -47,8 +49,12 @@ def test_directory_and_several_formats(kit, tokenizer, render):
 
 
 def test_train_on_last_assistant_and_everything(kit, tokenizer, render):
-    turns = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "first"},
-             {"role": "user", "content": "q2"}, {"role": "assistant", "content": "second"}]  # fmt: skip
+    turns = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "first"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "second"},
+    ]
     path = kit.jsonl("m.jsonl", [{"messages": turns}])
     every = prepare_sft(path, tokenizer, render, cutoff_len=128).train[0]
     last = prepare_sft(path, tokenizer, render, cutoff_len=128, train_on="last_assistant").train[0]
@@ -146,19 +152,35 @@ def test_text_data_refused_for_sft(kit, tokenizer, render):
 def test_cache_is_reused_without_rendering(kit, tokenizer, counting_render, tmp_path):
     path = kit.jsonl("a.jsonl", kit.alpaca(12))
     cache = tmp_path / "cache"
-    first = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    first = prepare_sft(
+        path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1"
+    )
     assert counting_render.calls == 12
-    again = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    again = prepare_sft(
+        path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1"
+    )
     assert counting_render.calls == 12  # nothing rendered
     assert again.train["input_ids"] == first.train["input_ids"] and again.eval["labels"] == first.eval["labels"]
     assert again.report == first.report and again.sample_texts == first.sample_texts
-    prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t2")
+    prepare_sft(
+        path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t2"
+    )
     assert counting_render.calls == 24  # another template: rebuilt
-    prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1",
-                overwrite_cache=True)  # fmt: skip
+    prepare_sft(
+        path,
+        tokenizer,
+        counting_render,
+        cutoff_len=128,
+        val_size=2,
+        cache_dir=cache,
+        template_fingerprint="t1",
+        overwrite_cache=True,
+    )
     assert counting_render.calls == 36
     kit.jsonl("a.jsonl", kit.alpaca(13))  # the file changed
-    changed = prepare_sft(path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1")
+    changed = prepare_sft(
+        path, tokenizer, counting_render, cutoff_len=128, val_size=2, cache_dir=cache, template_fingerprint="t1"
+    )
     assert len(changed.train) == 11
 
 
@@ -204,9 +226,13 @@ def test_pretrain_refuses_conversation_data(kit, tokenizer):
 
 
 def test_preference_strings(kit, tokenizer, render, render_prompt):
-    rows = [{"prompt": "q", "chosen": "good answer", "rejected": "bad answer"},
-            {"prompt": "q2", "chosen": "fine", "rejected": "poor"}]  # fmt: skip
-    data = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, render_prompt=render_prompt, cutoff_len=128, seed=0)
+    rows = [
+        {"prompt": "q", "chosen": "good answer", "rejected": "bad answer"},
+        {"prompt": "q2", "chosen": "fine", "rejected": "poor"},
+    ]
+    data = prepare_preference(
+        kit.jsonl("p.jsonl", rows), tokenizer, render, render_prompt=render_prompt, cutoff_len=128, seed=0
+    )
     assert data.train.column_names == ["prompt", "chosen", "rejected"]
     row = next(r for r in data.train if r["chosen"].startswith("good"))
     assert row["prompt"] == "<s><|start|>user\nq<|end|>\n<|start|>assistant\n"
@@ -216,8 +242,11 @@ def test_preference_strings(kit, tokenizer, render, render_prompt):
 
 
 def test_preference_problems_and_length(kit, tokenizer, render):
-    rows = [{"prompt": "q", "chosen": "good"}, {"prompt": "q2", "chosen": "fine", "rejected": "poor"},
-            {"prompt": "q3", "chosen": "word " * 100, "rejected": "no"}]  # fmt: skip
+    rows = [
+        {"prompt": "q", "chosen": "good"},
+        {"prompt": "q2", "chosen": "fine", "rejected": "poor"},
+        {"prompt": "q3", "chosen": "word " * 100, "rejected": "no"},
+    ]
     data = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=48)
     assert len(data.train) == 1 and data.report.dropped == {"missing-rejected": 1, "too-long": 1}
     with pytest.raises(DataError, match=r":1: missing-rejected"):

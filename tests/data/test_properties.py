@@ -17,14 +17,35 @@ from framework.errors import FrameworkError
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 KEYS = [
-    "instruction", "input", "output", "system", "history", "question", "answer", "prompt", "completion",
-    "messages", "conversations", "chosen", "rejected", "text", "task", "role", "content", "from", "value",
-]  # fmt: skip
+    "instruction",
+    "input",
+    "output",
+    "system",
+    "history",
+    "question",
+    "answer",
+    "prompt",
+    "completion",
+    "messages",
+    "conversations",
+    "chosen",
+    "rejected",
+    "text",
+    "task",
+    "role",
+    "content",
+    "from",
+    "value",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, width=16),
-    st.text(max_size=12), st.sampled_from(["", " ", "user", "assistant", "gpt", "human", "system", "<p>x</p>", "a\x00b"]),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, width=16),
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "user", "assistant", "gpt", "human", "system", "<p>x</p>", "a\x00b"]),
+)
 json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)),
@@ -37,7 +58,9 @@ record_data = st.one_of(
     st.dictionaries(st.sampled_from(KEYS), json_values, max_size=6),
     st.fixed_dictionaries({"messages": st.lists(turn, max_size=5)}, optional={"system": scalars, "task": scalars}),
     st.fixed_dictionaries({"conversations": st.lists(turn, max_size=5)}),
-    st.fixed_dictionaries({"instruction": scalars, "output": scalars}, optional={"input": scalars, "history": json_values}),
+    st.fixed_dictionaries(
+        {"instruction": scalars, "output": scalars}, optional={"input": scalars, "history": json_values}
+    ),
     st.fixed_dictionaries({"prompt": json_values, "chosen": json_values}, optional={"rejected": json_values}),
 )
 

@@ -108,7 +108,9 @@ def test_unsupported_suffix(kit):
 
 
 def test_csv_rows_start_lines_and_quoted_newlines(kit):
-    path = kit.csv("a.csv", ["instruction", "input", "output"], [["q1", "", "a1"], ["q2", "x", "two\nlines"], ["q3", "", "a3"]])
+    path = kit.csv(
+        "a.csv", ["instruction", "input", "output"], [["q1", "", "a1"], ["q2", "x", "two\nlines"], ["q3", "", "a3"]]
+    )
     records = read_records(path)
     assert [r.line for r in records] == [2, 3, 5]
     assert records[1].data == {"instruction": "q2", "input": "x", "output": "two\nlines"}

@@ -48,7 +48,9 @@ def test_html_inside_code_is_kept():
 
 
 def test_exact_and_near_duplicates():
-    report = dropped(("What is ML?", "A branch of AI."), ("What is ML?", "A branch of AI."), ("what is  ml", "a branch of ai"))
+    report = dropped(
+        ("What is ML?", "A branch of AI."), ("What is ML?", "A branch of AI."), ("what is  ml", "a branch of ai")
+    )
     assert report.dropped == {"duplicate": 1, "near-duplicate": 1}
     assert "repeats d.jsonl:2" in report.examples[0].message
     assert report.kept == 2
@@ -99,7 +101,10 @@ def test_report_lines_and_round_trip():
 
 
 def test_checks_scale_to_100k_samples():
-    rows = [Record({"instruction": f"question {i} about refunds", "output": f"answer {i}: " + "x y z " * 10}, "d", i) for i in range(100_000)]
+    rows = [
+        Record({"instruction": f"question {i} about refunds", "output": f"answer {i}: " + "x y z " * 10}, "d", i)
+        for i in range(100_000)
+    ]
     converted, _ = to_examples(rows, "alpaca")
     start = time.process_time()
     kept, report = validate(converted, strict=False)
