@@ -1,0 +1,95 @@
+"""Recognise a Gemma model and its generation from config.json alone.
+
+Each generation has its own ``model_type`` in transformers, so the type names the variant;
+the score says how sure that is (hookspecs: 100 for facts only this family has, 50 for
+``model_type`` alone):
+
+* ``gemma``       -> "1": 100 with the 256000-token SentencePiece vocabulary.
+* ``gemma2``      -> "2": 100 with that vocabulary or Gemma 2's attention/final soft-capping.
+* ``gemma3_text`` -> "3": 100 with the 262144 (text) / 262208 (multimodal) vocabulary.
+* ``gemma3``      -> "3-multimodal": the ``Gemma3ForConditionalGeneration`` wrapper (SigLIP vision
+  tower + projector + Gemma 3 language model in ``text_config``). Its published config.json
+  leaves most text facts to class defaults (no ``vocab_size``), so the architecture and the
+  nested ``text_config.model_type`` decide.
+
+A config with a vocabulary larger than the original and Gemma's ``bos_token_id`` 2 is a
+Gemma with added tokens (score 60). Later Gemma-named architectures with their own formats
+(``gemma3n``, ``gemma4``, PaliGemma, RecurrentGemma, T5Gemma ...) are not claimed.
+"""
+
+from __future__ import annotations
+
+from framework.hookdata import MatchResult, ModelFacts
+from framework_gemma.vocab import BOS_ID, VOCAB_GEMMA_1_2, VOCAB_GEMMA_3
+
+SCORE_EXACT = 100
+SCORE_EXTENDED = 60
+SCORE_TYPE_ONLY = 50
+
+#: model_type -> variant reported in ``MatchResult.variant`` (and ``facts.variant`` later).
+VARIANT_OF_TYPE = {"gemma": "1", "gemma2": "2", "gemma3_text": "3", "gemma3": "3-multimodal"}
+MULTIMODAL = "3-multimodal"
+WRAPPER_ARCHITECTURE = "Gemma3ForConditionalGeneration"
+#: Gemma 2's soft-capping values (attn 50, final 30: every published Gemma 2 config).
+GEMMA2_SOFTCAPS = (50.0, 30.0)
+
+
+def variant_of(facts: ModelFacts) -> str | None:
+    """The variant of a config: the one recorded at selection, else from its model_type."""
+    return facts.variant or VARIANT_OF_TYPE.get(facts.model_type)
+
+
+def generation(facts: ModelFacts) -> str:
+    """"1", "2" or "3" (the multimodal wrapper is a Gemma 3)."""
+    variant = variant_of(facts) or "1"
+    return "3" if variant.startswith("3") else variant
+
+
+def is_multimodal(facts: ModelFacts) -> bool:
+    return variant_of(facts) == MULTIMODAL
+
+
+def _vocab_reason(facts: ModelFacts, known: tuple[int, ...]) -> tuple[int, str] | None:
+    vocab = facts.vocab_size
+    if vocab in known:
+        return SCORE_EXACT, f"vocab_size={vocab} (Gemma's SentencePiece vocabulary)"
+    if vocab is not None and vocab > min(known) and facts.bos_token_id == BOS_ID:
+        return SCORE_EXTENDED, f"vocab_size={vocab} with bos_token_id={BOS_ID} (Gemma's vocabulary with added tokens)"
+    return None
+
+
+def _wrapper_reason(facts: ModelFacts) -> tuple[int, str] | None:
+    if WRAPPER_ARCHITECTURE in facts.architectures:
+        return SCORE_EXACT, f"architectures={WRAPPER_ARCHITECTURE} (SigLIP vision tower + Gemma 3 language model)"
+    if (facts.text_config or {}).get("model_type") == "gemma3_text":
+        return SCORE_EXACT, "text_config.model_type=gemma3_text (Gemma 3 language model inside the wrapper)"
+    return None
+
+
+def _softcap_reason(facts: ModelFacts) -> tuple[int, str] | None:
+    caps = (facts.attn_logit_softcapping, facts.final_logit_softcapping)
+    if caps == GEMMA2_SOFTCAPS:
+        return SCORE_EXACT, "attn_logit_softcapping=50.0, final_logit_softcapping=30.0 (Gemma 2)"
+    return None
+
+
+def match(facts: ModelFacts) -> MatchResult | None:
+    """Score a config; None when it is not a Gemma 1/2/3."""
+    variant = VARIANT_OF_TYPE.get(facts.model_type)
+    if variant is None:
+        return None
+    if variant == "1":
+        found = _vocab_reason(facts, (VOCAB_GEMMA_1_2,))
+    elif variant == "2":
+        found = _vocab_reason(facts, (VOCAB_GEMMA_1_2,)) or _softcap_reason(facts)
+    elif variant == "3":
+        found = _vocab_reason(facts, VOCAB_GEMMA_3)
+    else:
+        found = _wrapper_reason(facts)
+    score, reason = found or (SCORE_TYPE_ONLY, "no Gemma-specific vocabulary or architecture fact")
+    reasons = [f"model_type={facts.model_type} (Gemma {variant})", reason]
+    if facts.head_dim and facts.num_attention_heads and facts.hidden_size:
+        implicit = facts.hidden_size // facts.num_attention_heads
+        if facts.head_dim != implicit:
+            reasons.append(f"explicit head_dim={facts.head_dim} != hidden/heads={implicit} (pitfall G7: honoured)")
+    return MatchResult(score=score, variant=variant, reasons=tuple(reasons))

@@ -1,0 +1,80 @@
+"""Hook implementations of the gemma plugin: thin calls into the modules that hold the knowledge.
+
+Loaded through the ``framework`` entry point ``gemma``. Heavy libraries (torch, transformers)
+are imported inside the modules' functions, never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import (
+    ChatOptions,
+    Finding,
+    HardwareFacts,
+    LoadSettings,
+    LoraTargets,
+    MatchResult,
+    ModelFacts,
+    RenderedChat,
+    RopeDecision,
+)
+from framework.hookspecs import hookimpl
+from framework_gemma import chat, checkpoints, checks, detect, presets, rope
+
+FRAMEWORK_HOOK_API = ">=1,<2"
+
+
+@hookimpl
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    return detect.match(facts)
+
+
+@hookimpl
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    return presets.load_settings(facts, hardware)
+
+
+@hookimpl
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+    return presets.default_hyperparameters(facts, method, stage)
+
+
+@hookimpl
+def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+    return rope.decide(facts, target_length)
+
+
+@hookimpl
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    return checkpoints.known_model_configs()
+
+
+@hookimpl
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    return checks.check_tokenizer(facts, tokenizer)
+
+
+@hookimpl
+def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
+    return chat.render(messages, options, tokenizer)
+
+
+@hookimpl
+def stop_tokens(tokenizer: Any) -> list[str]:
+    return checks.stop_tokens(tokenizer.get_vocab() if tokenizer is not None else None)
+
+
+@hookimpl
+def check_data(texts: list[str]) -> list[Finding]:
+    return checks.check_data(texts)
+
+
+@hookimpl
+def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    return presets.lora_targets(facts, train_embeddings)
+
+
+@hookimpl
+def check_model(model: Any, tokenizer: Any) -> list[Finding]:
+    return checks.check_model(model, tokenizer)

@@ -1,0 +1,31 @@
+"""The control tokens of Gemma's chat format and the vocabulary facts that identify the family.
+
+Token *strings* are the same in every generation; their ids are not: ``<start_of_turn>`` /
+``<end_of_turn>`` are 106 / 107 in Gemma 1 and 2 (gemma-2-2b-it ``eos_token_id`` [1, 107]) and
+105 / 106 in Gemma 3 (gemma-3-1b-it ``eos_token_id`` [1, 106]; vLLM PR 55288 shows the prompt ids
+``[2, 105, 2364, 107 ...]``). Code therefore looks ids up in the tokenizer's vocabulary and never
+hard-codes them; only the published configs in ``presets`` carry the numbers.
+"""
+
+from __future__ import annotations
+
+BOS = "<bos>"
+EOS = "<eos>"
+PAD = "<pad>"
+UNK = "<unk>"
+START_OF_TURN = "<start_of_turn>"
+END_OF_TURN = "<end_of_turn>"
+#: Tokens whose embedding rows the chat format relies on (checked for being untrained).
+FORMAT_TOKENS = (BOS, START_OF_TURN, END_OF_TURN, EOS)
+
+#: Fixed ids of every Gemma tokenizer (tokenizer_config in openvino.genai's copies; GGUF dumps in
+#: ollama's convert/testdata gemma-2b-it and gemma-2-2b-it: pad 0, eos 1, bos 2, unk 3).
+PAD_ID, EOS_ID, BOS_ID, UNK_ID = 0, 1, 2, 3
+#: ``<end_of_turn>`` id per generation (see the module docstring).
+END_OF_TURN_ID = {"1": 107, "2": 107, "3": 106}
+
+#: SentencePiece vocabulary of Gemma 1 and 2 (gemma-2b, gemma-2-9b-it config.json).
+VOCAB_GEMMA_1_2 = 256_000
+#: Gemma 3: 262144 in the text-only 1B; the multimodal 4B/12B/27B add 64 rows for image tokens
+#: (transformers' convert_gemma3_weights_orbax_to_hf.py stacks 64 extra embeddings: 262208).
+VOCAB_GEMMA_3 = (262_144, 262_208)
