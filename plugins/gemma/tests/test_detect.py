@@ -1,0 +1,103 @@
+"""Detection on the official configs, tiny and transformers-5 configs, other families; entry-point wiring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from framework.facts import facts_from_config
+from framework.plugins import make_plugin_host
+from framework_gemma import plugin
+
+GEMMA = {
+    "gemma-2b": "1",
+    "gemma-2-2b-it": "2",
+    "gemma-2-9b-it": "2",
+    "gemma-2-9b-it.mlc": "2",
+    "gemma-2-27b-it.mlc": "2",
+    "gemma-3-1b-it": "3",
+}
+OTHERS = [
+    "Llama-3.1-8B-Instruct", "Llama-3.2-1B-Instruct.mlc", "Llama-3.2-1B-Instruct.thunder", "Llama-3.2-3B-Instruct",
+    "Meta-Llama-3-8B-Instruct", "Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mistral-7B-v0.1.mlc", "Mistral-7B-v0.3",
+    "Mistral-Nemo-Base-2407", "Mixtral-8x7B-v0.1", "Qwen-1_8B-Chat.mlc", "Qwen-7B-Chat", "Qwen1.5-1.8B-Chat",
+    "Qwen2-0.5B-Instruct", "Qwen2-7B-Instruct", "Qwen2.5-0.5B", "Qwen2.5-3B-Instruct", "Qwen2.5-7B-Instruct",
+    "Qwen3-0.6B", "Qwen3-1.7B",
+]
+#: google/gemma-3-4b-it config.json as published: the text facts are mostly left to class defaults.
+GEMMA3_4B_IT_SPARSE = {
+    "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "boi_token_index": 255999,
+    "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144, "mm_tokens_per_image": 256,
+    "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                    "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                    "sliding_window": 1024},
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "image_size": 896},
+}
+
+
+@pytest.mark.parametrize(("name", "variant"), GEMMA.items())
+def test_official_gemma_configs(name: str, variant: str, facts_for: Any) -> None:
+    result = plugin.match_model(facts_for(name))
+    assert result is not None and result.score == 100 and result.variant == variant
+    assert result.reasons[0].startswith("model_type=")
+
+
+@pytest.mark.parametrize("name", OTHERS)
+def test_other_families_are_not_claimed(name: str, facts_for: Any) -> None:
+    assert plugin.match_model(facts_for(name)) is None
+
+
+def test_multimodal_wrapper_is_gemma3_multimodal() -> None:
+    result = plugin.match_model(facts_from_config(GEMMA3_4B_IT_SPARSE, "google/gemma-3-4b-it"))
+    assert result.score == 100 and result.variant == "3-multimodal"
+    assert "Gemma3ForConditionalGeneration" in result.reasons[1]
+    no_arch = {k: v for k, v in GEMMA3_4B_IT_SPARSE.items() if k != "architectures"}
+    assert plugin.match_model(facts_from_config(no_arch, "x")).score == 100
+
+
+def test_explicit_head_dim_is_reported(facts_for: Any) -> None:
+    reasons = plugin.match_model(facts_for("gemma-2-9b-it")).reasons
+    assert any("head_dim=256 != hidden/heads=224" in r for r in reasons)
+
+
+@pytest.mark.parametrize(("model_type", "variant"), [("gemma", "1"), ("gemma2", "2"), ("gemma3_text", "3"),
+                                                     ("gemma3", "3-multimodal")])
+def test_tiny_and_transformers5_configs(model_type: str, variant: str, tiny_config: Any) -> None:
+    """Tiny configs (vocab 512) and configs re-saved by transformers 5 are claimed with the right variant."""
+    from transformers import AutoConfig
+
+    tiny = dict(tiny_config(model_type))
+    result = plugin.match_model(facts_from_config(tiny, "tiny"))
+    assert result.variant == variant
+    assert result.score == (50 if model_type in ("gemma", "gemma3_text") else 100)  # softcaps / architecture decide
+    saved = AutoConfig.for_model(tiny.pop("model_type"), **tiny).to_dict()
+    assert plugin.match_model(facts_from_config(saved, "saved")).variant == variant
+
+
+def test_extended_vocabulary(tiny_config: Any) -> None:
+    extended = plugin.match_model(facts_from_config(tiny_config("gemma", vocab_size=256128), "zh-extended"))
+    assert extended.score == 60 and extended.variant == "1"
+    other_bos = plugin.match_model(facts_from_config(tiny_config("gemma", vocab_size=256128, bos_token_id=1), "x"))
+    assert other_bos.score == 50
+
+
+@pytest.mark.parametrize("model_type", ["gemma3n", "gemma4", "paligemma", "recurrent_gemma", "t5gemma"])
+def test_other_gemma_named_architectures_are_not_claimed(model_type: str) -> None:
+    assert plugin.match_model(facts_from_config({"model_type": model_type, "vocab_size": 262144}, "x")) is None
+
+
+def test_entry_point_wiring_selects_gemma(facts_for: Any) -> None:
+    host = make_plugin_host()
+    info = host.infos["gemma"]
+    assert info.status == "loaded" and info.distribution == "framework-gemma" and not info.builtin
+    for name, variant in GEMMA.items():
+        selection = host.select(facts_for(name))
+        assert selection.name == "gemma" and selection.match.variant == variant
+        assert host.family(selection, facts_for(name)).facts.variant == variant
+    wrapper = facts_from_config(GEMMA3_4B_IT_SPARSE, "google/gemma-3-4b-it")
+    assert host.select(wrapper).name == "gemma"
+    for name in OTHERS:
+        assert "gemma" not in dict(host.matches(facts_for(name)))
+    published = dict(host.call_all("known_model_configs"))["gemma"]
+    assert "google/gemma-2-9b-it" in published and "google/gemma-3-27b-it" in published
