@@ -251,3 +251,23 @@ def test_preference_problems_and_length(kit, tokenizer, render):
     assert len(data.train) == 1 and data.report.dropped == {"missing-rejected": 1, "too-long": 1}
     with pytest.raises(DataError, match=r":1: missing-rejected"):
         prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=48, strict=True)
+
+
+def test_csv_missing_output_column(kit, tokenizer, render):
+    path = kit.csv("a.csv", ["instruction", "input"], [["q1", ""], ["q2", "x"]])
+    with pytest.raises(DataError) as exc:
+        prepare_sft(path, tokenizer, render, cutoff_len=64)
+    message = str(exc.value)
+    assert "\n" not in message and "all 2 were dropped (missing-field 2)" in message
+    assert f"first problem: {path}:2: missing-field: field 'output' is missing" in message
+
+
+def test_csv_without_known_columns(kit, tokenizer, render):
+    path = kit.csv("a.csv", ["frage", "antwort"], [["q1", "a1"]])
+    with pytest.raises(DataError, match=r":2: cannot tell the data format from the fields \['antwort', 'frage'\]"):
+        prepare_sft(path, tokenizer, render, cutoff_len=64)
+
+
+def test_missing_data_path(tmp_path, tokenizer, render):
+    with pytest.raises(DataError, match="data path does not exist"):
+        prepare_sft(tmp_path / "nope.jsonl", tokenizer, render, cutoff_len=64, cache_dir=tmp_path / "cache")
