@@ -14,6 +14,10 @@ settings and without the CUDA context and allocator slack, which a CPU does not 
     python bench/memory_peaks.py            # all cases, a table on stdout
     python bench/memory_peaks.py --markdown # the table of docs/memory.md
     python bench/memory_peaks.py --only lora-ckpt-chunked
+    python bench/memory_peaks.py --published  # only the comparison with published peaks
+
+The published peaks it also compares with need the official configs of the shared reference
+folder (``FRAMEWORK_SHARED_DIR``, else ``../shared`` beside the repository).
 """
 
 from __future__ import annotations
@@ -96,6 +100,99 @@ CASES = (
     Case("bf16-qlora-ckpt", DEEP, "qlora", seq_len=512, dtype="bf16", grad_checkpointing=True),
     Case("bf16-qlora", DEEP, "qlora", seq_len=512, dtype="bf16"),
 )
+
+
+#: LLaMA-2-7B, the model of LLaMA-Factory's measurements (not among the shared official configs).
+#: source: https://huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json
+LLAMA2_7B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
+             "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+             "num_key_value_heads": 32, "vocab_size": 32000, "max_position_embeddings": 4096,
+             "tie_word_embeddings": False}
+TORCHTUNE = "pytorch/torchtune README.md @bd2a0fc7, 'Memory and training speed' (1x RTX 4090)"
+LF_WIKI = "github.com/hiyouga/LLaMA-Factory/wiki/Performance-comparison"
+LF_README = "hiyouga/LLaMA-Factory README.md @ff6d4d12, 'Hardware Requirement' (estimates)"
+# torchtune's recipes: LoRA on q, v, output projections and the MLP, rank 8, adapters in bf16,
+# embeddings unquantized in bf16, CEWithChunkedOutputLoss (8 chunks), activation checkpointing.
+_TT = dict(micro_batch=2, seq_len=2048, grad_checkpointing=True, lora_r=8, adapter_dtype="compute",
+           loss_chunk_size=512, optimizer="adamw_fused")
+_TT_LORA = ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# LLaMA-Factory (transformers 4.3x + peft): LoRA rank 8 on all linears, the model's own loss,
+# gradient checkpointing, torch AdamW; batches counted at their longest (cutoff) length.
+_LF = dict(lora_r=8, grad_checkpointing=True, chunked_loss=False, optimizer="adamw")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published peak and the estimate settings that describe its run."""
+
+    name: str
+    model: str  # official config stem under shared/reference/official/configs, or "llama2-7b"
+    published_gib: float
+    source: str
+    conditions: str
+    method: str
+    settings: dict[str, Any]
+
+
+PUBLISHED = (
+    Published("torchtune LoRA 8B", "Llama-3.1-8B-Instruct", 16.2, TORCHTUNE,
+              "bs 2, packed 2048, compile, chunked CE, act. ckpt, r=8 q/v/o+MLP", "lora",
+              dict(_TT, lora_targets=_TT_LORA)),
+    Published("torchtune QLoRA 8B", "Llama-3.1-8B-Instruct", 7.4, TORCHTUNE,
+              "same, NF4 base, r=8 all linears", "qlora", dict(_TT, upcast_unquantized=False)),
+    Published("LLaMA-Factory LoRA 7B (HF+FA2)", "llama2-7b", 17.0, LF_WIKI,
+              "bs 4, cutoff 1024, r=8 all modules, FA2", "lora", dict(_LF, micro_batch=4, seq_len=1024)),
+    Published("LLaMA-Factory LoRA 7B (HF)", "llama2-7b", 18.0, LF_WIKI,
+              "bs 4, cutoff 1024, r=8 all modules, SDPA", "lora",
+              dict(_LF, micro_batch=4, seq_len=1024, attn_implementation="sdpa", packed=False)),
+    Published("LLaMA-Factory QLoRA 7B (HF)", "llama2-7b", 9.0, LF_WIKI,
+              "bs 4, cutoff 1024, r=8 all modules, 4-bit", "qlora",
+              dict(_LF, micro_batch=4, seq_len=1024, attn_implementation="sdpa", packed=False)),
+    *(Published(f"LLaMA-Factory QLoRA 7B, {seq // 1024}K", "llama2-7b", gib, LF_WIKI,
+                f"bs 1, {seq} tokens, r=8, 4-bit, FA2, A100 40GB", "qlora", dict(_LF, micro_batch=1, seq_len=seq))
+      for seq, gib in ((2048, 7.0), (8192, 12.0), (16384, 19.0), (32768, 32.0))),
+    Published("LLaMA-Factory estimate: full AMP 7B", "llama2-7b", 120.0, LF_README,
+              "fp32 master weights + 16-bit autocast (fused AdamW, bs 1, 1024)", "full",
+              dict(micro_batch=1, seq_len=1024, compute_dtype="fp16", chunked_loss=False, optimizer="adamw_fused")),
+    Published("LLaMA-Factory estimate: full pure bf16 7B", "llama2-7b", 60.0, LF_README,
+              "bf16 weights and states (fused AdamW, bs 1, 1024)", "full",
+              dict(micro_batch=1, seq_len=1024, chunked_loss=False, optimizer="adamw_fused")),
+    Published("LLaMA-Factory estimate: LoRA 7B", "llama2-7b", 16.0, LF_README, "bs 1, 1024", "lora",
+              dict(micro_batch=1, seq_len=1024, chunked_loss=False)),
+    Published("LLaMA-Factory estimate: QLoRA 8-bit 7B", "llama2-7b", 10.0, LF_README, "bs 1, 1024", "qlora8",
+              dict(micro_batch=1, seq_len=1024, chunked_loss=False)),
+    Published("LLaMA-Factory estimate: QLoRA 4-bit 7B", "llama2-7b", 6.0, LF_README, "bs 1, 1024", "qlora",
+              dict(micro_batch=1, seq_len=1024, chunked_loss=False)),
+)
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("FRAMEWORK_SHARED_DIR") or REPO.parent / "shared")
+
+
+def published_facts(model: str) -> Any:
+    from framework.facts import facts_from_config
+
+    if model == "llama2-7b":
+        return facts_from_config(LLAMA2_7B, "meta-llama/Llama-2-7b-hf")
+    path = shared_dir() / "reference" / "official" / "configs" / f"{model}.config.json"
+    return facts_from_config(json.loads(path.read_text(encoding="utf-8")), model)
+
+
+def published_estimate(row: Published) -> Any:
+    from framework.planning import estimate
+
+    return estimate(published_facts(row.model), method=row.method, **row.settings)
+
+
+def published_markdown() -> str:
+    lines = ["| run | conditions | published | estimated | error | source |", "|---|---|---|---|---|---|"]
+    for row in PUBLISHED:
+        est = published_estimate(row).total / 2**30
+        error = (est - row.published_gib) / row.published_gib
+        lines.append(f"| {row.name} | {row.conditions} | {row.published_gib:.1f} GiB | {est:.2f} GiB "
+                     f"| {error:+.1%} | {row.source} |")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -246,7 +343,17 @@ def measure(case: Case) -> tuple[int, int]:
     """(resident bytes before the step, peak bytes the step adds) of the second step."""
     import torch
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: allocation order, hence the peak, is reproducible
+    try:
+        return _measure(case)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(case: Case) -> tuple[int, int]:
+    import torch
+
     model = build_model(case)
     optimizer = _optimizer(case, [p for p in model.parameters() if p.requires_grad])
     generator = torch.Generator().manual_seed(0)
@@ -308,7 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the docs/memory.md table")
     parser.add_argument("--only", action="append", help="run only the named case(s)")
+    parser.add_argument("--published", action="store_true", help="only compare with published peaks")
     args = parser.parse_args(argv)
+    print("Published peaks (GiB as published; LLaMA-Factory's GB read as GiB):\n")
+    print(published_markdown() + "\n")
+    if args.published:
+        return 0
     cases = [c for c in CASES if not args.only or c.name in args.only]
     results = []
     for case in cases:

@@ -10,7 +10,7 @@ docs/memory.md; the terms themselves are in ``activations`` and ``trainables``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
 from framework.errors import ConfigError
@@ -47,7 +47,7 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 FRAGMENTATION = 0.05
 
 BREAKDOWN_ORDER = ("weights", "adapter_weights", "gradients", "optimizer", "optimizer_step", "activations",
-                   "autocast_weights", "logits", "overhead")
+                   "autocast_weights", "logits", "communication", "overhead")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class MemoryEstimate:
     breakdown: dict[str, int]
     total: int
     assumptions: tuple[str, ...]
+    parts: Parts | None = field(default=None, repr=False, compare=False)
 
     def table(self) -> list[tuple[str, str]]:
         """Rows for a plan: each non-zero term, then the peak, e.g. ("weights", "14.96 GiB")."""
@@ -155,28 +156,73 @@ def estimate(
     logits = logits_bytes(shape, tokens=tokens, compute_bytes=DTYPE_BYTES[compute_dtype], chunked=chunked_loss,
                           chunk_size=loss_chunk_size, softcapping=softcap)
     autocast_weights = train.count * 2 if (compute_dtype == "fp16" and method in ("full", "freeze")) else 0
+    parts = Parts(
+        weights=weight_bytes(shape, method=method, compute_dtype=compute_dtype, train=train,
+                             upcast_unquantized=upcast_unquantized),
+        adapter_weights=train.bytes if (method in ADAPTER_METHODS or method in PROMPT_METHODS) else 0,
+        gradients=train.bytes,
+        optimizer=optimizer_bytes(train, optimizer),
+        optimizer_step=optimizer_step_bytes(train, optimizer),
+        kept=acts.kept,
+        working=acts.working,
+        inflight=_inflight_gradient_bytes(shape, method, train),
+        logits=logits,
+        autocast_weights=autocast_weights,
+    )
+    notes = _assumptions(method, compute_dtype, optimizer, grad_checkpointing, chunked_loss, attn_implementation,
+                         adapter_dtype, upcast_unquantized)
+    return assemble(method, parts, notes)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The terms of a step's memory before they are combined into a peak (bytes)."""
+
+    weights: int
+    adapter_weights: int
+    gradients: int
+    optimizer: int
+    optimizer_step: int
+    kept: int  # activations alive from the forward pass to their block's backward
+    working: int  # activations alive while one block runs backward
+    inflight: int  # gradients already written while a block runs backward
+    logits: int
+    autocast_weights: int
+    communication: int = 0  # collective buffers of multi-accelerator training
+
+    def resident(self) -> int:
+        return self.weights + self.adapter_weights + self.optimizer + self.communication
+
+    def backward_peak(self) -> int:
+        """Kept activations plus the larger of the loss's logits and one block's backward."""
+        return self.kept + max(self.logits, self.working + self.inflight) + self.autocast_weights
+
+    def step_peak(self) -> int:
+        return self.gradients + self.optimizer_step
+
+
+def assemble(method: str, parts: Parts, notes: Sequence[str]) -> MemoryEstimate:
+    """Combine the terms: resident memory plus the larger phase, plus context and slack."""
+    backward, step = parts.backward_peak(), parts.step_peak()
+    dynamic = max(backward, step)
+    overhead = int(CUDA_CONTEXT_BYTES + FRAGMENTATION * dynamic)
     breakdown = {
-        "weights": weight_bytes(shape, method=method, compute_dtype=compute_dtype, train=train,
-                                upcast_unquantized=upcast_unquantized),
-        "adapter_weights": train.bytes if (method in ADAPTER_METHODS or method in PROMPT_METHODS) else 0,
-        "gradients": train.bytes,
-        "optimizer": optimizer_bytes(train, optimizer),
-        "optimizer_step": optimizer_step_bytes(train, optimizer),
-        "activations": acts.total,
-        "autocast_weights": autocast_weights,
-        "logits": logits,
+        "weights": parts.weights,
+        "adapter_weights": parts.adapter_weights,
+        "gradients": parts.gradients,
+        "optimizer": parts.optimizer,
+        "optimizer_step": parts.optimizer_step,
+        "activations": parts.kept + parts.working,
+        "autocast_weights": parts.autocast_weights,
+        "logits": parts.logits,
+        "communication": parts.communication,
+        "overhead": overhead,
     }
-    resident = breakdown["weights"] + breakdown["adapter_weights"] + breakdown["optimizer"]
-    inflight = _inflight_gradient_bytes(shape, method, train)
-    backward_start = acts.kept + max(logits, acts.working + inflight) + autocast_weights
-    step = breakdown["gradients"] + breakdown["optimizer_step"]
-    dynamic = max(backward_start, step)
-    breakdown["overhead"] = int(CUDA_CONTEXT_BYTES + FRAGMENTATION * dynamic)
-    total = resident + dynamic + breakdown["overhead"]
-    return MemoryEstimate(method=method, breakdown=breakdown, total=int(total),
-                          assumptions=_assumptions(method, compute_dtype, optimizer, grad_checkpointing, chunked_loss,
-                                                   attn_implementation, adapter_dtype, upcast_unquantized,
-                                                   backward_start >= step))
+    phase = ("peak at the start of the backward pass (activations, logits); the optimizer step needs less"
+             if backward >= step else
+             "peak at the optimizer step (gradients, optimizer scratch); the backward pass needs less")
+    return MemoryEstimate(method=method, breakdown=breakdown, total=int(parts.resident() + dynamic + overhead),
+                          assumptions=(notes[0], phase, *notes[1:]), parts=parts)
 
 
 def _check(method: str, optimizer: str, compute_dtype: str, attn: str, micro_batch: int, seq_len: int,
@@ -245,11 +291,9 @@ def _scratch_weights(shape: ModelShape, method: str, regime: Regime) -> int:
 
 
 def _assumptions(method: str, compute_dtype: str, optimizer: str, grad_checkpointing: bool, chunked_loss: bool,
-                 attn: str, adapter_dtype: str, upcast: bool, activations_peak: bool) -> tuple[str, ...]:
+                 attn: str, adapter_dtype: str, upcast: bool) -> tuple[str, ...]:
     notes = [
-        "one accelerator, transformers + peft, activations of a pre-norm decoder counted tensor by tensor",
-        f"peak at the {'start of the backward pass' if activations_peak else 'optimizer step'}; "
-        "the other phase is smaller and does not add",
+        "transformers + peft on CUDA; activations of a pre-norm decoder counted tensor by tensor",
         f"CUDA context {format_bytes(CUDA_CONTEXT_BYTES)} plus {FRAGMENTATION:.0%} allocator slack on per-step memory",
     ]
     if method in ("full", "freeze"):
@@ -276,6 +320,20 @@ def _assumptions(method: str, compute_dtype: str, optimizer: str, grad_checkpoin
                   "sdpa": "SDPA kernel: no seq x seq scores, a boolean mask per row",
                   "eager": "eager attention: fp32 softmax and its cast kept per head (seq x seq)"}[attn])
     return tuple(notes)
+
+
+def __getattr__(name: str) -> object:
+    """``choose_method``, ``MethodChoice`` and ``estimate_sharded`` live in their own modules
+    (they build on this one); they are reachable from here too, as the planner's API names them."""
+    if name in ("choose_method", "MethodChoice"):
+        from framework.planning import choose
+
+        return getattr(choose, name)
+    if name == "estimate_sharded":
+        from framework.planning import sharding
+
+        return sharding.estimate_sharded
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["MemoryEstimate", "Method", "estimate", "parameter_count"]

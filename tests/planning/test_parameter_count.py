@@ -1,0 +1,64 @@
+"""Parameter counts from config shapes against the published model sizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework.facts import facts_from_config
+from framework.planning import parameter_count
+from framework.planning.shapes import shape_from_facts
+
+
+@pytest.mark.parametrize(("config", "published"), [
+    ("Meta-Llama-3-8B", 8.03e9),  # 8,030,261,248 in the model card's safetensors index
+    ("Llama-3.1-8B-Instruct", 8.03e9),
+    ("Qwen2.5-7B-Instruct", 7.61e9),  # "Number of Parameters: 7.61B" (model card)
+    ("Mistral-7B-v0.1", 7.24e9),  # "7.24B params"
+    ("gemma-2-9b-it", 9.24e9),  # "9.24B params"; tied head, head_dim 256 > hidden / heads
+    ("Mixtral-8x7B-v0.1", 46.7e9),  # "46.7B total parameters"
+    ("Llama-3.2-3B-Instruct", 3.21e9),  # tied head
+    ("gemma-2-2b-it", 2.61e9),
+])
+def test_parameter_count_matches_published_sizes_within_half_a_percent(official, config: str,
+                                                                        published: float) -> None:
+    assert parameter_count(official(config)) == pytest.approx(published, rel=0.005)
+
+
+def test_hand_count_of_an_8b_decoder(official) -> None:
+    """Per block: q,o 4096x4096; k,v 4096x1024; gate, up, down 4096x14336; two norms."""
+    block = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096
+    expected = 128256 * 4096 * 2 + 32 * block + 4096
+    assert parameter_count(official("Meta-Llama-3-8B")) == expected == 8_030_261_248
+
+
+def test_a_tied_head_is_counted_once() -> None:
+    base = {"model_type": "x", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "vocab_size": 1000}
+    untied = parameter_count(facts_from_config({**base, "tie_word_embeddings": False}, "x"))
+    tied = parameter_count(facts_from_config({**base, "tie_word_embeddings": True}, "x"))
+    missing = parameter_count(facts_from_config(base, "x"))  # transformers' default: tied
+    assert untied - tied == 1000 * 64
+    assert missing == tied
+
+
+def test_grouped_kv_heads_and_explicit_head_dim_size_the_projections(official) -> None:
+    shape = shape_from_facts(official("gemma-2-9b-it"))
+    assert (shape.q_width, shape.kv_width) == (16 * 256, 8 * 256)
+    qwen = shape_from_facts(official("Qwen2.5-7B-Instruct"))
+    assert (qwen.q_width, qwen.kv_width) == (3584, 4 * 128)
+
+
+def test_experts_multiply_the_mlp_and_add_a_router(official) -> None:
+    shape = shape_from_facts(official("Mixtral-8x7B-v0.1"))
+    assert (shape.experts, shape.experts_per_token) == (8, 2)
+    dense_mlp = 3 * 4096 * 14336
+    mlp = sum(lin.numel for lin in shape.linears() if lin.name in ("gate_proj", "up_proj", "down_proj", "router"))
+    assert mlp == 8 * dense_mlp + 4096 * 8
+
+
+def test_missing_shapes_name_the_key() -> None:
+    from framework.errors import ModelError
+
+    facts = facts_from_config({"model_type": "x", "hidden_size": 64}, "somewhere")
+    with pytest.raises(ModelError, match="num_attention_heads"):
+        parameter_count(facts)
