@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Any, Callable, Sequence
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _say(text: str) -> None:
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         return _report(exc, debug)
 
@@ -329,21 +329,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from framework.runner import run
 
     result = run(plan, _say)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    from framework.progress import summary_lines
+
     m = result.metrics
     _say("")
     _say("── result " + "─" * 40)
-    if m.get("train_loss_first") is not None:
-        _say(f"train loss      {m['train_loss_first']:.4f} -> {m['train_loss_last']:.4f}")
-    if m.get("eval_loss") is not None:
-        _say(f"validation loss {m['eval_loss']:.4f}")
-    if m.get("tokens_per_second"):
-        _say(f"throughput      {m['tokens_per_second']:.0f} tokens/s, {m['steps']} steps, {m['wall_time_s']:.0f} s")
+    for line in summary_lines(m, result.output_dir):
+        _say(line)
     if result.before is not None:
         _say(f"prompt          {m['identity_prompt']}")
         before = result.before if len(result.before) <= 100 else result.before[:100] + "…"
         _say(f"before training {before!r}")
         _say(f"after training  {result.after!r}")
-    _say(f"output          {result.output_dir}")
     return EXIT_OK
 
 

@@ -14,8 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from framework.errors import ConfigError
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes, load_tokenizer
 from framework.hookdata import ChatOptions, RenderedChat
+from framework.checkpointing import checkpoint_step
 from framework.outputs import check_output_dir, plot_losses, write_json
 from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
 
@@ -116,7 +118,6 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
     cfg = plan.config
     t = cfg.training
     dtype = plan.dtype[0]
-    per_epoch = t.eval_steps is None
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.micro_batch_size,
@@ -131,13 +132,8 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         max_grad_norm=t.max_grad_norm if t.max_grad_norm > 0 else None,
         optim=t.optim,
         logging_steps=t.logging_steps,
-        eval_strategy=("no" if not has_eval else "epoch" if per_epoch else "steps"),
-        eval_steps=t.eval_steps,
-        save_strategy="epoch" if t.save_steps is None else "steps",
-        save_steps=t.save_steps or 500,
+        **save_and_eval_schedule(t, has_eval),
         save_total_limit=t.save_total_limit,
-        load_best_model_at_end=bool(has_eval and t.early_stopping_patience),
-        metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False,
         seed=t.seed,
         data_seed=t.seed,
@@ -154,6 +150,25 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         disable_tqdm=False,
         save_only_model=False,
     )
+
+
+def save_and_eval_schedule(t: Any, has_eval: bool) -> dict[str, Any]:
+    """When to evaluate and checkpoint, so that the best checkpoint is always an evaluated one.
+
+    With validation data every checkpoint is evaluated and the best by validation loss is kept
+    and loaded at the end (transformers' ``load_best_model_at_end``); giving only one of
+    ``save_steps``/``eval_steps`` uses it for both.
+    """
+    if not has_eval:
+        return dict(eval_strategy="no", save_strategy="epoch" if t.save_steps is None else "steps",
+                    save_steps=t.save_steps or 500, load_best_model_at_end=False, metric_for_best_model=None)
+    save_steps, eval_steps = t.save_steps or t.eval_steps, t.eval_steps or t.save_steps
+    if save_steps is not None and eval_steps is not None and save_steps % eval_steps:
+        raise ConfigError(f"training.save_steps={save_steps} is not a multiple of training.eval_steps={eval_steps}",
+                          hint="the best checkpoint must be an evaluated one: make save_steps a multiple of eval_steps")
+    strategy = "epoch" if save_steps is None else "steps"
+    return dict(eval_strategy=strategy, eval_steps=eval_steps, save_strategy=strategy, save_steps=save_steps or 500,
+                load_best_model_at_end=True, metric_for_best_model="eval_loss")
 
 
 def collator(plan: RunPlan, tokenizer: Any, model: Any) -> Any:
@@ -173,6 +188,7 @@ class RunResult:
     after: str | None
     model: Any = None
     tokenizer: Any = None
+    interrupted: bool = False
 
 
 def run(plan: RunPlan, say: Say) -> RunResult:
@@ -226,7 +242,9 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
         callbacks.extend(extra or [])
     from framework.loss import supports_chunked_loss
+    from framework.progress import ProgressBar, TokenCounter, install
 
+    tokens = TokenCounter(tokenizer.pad_token_id)
     trainer = FrameworkTrainer(
         model=model,
         args=training_arguments(plan, output_dir, data.eval is not None),
@@ -238,31 +256,47 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model),
         loss_chunk_size=cfg.training.loss_chunk_size,
         guard=guard,
+        tokens=tokens,
     )
+    install(trainer, ProgressBar(tokens, say, world_size=trainer.args.world_size))
+    prepare_output_dir(output_dir, resume_from, overwrite=cfg.output.overwrite)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if guard.stopped_reason:
         raise TrainingDiverged(f"training stopped: {guard.stopped_reason}; the last good checkpoint in "
                                f"{output_dir} is kept")
+    state = trainer.state
+    train_history = [(int(e["step"]), float(e["loss"])) for e in state.log_history
+                     if "loss" in e and math.isfinite(float(e["loss"]))]
+    eval_history = [(int(e["step"]), float(e["eval_loss"])) for e in state.log_history if "eval_loss" in e]
     if interrupt.requested:
-        say(f"stopped by interrupt after step {result.global_step}; continue with --resume --output {output_dir}")
+        say(f"stopped by interrupt after step {result.global_step}; the checkpoint is saved. Continue with "
+            f"`framework run ... --resume --output {output_dir}`")
+        return RunResult(output_dir, {"steps": result.global_step, "interrupted": True,
+                                      "train_history": train_history}, None, None, model, tokenizer, interrupted=True)
     eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
 
     after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
     save_outputs(plan, model, tokenizer, fixes, output_dir)
-    train_tokens = int(sum(data.train["length"]) * (result.metrics.get("epoch") or cfg.training.epochs))
+    train_tokens = tokens.seen * trainer.args.world_size
+    runtime = result.metrics.get("train_runtime")
+    stopper = next((c for c in callbacks if isinstance(c, EarlyStoppingCallback)), None)
     metrics = {
-        "train_loss_first": history.train[0][1] if history.train else None,
-        "train_loss_last": history.train[-1][1] if history.train else None,
+        "train_loss_first": train_history[0][1] if train_history else None,
+        "train_loss_last": train_history[-1][1] if train_history else None,
         "train_loss_mean": result.training_loss,
         "eval_loss": eval_loss,
-        "eval_history": history.eval,
-        "train_history": history.train,
+        "eval_history": eval_history,
+        "train_history": train_history,
         "steps": result.global_step,
+        "max_steps": state.max_steps,
+        "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
+        "best_checkpoint": state.best_model_checkpoint,
+        "stopped_early": bool(stopper and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience),
         "train_samples": len(data.train),
         "eval_samples": len(data.eval) if data.eval is not None else 0,
         "train_tokens": train_tokens,
-        "train_runtime_s": result.metrics.get("train_runtime"),
-        "tokens_per_second": train_tokens / result.metrics["train_runtime"] if result.metrics.get("train_runtime") else None,
+        "train_runtime_s": runtime,
+        "tokens_per_second": train_tokens / runtime if runtime else None,
         "trainable_parameters": params.trainable,
         "total_parameters": params.total,
         "wall_time_s": time.perf_counter() - started,
@@ -274,15 +308,40 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         "interrupted": interrupt.requested,
     }
     write_json(output_dir / "metrics.json", metrics)
-    plot_losses(output_dir / "loss.png", history.train, history.eval)
+    plot_losses(output_dir / "loss.png", train_history, eval_history)
     return RunResult(output_dir, metrics, before, after, model, tokenizer)
 
 
+def prepare_output_dir(output_dir: Path, resume_from: Path | None, *, overwrite: bool) -> None:
+    """Just before training: drop what a crashed save left, and with --overwrite the old checkpoints.
+
+    Done this late so that a run refused for bad data or a bad model never touches the directory.
+    """
+    import shutil
+
+    from framework.checkpointing import remove_leftovers
+
+    remove_leftovers(output_dir)
+    if overwrite and resume_from is None and output_dir.is_dir():
+        for old in output_dir.glob("checkpoint-*"):
+            if old.is_dir():
+                shutil.rmtree(old)
+
+
 def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
-    """Adapter (or model), tokenizer, generation config with stop tokens, resolved config."""
+    """Adapter (or model), tokenizer, generation config with stop tokens, resolved config.
+
+    Written into a staging directory and moved into ``output_dir`` with ``training_config.json``
+    last, so a crash never leaves something ``merge``/``chat``/``eval`` take for a finished run.
+    """
+    from framework.checkpointing import save_outputs_atomically
+
+    save_outputs_atomically(output_dir, lambda staging: _write_outputs(plan, model, tokenizer, fixes, staging))
+
+
+def _write_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
     from transformers import GenerationConfig
 
-    output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir, safe_serialization=True)
     tokenizer.save_pretrained(output_dir)
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in fixes.stop_tokens]

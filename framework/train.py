@@ -1,7 +1,8 @@
 """The transformers ``Trainer`` with the framework's loss and callbacks.
 
 The trainer is transformers' own (accelerate underneath, so DDP/DeepSpeed/FSDP come from
-there); this module only swaps the loss for the labelled-only chunked one and records what
+there); this module only swaps the loss for the labelled-only chunked one, writes checkpoints
+atomically (``framework.checkpointing``), counts the real tokens of every batch and records what
 the user looks at afterwards (loss history, tokens/s).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from framework.checkpointing import save_checkpoint
 from framework.loss import chunked_causal_lm_loss
 
 
@@ -21,11 +23,21 @@ class FrameworkTrainer(Trainer):
     """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
 
     def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
-                 guard: Any = None, **kwargs: Any) -> None:
+                 guard: Any = None, tokens: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chunked_loss = chunked_loss
         self.loss_chunk_size = loss_chunk_size
         self.guard = guard
+        self.tokens = tokens  # a framework.progress.TokenCounter, or None
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Checkpoints go to a staging directory and are renamed into place when complete."""
+        save_checkpoint(self, trial)
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        if self.tokens is not None:
+            self.tokens.add(inputs)
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
         optimizer = super().create_optimizer(*args, **kwargs)
