@@ -108,7 +108,8 @@ def _end_of_turn(facts: ModelFacts, tokenizer: Any, vocab: dict[str, int]) -> li
     if eot_id is None:
         return [Finding(
             code="end-of-turn-absent", severity="error",
-            message=f"the vocabulary has no {END_OF_TURN}: Gemma's chat format cannot be tokenized as the model expects",
+            message=f"the vocabulary has no {END_OF_TURN}: Gemma's chat format cannot be tokenized as the model "
+            "expects",
             source=SRC_FORMAT,
         )]
     stops = set(facts.eos_token_ids) | {vocab.get(tokenizer.eos_token or "", -1)}
@@ -185,9 +186,10 @@ def check_data(texts: list[str]) -> list[Finding]:
     if rendered:
         findings.append(Finding(
             code="format-tokens-in-data", severity="warning",
-            message=f"{len(rendered)} text(s) contain {START_OF_TURN}/{END_OF_TURN} (e.g. {_quote(rendered)}): the data "
-            "looks rendered in Gemma's format already, and the framework renders the format itself, so turns would "
-            "be nested; the text is kept as plain characters (it never becomes control tokens). Give plain messages",
+            message=f"{len(rendered)} text(s) contain {START_OF_TURN}/{END_OF_TURN} (e.g. {_quote(rendered)}): "
+            "the data looks rendered in Gemma's format already, and the framework renders the format itself, so "
+            "turns would be nested; the text is kept as plain characters (it never becomes control tokens). Give "
+            "plain messages",
             source=SRC_FORMAT,
         ))
     leading = [t for t in texts if t.lstrip().startswith(BOS)]

@@ -46,7 +46,8 @@ Table = dict[str, tuple[Any, str]]
 
 def approx_parameters(facts: ModelFacts) -> int | None:
     """Language-model parameters from the config (attention, MLP, one tied embedding)."""
-    h, layers, inter, heads = facts.hidden_size, facts.num_hidden_layers, facts.intermediate_size, facts.num_attention_heads
+    h, layers, inter = facts.hidden_size, facts.num_hidden_layers, facts.intermediate_size
+    heads = facts.num_attention_heads
     if not (h and layers and inter and heads):
         return None
     head_dim = facts.effective_head_dim or h // heads
@@ -145,8 +146,8 @@ def _attention(facts: ModelFacts, hardware: HardwareFacts) -> tuple[tuple[str, .
 def _dtypes(facts: ModelFacts, hardware: HardwareFacts) -> tuple[tuple[str, ...], list[str]]:
     gen = generation(facts)
     if gen in ("2", "3"):
-        notes = [f"fp16 refused: Gemma {gen} activations overflow float16 (Gemma 3 outputs nothing in fp16, {SRC_FP16_G3}; "
-                 f"activations reach ~800k > 65504, {SRC_FP16_G3_ACT}); bf16 where the accelerator has it, else fp32 "
+        notes = [f"fp16 refused: Gemma {gen} activations overflow float16 (Gemma 3 outputs nothing in fp16, "
+                 f"{SRC_FP16_G3}; activations reach ~800k > 65504, {SRC_FP16_G3_ACT}); bf16 where the accelerator has it, else fp32 "
                  "(pitfall G3)"]
         return ("fp16",), notes
     if hardware.bf16_supported:

@@ -33,7 +33,8 @@ def test_packed_row_equals_separate_samples(model_type: str, tiny_config: Any, t
     model = tiny_model(model_type)
     model.set_attn_implementation(attn)
     generator = torch.Generator().manual_seed(1)
-    first, second = torch.randint(4, 500, (1, 7), generator=generator), torch.randint(4, 500, (1, 11), generator=generator)
+    first = torch.randint(4, 500, (1, 7), generator=generator)
+    second = torch.randint(4, 500, (1, 11), generator=generator)
     packed = torch.cat([first, second], dim=1)
     positions = torch.cat([torch.arange(7), torch.arange(11)]).unsqueeze(0)
     with torch.no_grad():

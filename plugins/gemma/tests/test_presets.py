@@ -106,7 +106,8 @@ def test_multimodal_wrapper_trains_the_language_model_only() -> None:
     assert settings.supports_packing and settings.forbidden_dtypes == ("fp16",)
     text = plugin.model_load_settings(published("google/gemma-3-1b-it"), GPU)
     assert not text.train_language_model_only
-    assert any("chunked_loss" in n and "7.8 GiB" in n for n in plugin.model_load_settings(published("google/gemma-2b"), GPU).notes)
+    notes = plugin.model_load_settings(published("google/gemma-2b"), GPU).notes
+    assert any("chunked_loss" in n and "7.8 GiB" in n for n in notes)
 
 
 # ── LoRA targets on real tiny models ──────────────────────────────────────────────────────
