@@ -10,7 +10,7 @@ and provides a tokenizer; pytest then runs the whole contract against the plugin
         plugin_module = plugin
         entry_point_name = "myfamily"
         configs = [({"model_type": "myfamily", "vocab_size": 32000, ...}, "1")]
-        foreign_configs = [{"model_type": "llama", "vocab_size": 32000, ...}]
+        foreign_configs = [{"model_type": "otherfamily", "vocab_size": 32000, ...}]
 
         @pytest.fixture(scope="class")
         @classmethod
