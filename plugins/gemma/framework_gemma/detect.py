@@ -29,6 +29,7 @@ SCORE_TYPE_ONLY = 50
 #: model_type -> variant reported in ``MatchResult.variant`` (and ``facts.variant`` later).
 VARIANT_OF_TYPE = {"gemma": "1", "gemma2": "2", "gemma3_text": "3", "gemma3": "3-multimodal"}
 MULTIMODAL = "3-multimodal"
+LABELS = {"1": "Gemma 1", "2": "Gemma 2", "3": "Gemma 3", MULTIMODAL: "Gemma 3 multimodal wrapper"}
 WRAPPER_ARCHITECTURE = "Gemma3ForConditionalGeneration"
 #: Gemma 2's soft-capping values (attn 50, final 30: every published Gemma 2 config).
 GEMMA2_SOFTCAPS = (50.0, 30.0)
@@ -87,7 +88,7 @@ def match(facts: ModelFacts) -> MatchResult | None:
     else:
         found = _wrapper_reason(facts)
     score, reason = found or (SCORE_TYPE_ONLY, "no Gemma-specific vocabulary or architecture fact")
-    reasons = [f"model_type={facts.model_type} (Gemma {variant})", reason]
+    reasons = [f"model_type={facts.model_type} ({LABELS[variant]})", reason]
     if facts.head_dim and facts.num_attention_heads and facts.hidden_size:
         implicit = facts.hidden_size // facts.num_attention_heads
         if facts.head_dim != implicit:
