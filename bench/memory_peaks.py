@@ -15,6 +15,7 @@ settings and without the CUDA context and allocator slack, which a CPU does not 
     python bench/memory_peaks.py --markdown # the table of docs/memory.md
     python bench/memory_peaks.py --only lora-ckpt-chunked
     python bench/memory_peaks.py --published  # only the comparison with published peaks
+    python bench/memory_peaks.py --choices    # choose_method on common accelerator sizes
 
 The published peaks it also compares with need the official configs of the shared reference
 folder (``FRAMEWORK_SHARED_DIR``, else ``../shared`` beside the repository).
@@ -164,6 +165,26 @@ PUBLISHED = (
     Published("LLaMA-Factory estimate: QLoRA 4-bit 7B", "llama2-7b", 6.0, LF_README, "bs 1, 1024", "qlora",
               dict(micro_batch=1, seq_len=1024, chunked_loss=False)),
 )
+
+
+CHOICE_MODELS = ("Meta-Llama-3-8B", "Qwen2.5-7B-Instruct", "Mistral-7B-v0.1", "gemma-2-9b-it", "Llama-3.2-3B-Instruct")
+CHOICE_GPUS = ("80GB", "48GB", "24GB", "16GB", "12GB", "8GB")
+
+
+def choices_markdown(seq_len: int = 2048) -> str:
+    """``choose_method`` for a few official configs on common accelerator sizes."""
+    from framework.planning import choose_method, parse_size
+
+    lines = ["| model | " + " | ".join(CHOICE_GPUS) + " |", "|---|" + "---|" * len(CHOICE_GPUS)]
+    for model in CHOICE_MODELS:
+        cells = []
+        for gpu in CHOICE_GPUS:
+            c = choose_method(published_facts(model), gpu_bytes=parse_size(gpu), seq_len=seq_len)
+            peak = c.estimate.total / 2**30
+            cells.append(f"{c.method} mb{c.micro_batch}{' ckpt' if c.grad_checkpointing else ''} {peak:.1f}"
+                         if c.fits else f"none ({c.method} {peak:.1f})")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def shared_dir() -> Path:
@@ -394,16 +415,16 @@ def _mib(size: int) -> str:
 
 def markdown(results: list[Result]) -> str:
     lines = [
-        "| case | model (d/f/L/V) | method | tokens | ckpt | loss | measured MiB (resident + step) "
-        "| estimated MiB (resident + step) | error |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | model (d/f/L/V) | method (optimizer) | dtype | tokens | ckpt | loss "
+        "| measured MiB (resident + step) | estimated MiB (resident + step) | error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         c = r.case
         cfg = c.config
         lines.append(
             f"| {c.name} | {cfg['hidden_size']}/{cfg['intermediate_size']}/{cfg['num_hidden_layers']}/"
-            f"{cfg['vocab_size']} | {c.method} ({c.optimizer}) | {c.micro_batch}x{c.seq_len} "
+            f"{cfg['vocab_size']} | {c.method} ({c.optimizer}) | {c.dtype} | {c.micro_batch}x{c.seq_len} "
             f"| {'yes' if c.grad_checkpointing else 'no'} | {'chunked' if c.chunked_loss else 'plain'} "
             f"| {_mib(r.measured)} ({_mib(r.measured_resident)} + {_mib(r.measured_step)}) "
             f"| {_mib(r.estimated)} ({_mib(r.estimated_resident)} + {_mib(r.estimated_step)}) | {r.error:+.1%} |"
@@ -416,7 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the docs/memory.md table")
     parser.add_argument("--only", action="append", help="run only the named case(s)")
     parser.add_argument("--published", action="store_true", help="only compare with published peaks")
+    parser.add_argument("--choices", action="store_true", help="only print choose_method decisions")
     args = parser.parse_args(argv)
+    if args.choices:
+        print(choices_markdown())
+        return 0
     print("Published peaks (GiB as published; LLaMA-Factory's GB read as GiB):\n")
     print(published_markdown() + "\n")
     if args.published:

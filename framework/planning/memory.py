@@ -17,7 +17,7 @@ from framework.errors import ConfigError
 from framework.hookdata import ModelFacts
 from framework.planning.activations import Regime, activation_bytes, logits_bytes
 from framework.planning.shapes import ModelShape, parameter_count, shape_from_facts
-from framework.planning.sizes import MIB, format_bytes
+from framework.planning.sizes import MIB, format_bytes, parse_size
 from framework.planning.trainables import (
     DTYPE_BYTES,
     Trainables,
@@ -336,4 +336,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MemoryEstimate", "Method", "estimate", "parameter_count"]
+__all__ = ["MemoryEstimate", "Method", "estimate", "parameter_count", "parse_size"]

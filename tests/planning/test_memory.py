@@ -124,3 +124,10 @@ def test_bad_settings_are_config_errors(facts, setting: str, value: object) -> N
     settings = {"method": "lora", "micro_batch": 1, "seq_len": 2048, setting: value}
     with pytest.raises(ConfigError):
         estimate(facts, **settings)
+
+
+def test_the_api_is_reachable_where_the_planner_names_it() -> None:
+    from framework.planning.memory import MethodChoice, choose_method, estimate_sharded, parameter_count, parse_size
+
+    assert callable(choose_method) and callable(estimate_sharded) and callable(parameter_count)
+    assert MethodChoice.__name__ == "MethodChoice" and parse_size("1GB") == GIB
