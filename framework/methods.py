@@ -199,3 +199,24 @@ def apply_method(model: Any, config: RunConfig, targets: LoraTargets, *, method:
             raise ConfigError(f"LoRA targets do not match this model: {str(exc).splitlines()[0]}",
                               hint="set lora.target_modules to module names the model has") from None
     raise ConfigError(f"unknown method {method}")
+
+
+def restrict_to_language_model(model: Any) -> int:
+    """Freeze everything outside the language model of a multimodal wrapper; returns frozen count.
+
+    A plugin sets ``LoadSettings.train_language_model_only`` for wrappers whose vision tower and
+    projector must stay as published; full and freeze methods would otherwise train them too.
+    """
+    from framework.loss import causal_lm
+
+    lm = causal_lm(model)
+    keep = {id(p) for p in lm.get_decoder().parameters()}
+    head = lm.get_output_embeddings()
+    if head is not None:
+        keep |= {id(p) for p in head.parameters()}
+    frozen = 0
+    for param in model.parameters():
+        if id(param) not in keep and param.requires_grad:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen

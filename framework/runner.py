@@ -230,6 +230,12 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     before = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
     targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
     model = apply_method(model, cfg, targets)
+    if plan.load.train_language_model_only:
+        from framework.methods import restrict_to_language_model
+
+        frozen = restrict_to_language_model(model)
+        if frozen:
+            say(f"multimodal wrapper: {frozen:,} parameters outside the language model stay frozen")
     params = count_parameters(model)
     say(f"method {cfg.method}: {params.line()}")
 
