@@ -156,6 +156,26 @@ class PlanSection(_Section):
     gpu: str | None = Field(default=None, description="Plan for this accelerator memory, e.g. '24GB'.")
 
 
+class DistributedSection(_Section):
+    strategy: Literal["auto", "ddp", "zero2", "zero3", "zero3-offload", "fsdp"] = Field(
+        default="auto",
+        description="Multi-GPU strategy: ddp, zero2, zero3, zero3-offload (DeepSpeed) or fsdp; auto lets the "
+                    "memory planner pick the first that fits (ddp on CPU).",
+    )
+    nproc: int = Field(
+        default=1, ge=1, description="Processes (one per GPU) on each machine; above 1 `run` relaunches under torchrun."
+    )
+    nnodes: int = Field(default=1, ge=1, description="Machines taking part in the run.")
+    node_rank: int = Field(default=0, ge=0, description="This machine's index among nnodes (0 hosts the rendezvous).")
+    master_addr: str | None = Field(
+        default=None, description="Address of machine 0; required with nnodes > 1 (one machine: localhost)."
+    )
+    master_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Rendezvous port on machine 0; empty: a free port on one machine, 29500 across machines.",
+    )
+
+
 class RunConfig(_Section):
     """A whole run. Sections mirror the stages of a run."""
 
@@ -171,6 +191,9 @@ class RunConfig(_Section):
     training: TrainingSection = Field(default_factory=TrainingSection, description="Optimisation settings.")
     output: OutputSection = Field(default_factory=OutputSection, description="Where results go.")
     plan: PlanSection = Field(default_factory=PlanSection, description="Planning settings.")
+    distributed: DistributedSection = Field(
+        default_factory=DistributedSection, description="Several GPUs or machines: launcher and sharding strategy."
+    )
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────
