@@ -1,8 +1,8 @@
 """Bytes kept for the backward pass: per-layer activations and the loss's logits.
 
 The counts follow what autograd saves when transformers runs a pre-norm decoder block, tensor
-by tensor (checked by ``bench/memory_peaks.py`` against saved-tensor hooks and the allocator
-on tiny models; docs/memory.md lists them). Per token and per block, with ``b`` the bytes of
+by tensor (``bench/memory_peaks.py`` checks them against allocator peaks of tiny models;
+docs/memory.md lists them). Per token and per block, with ``b`` the bytes of
 the compute dtype:
 
 * each RMS norm saves an fp32 view of its input (an upcast copy under 16-bit compute) and
@@ -10,7 +10,9 @@ the compute dtype:
   norm weight trains;
 * attention saves the rotated queries and keys, the values, the output and an fp32
   log-sum-exp per head (flash/SDPA kernels, no ``seq x seq`` matrix): ``b*(2q + 2kv) + 4*heads``;
-* the gated MLP saves the gate and up projections and the activated gate: ``3*b*f``;
+* the gated MLP saves the gate and up projections and the activated gate: ``3*m*f``, with
+  ``m`` the dtype of the residual stream's side of the block (fp32 when k-bit preparation
+  upcasts it: quantized linears return their input's dtype);
 * a linear whose weight trains saves its input; linears reading one tensor (q, k and v read
   the norm output) share it. A frozen linear saves nothing.
 * a LoRA adapter saves its input: the shared tensor when it runs in the compute dtype, else

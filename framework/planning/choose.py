@@ -110,6 +110,9 @@ def choose_method(
     reason = (f"nothing fits in {format_bytes(gpu_bytes)} ({margin:.0%} kept free): {cheapest} needs "
               f"{format_bytes(est.total)} at micro batch 1 with gradient checkpointing. "
               + _advice(facts, methods, seq_len, usable, optimizer, estimate_args))
+    longest = _longest_fitting_sequence(facts, cheapest, seq_len, usable, optimizer, estimate_args)
+    if longest:
+        reason += f" {cheapest} fits with sequences up to {longest} tokens."
     return MethodChoice(cheapest, est, 1, global_batch, True, reason, False, alternatives, optimizer)
 
 
@@ -138,6 +141,24 @@ def _best_setting(facts: ModelFacts, method: str, micro_batches: list[int], seq_
                 best = (speed, est, micro_batch, ckpt)
             break
     return None if best is None else best[1:]
+
+
+def _longest_fitting_sequence(facts: ModelFacts, method: str, seq_len: int, usable: int, optimizer: str,
+                              estimate_args: dict[str, Any]) -> int | None:
+    """The longest sequence (a multiple of 128 below ``seq_len``) that fits at micro batch 1."""
+
+    def fits(length: int) -> bool:
+        return estimate(facts, method=method, micro_batch=1, seq_len=length, grad_checkpointing=True,
+                        optimizer=optimizer, **estimate_args).total <= usable
+
+    low, high = 0, (seq_len - 1) // 128  # in units of 128 tokens; the peak grows with length
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle * 128):
+            low = middle
+        else:
+            high = middle - 1
+    return low * 128 if low else None
 
 
 def _advice(facts: ModelFacts, methods: list[str], seq_len: int, usable: int, optimizer: str,

@@ -40,8 +40,8 @@ ADAPTER_METHODS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8"})
 PROMPT_METHODS = frozenset({"prefix", "prompt", "ptuning"})
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
-#: CUDA context, cuBLAS/cuDNN workspaces and kernels loaded at start (measured 0.4-0.6 GiB on
-#: recent drivers with lazy module loading).
+#: CUDA context, cuBLAS workspaces and the kernels loaded at start: a few hundred MiB with
+#: lazy module loading, outside what torch's allocator reports.
 CUDA_CONTEXT_BYTES = 512 * MIB
 #: Caching-allocator slack on the memory that is allocated and freed every step.
 FRAGMENTATION = 0.05
