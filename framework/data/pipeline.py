@@ -29,7 +29,7 @@ from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
 from framework.data.split import check_val_size, check_weights, split_and_mix
 from framework.data.validate import DataReport, raise_if_empty, raise_problem
-from framework.errors import ConfigError
+from framework.errors import ConfigError, ModelError
 from framework.hookdata import RenderedChat, TrainOn
 
 __all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain", "prepare_sft"]
@@ -101,7 +101,7 @@ class _TokenizeBatch:
     def __getstate__(self) -> dict[str, Any]:
         import multiprocess
 
-        inherit = multiprocess.get_start_method(allow_none=True) in (None, "fork")
+        inherit = multiprocess.get_start_method() == "fork"
         return {"key": self.key, "state": None if inherit else _STATE[self.key]}
 
     def __setstate__(self, value: dict[str, Any]) -> None:
@@ -263,6 +263,11 @@ def prepare_sft(
     """
     path_list = as_paths(paths)
     _check_common(cutoff_len, truncation, val_size, num_proc, max_samples)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(
+            f"the tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer; loss masking needs its character offsets",
+            hint="load the model's tokenizer.json (a fast tokenizer), or let the family plugin convert it",
+        )
     weights = check_weights(mix_weights, len(path_list))
     key = None
     if cache_dir is not None:

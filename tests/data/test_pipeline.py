@@ -6,7 +6,7 @@ import pytest
 
 from framework.chat import IGNORE_INDEX
 from framework.data.pipeline import prepare_preference, prepare_pretrain, prepare_sft
-from framework.errors import ConfigError, DataError
+from framework.errors import ConfigError, DataError, ModelError
 
 
 def trained_text(tokenizer, row):
@@ -271,3 +271,11 @@ def test_csv_without_known_columns(kit, tokenizer, render):
 def test_missing_data_path(tmp_path, tokenizer, render):
     with pytest.raises(DataError, match="data path does not exist"):
         prepare_sft(tmp_path / "nope.jsonl", tokenizer, render, cutoff_len=64, cache_dir=tmp_path / "cache")
+
+
+def test_slow_tokenizer_is_refused(kit, render):
+    class Slow:
+        is_fast = False
+
+    with pytest.raises(ModelError, match="not a fast tokenizer"):
+        prepare_sft(kit.jsonl("a.jsonl", kit.alpaca(2)), Slow(), render, cutoff_len=64)
