@@ -169,7 +169,7 @@ def save_checkpoint(trainer: Any, trial: Any = None) -> Path:
         if not is_write_failure(exc):
             raise
         intact = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint was touched"
-        raise write_failed(f"checkpoint {name}", exc, run_dir, intact) from exc
+        raise write_failed(name, exc, run_dir, intact) from exc
     except BaseException:  # KeyboardInterrupt, SystemExit: no half-written staging left behind
         if args.should_save:
             _remove(staging)
