@@ -247,19 +247,25 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
     for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
         callbacks.extend(extra or [])
+    from framework.config import PROMPT_METHODS
     from framework.loss import supports_chunked_loss
     from framework.progress import ProgressBar, TokenCounter, install
+    from framework.seq_schedule import ScheduledCollator, scheduled
 
+    data_collator = scheduled(collator(plan, tokenizer, model), cfg.data.seq_schedule, say)
+    if isinstance(data_collator, ScheduledCollator):
+        callbacks.append(data_collator)  # it moves to the next sequence length as training progresses
     tokens = TokenCounter(tokenizer.pad_token_id)
     trainer = FrameworkTrainer(
         model=model,
         args=training_arguments(plan, output_dir, data.eval is not None),
         train_dataset=data.train,
         eval_dataset=data.eval,
-        data_collator=collator(plan, tokenizer, model),
+        data_collator=data_collator,
         processing_class=tokenizer,
         callbacks=callbacks,
-        chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model),
+        # prompt learning prepends virtual tokens inside peft's forward, which the chunked loss bypasses
+        chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model) and cfg.method not in PROMPT_METHODS,
         loss_chunk_size=cfg.training.loss_chunk_size,
         guard=guard,
         tokens=tokens,
