@@ -47,6 +47,8 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
 
     record = read_record(output_dir)
     base = Path(record["model"]["directory"])
+    if record["model"].get("adapter_base"):  # hybrid: the adapter sits on the run's own full-phase model
+        base = output_dir / record["model"]["adapter_base"]
     if not base.is_dir():
         raise ModelError("the base model of this run is gone", where=str(base),
                          hint="restore the base model directory or merge on the machine that trained it")
