@@ -1,0 +1,335 @@
+"""``--stage dpo``: Direct Preference Optimization with TRL's ``DPOTrainer``.
+
+The data arrive as strings rendered by the family plugin (``prepare_preference``): ``prompt``
+is the conversation up to the reply with the generation prompt, ``chosen``/``rejected`` what
+each full conversation adds to it (the reply and its end-of-turn text). TRL tokenizes them
+itself, and two of its habits would make DPO sequences differ from the ones SFT trained on:
+
+- it tokenizes a plain string with ``tokenizer(text)``, i.e. with the tokenizer's own special
+  tokens. A tokenizer that adds BOS, given a prompt whose template already starts with the BOS
+  text, yields two BOS. The BOS text is taken off the prompt here (TRL's call adds it back), so
+  the ids are the template's own. (A tokenizer adding something the template does not render is
+  reported, not changed.)
+- it appends ``tokenizer.eos_token`` to every chosen/rejected not ending with it. In chat formats
+  whose end-of-turn token is not eos (ChatML ``<|im_end|>`` with eos ``<|endoftext|>`` or
+  ``</s>``, Gemma ``<end_of_turn>`` with eos ``<eos>``) TRL would train the model to say
+  ``<|im_end|>\\n</s>``: an end-of-turn, the template's newline and an extra eos that no
+  inference ever produces. Here each completion ends at the family's end-of-turn (stop) token,
+  as the plugins' SFT labels do (the text the template puts after it, usually a newline, is
+  never generated), and TRL is told that token is the one to end with, so it appends nothing.
+  When no stop token ends a completion (a model without chat format), TRL's eos is kept.
+
+Control-token text inside the data is tokenized by TRL as control tokens (the SFT path keeps
+it as plain text); ``prepare_preference`` counts such samples in its report.
+
+The model: LoRA-family methods and prompt learning give TRL a peft config, so TRL wraps the
+model and uses it with the adapter disabled as the reference (no second copy in memory); full
+and freeze get a frozen copy of the loaded model as reference (fixes such as resized
+embeddings included, which reloading from the path would lose). ``dpo.beta`` is DPO's
+temperature; TRL logs ``rewards/margins`` (chosen minus rejected implicit reward), kept in
+``metrics.json`` with the losses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from framework.config import ADAPTER_METHODS, PROMPT_METHODS
+from framework.errors import ConfigError
+from framework.prepare import RunPlan
+from framework.runner import (
+    RunResult,
+    Say,
+    default_output_dir,
+    load_for_training,
+    prepare_data,
+    prepare_output_dir,
+    prepare_tokenizer,
+    save_outputs,
+    training_arguments,
+)
+
+_PROBE = "a"
+
+
+def added_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids ``tokenizer(text)`` puts before and after a text (its special tokens)."""
+    plain = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+    full = tokenizer(_PROBE)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain) :])
+    return [], []
+
+
+def end_at_stop(text: str, stop_tokens: list[str]) -> tuple[str, str | None]:
+    """``text`` cut after its last stop token when only whitespace follows it; and that token."""
+    best, token = -1, None
+    for stop in stop_tokens:
+        at = text.rfind(stop)
+        if at >= 0 and at + len(stop) > best:
+            best, token = at + len(stop), stop
+    if token is None or text[best:].strip():
+        return text, None
+    return text[:best], token
+
+
+@dataclass
+class TrlText:
+    """What was changed so TRL's tokenization gives the template's ids."""
+
+    rows: Any
+    bos_stripped: int
+    end_token: str | None
+    notes: list[str]
+
+
+def fit_for_trl(rows: Any, tokenizer: Any, stop_tokens: list[str]) -> TrlText:
+    """Strip the BOS text TRL's tokenizer call adds back; end completions at the stop token."""
+    head, tail = added_ids(tokenizer)
+    head_text = tokenizer.decode(head) if head else ""
+    notes: list[str] = []
+    if tail:
+        notes.append(f"the tokenizer appends {tokenizer.decode(tail)!r} to every text, so TRL's prompt ids end with "
+                     "it and its completions carry it twice")
+    prompts, chosen, rejected = rows["prompt"], rows["chosen"], rows["rejected"]
+    stripped = 0
+    if head_text:
+        fitted = []
+        for prompt in prompts:
+            if prompt.startswith(head_text):
+                prompt = prompt[len(head_text) :]
+                stripped += 1
+            fitted.append(prompt)
+        prompts = fitted
+        if stripped < len(fitted):
+            notes.append(f"the tokenizer adds {head_text!r} before every text but the chat template does not render it "
+                         f"({len(fitted) - stripped} prompts): DPO sequences start with it, SFT ones do not")
+    ends: set[str | None] = set()
+    cut: dict[str, list[str]] = {"chosen": [], "rejected": []}
+    for name, texts in (("chosen", chosen), ("rejected", rejected)):
+        for text in texts:
+            text, token = end_at_stop(text, stop_tokens)
+            cut[name].append(text)
+            ends.add(token)
+    end_token = next(iter(ends)) if len(ends) == 1 else None
+    if end_token is None:  # mixed or no end-of-turn: give TRL the texts as rendered, it appends eos
+        cut = {"chosen": list(chosen), "rejected": list(rejected)}
+    from datasets import Dataset
+
+    table = Dataset.from_dict({"prompt": prompts, "chosen": cut["chosen"], "rejected": cut["rejected"]})
+    return TrlText(table, stripped, end_token, notes)
+
+
+class _EosAs:
+    """The tokenizer as TRL's end-of-completion check should see it: ``eos_token`` replaced."""
+
+    def __init__(self, tokenizer: Any, eos_token: str) -> None:
+        self._tokenizer = tokenizer
+        self.eos_token = eos_token
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
+def _trainer_class() -> type:
+    from trl import DPOTrainer
+
+    class FrameworkDPOTrainer(DPOTrainer):
+        """TRL's trainer, told which token ends a completion and counting real tokens."""
+
+        end_token: str | None = None
+        tokens: Any = None
+        guard: Any = None
+
+        def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+            optimizer = super().create_optimizer(*args, **kwargs)
+            if self.guard is not None and self.guard.guard is None:
+                self.guard.attach(self.optimizer)
+            return optimizer
+
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            end = type(self).end_token
+            if end is None or end == self._tokenizer.eos_token:
+                return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            tokenizer = self._tokenizer
+            self._tokenizer = _EosAs(tokenizer, end)  # read only by the end-of-completion check
+            try:
+                return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            finally:
+                self._tokenizer = tokenizer
+
+        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+            if self.tokens is not None:
+                self.tokens.add(inputs)
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    return FrameworkDPOTrainer
+
+
+def dpo_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
+    """The run's training arguments as a ``DPOConfig``, with ``dpo.beta`` and the length limit."""
+    from transformers import TrainingArguments
+    from trl import DPOConfig
+
+    base = training_arguments(plan, output_dir, has_eval)
+    values = {f.name: getattr(base, f.name) for f in fields(TrainingArguments) if f.init and hasattr(base, f.name)}
+    return DPOConfig(**values, beta=plan.config.dpo.beta, max_length=plan.config.data.cutoff_len,
+                     precompute_ref_log_probs=False)
+
+
+def _model_and_reference(plan: RunPlan, model: Any) -> tuple[Any, Any, Any]:
+    """(model, peft_config, ref_model) for the method: TRL wraps adapters itself."""
+    from framework.methods import apply_method, lora_config, prompt_learning_config
+
+    cfg = plan.config
+    if cfg.method == "hybrid":
+        raise ConfigError("--method hybrid is a supervised fine-tuning schedule and does not apply to --stage dpo",
+                          hint="train the hybrid SFT run first, then run DPO with --method lora on its output")
+    if cfg.method in ADAPTER_METHODS:
+        if cfg.method in ("qlora", "qlora8"):
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+        targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
+        return model, lora_config(cfg, targets), None
+    if cfg.method in PROMPT_METHODS:
+        return model, prompt_learning_config(cfg), None
+    reference = copy.deepcopy(model).eval()
+    for param in reference.parameters():
+        param.requires_grad_(False)
+    return apply_method(model, cfg, None), None, reference  # type: ignore[arg-type]
+
+
+@dataclass
+class DpoSetup:
+    """Everything built before ``train()``: tests inspect it without training."""
+
+    trainer: Any
+    tokenizer: Any
+    fixes: Any
+    data: Any
+    fitted: TrlText
+    output_dir: Path
+    resume_from: Path | None
+    params: Any
+
+
+def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
+    import torch
+
+    from framework.methods import count_parameters
+    from framework.outputs import check_output_dir
+    from framework.progress import ProgressBar, TokenCounter, install
+
+    cfg = plan.config
+    output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
+    resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
+    torch.manual_seed(cfg.training.seed)
+    tokenizer, fixes = prepare_tokenizer(plan)
+    for line in fixes.lines():
+        say(line)
+    data = prepare_data(plan, tokenizer)
+    for line in data.report.lines():
+        say(line)
+    fitted = fit_for_trl(data.train, tokenizer, fixes.stop_tokens)
+    evaluation = fit_for_trl(data.eval, tokenizer, fixes.stop_tokens).rows if data.eval is not None else None
+    for note in fitted.notes:
+        say(f"[warning] dpo: {note}")
+    if fitted.bos_stripped:
+        say(f"dpo: BOS text taken off {fitted.bos_stripped} prompts (TRL's tokenizer call adds BOS itself)")
+    if fitted.end_token is not None:
+        say(f"dpo: completions end at {fitted.end_token!r}")
+
+    model = load_for_training(plan, tokenizer, fixes)
+    model, peft_config, reference = _model_and_reference(plan, model)
+    trainer_class = _trainer_class()
+    trainer_class.end_token = fitted.end_token
+    trainer = trainer_class(
+        model=model, ref_model=reference, args=dpo_arguments(plan, output_dir, evaluation is not None),
+        train_dataset=fitted.rows, eval_dataset=evaluation, processing_class=tokenizer, peft_config=peft_config,
+    )
+    trainer.tokens = TokenCounter(tokenizer.pad_token_id)
+    install(trainer, ProgressBar(trainer.tokens, say, world_size=trainer.args.world_size))
+    params = count_parameters(trainer.model)
+    say(f"method {cfg.method} (dpo, beta {cfg.dpo.beta}): {params.line()}")
+    return DpoSetup(trainer, tokenizer, fixes, data, fitted, output_dir, resume_from, params)
+
+
+def run_dpo(plan: RunPlan, say: Say) -> RunResult:
+    """Preference training on prompt/chosen/rejected pairs; saves like an SFT run."""
+    from transformers import EarlyStoppingCallback
+
+    from framework.guards import GuardCallback
+    from framework.interrupt import InterruptCallback
+    from framework.outputs import plot_losses, write_json
+
+    started = time.perf_counter()
+    cfg = plan.config
+    setup = prepare_dpo(plan, say)
+    trainer = setup.trainer
+    guard = GuardCallback(say)
+    interrupt = InterruptCallback(say)
+    trainer.guard = guard
+    for callback in (guard, interrupt):
+        trainer.add_callback(callback)
+    if setup.data.eval is not None and cfg.training.early_stopping_patience:
+        trainer.add_callback(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
+    for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
+        for callback in extra or []:
+            trainer.add_callback(callback)
+    prepare_output_dir(setup.output_dir, setup.resume_from, overwrite=cfg.output.overwrite)
+    result = trainer.train(resume_from_checkpoint=str(setup.resume_from) if setup.resume_from else None)
+    log = trainer.state.log_history
+    history = {key: [(int(e["step"]), float(e[key])) for e in log if key in e and math.isfinite(float(e[key]))]
+               for key in ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")}
+    eval_history = [(int(e["step"]), float(e["eval_loss"])) for e in log if "eval_loss" in e]
+    if interrupt.requested:
+        say(f"stopped by interrupt after step {result.global_step}; continue with --resume --output {setup.output_dir}")
+        return RunResult(setup.output_dir, {"steps": result.global_step, "interrupted": True,
+                                            "train_history": history["loss"]}, None, None, trainer.model,
+                         setup.tokenizer, interrupted=True)
+    eval_loss = trainer.evaluate()["eval_loss"] if setup.data.eval is not None else None
+    model = trainer.model
+    save_outputs(plan, model, setup.tokenizer, setup.fixes, setup.output_dir)
+    margins = history["rewards/margins"]
+    train_tokens = setup.trainer.tokens.seen * trainer.args.world_size
+    runtime = result.metrics.get("train_runtime")
+    metrics = {
+        "stage": "dpo",
+        "beta": cfg.dpo.beta,
+        "train_loss_first": history["loss"][0][1] if history["loss"] else None,
+        "train_loss_last": history["loss"][-1][1] if history["loss"] else None,
+        "train_loss_mean": result.training_loss,
+        "reward_margin_first": margins[0][1] if margins else None,
+        "reward_margin_last": margins[-1][1] if margins else None,
+        "reward_accuracy_last": history["rewards/accuracies"][-1][1] if history["rewards/accuracies"] else None,
+        "eval_loss": eval_loss,
+        "eval_history": eval_history,
+        "train_history": history["loss"],
+        "reward_margin_history": margins,
+        "reward_accuracy_history": history["rewards/accuracies"],
+        "steps": result.global_step,
+        "max_steps": trainer.state.max_steps,
+        "train_samples": len(setup.fitted.rows),
+        "eval_samples": len(setup.data.eval) if setup.data.eval is not None else 0,
+        "bos_stripped": setup.fitted.bos_stripped,
+        "completion_end_token": setup.fitted.end_token,
+        "train_tokens": train_tokens,
+        "train_runtime_s": runtime,
+        "tokens_per_second": train_tokens / runtime if runtime else None,
+        "trainable_parameters": setup.params.trainable,
+        "total_parameters": setup.params.total,
+        "wall_time_s": time.perf_counter() - started,
+        "skipped_steps": guard.guard.skipped if guard.guard else 0,
+        "loss_spikes": guard.spikes,
+        "interrupted": False,
+    }
+    write_json(setup.output_dir / "metrics.json", metrics)
+    plot_losses(setup.output_dir / "loss.png", history["loss"], eval_history)
+    return RunResult(setup.output_dir, metrics, None, None, model, setup.tokenizer)
