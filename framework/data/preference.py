@@ -5,6 +5,9 @@ format. So the prompt is the conversation up to the reply rendered with the gene
 (``render_prompt``), and chosen/rejected are what the full conversation adds to it: the reply
 and its end-of-turn text. Taking the difference of two renders, instead of rendering the reply
 alone, keeps every template detail (headers, separators) exactly where the template puts it.
+
+TRL (1.x) appends ``tokenizer.eos_token`` to a chosen/rejected string that does not end with
+it, so the runner should make the tokenizer's eos the template's end-of-turn token for DPO.
 """
 
 from __future__ import annotations
@@ -184,7 +187,23 @@ def _strings(ex: Example, render: Renderer, render_prompt: Renderer | None) -> t
             where=f"{ex.source}:{ex.line}",
             hint="the plugin's render_chat must render messages[:-1] with add_generation_prompt as a prefix of the full render",
         )
-    return prompt, chosen[len(prompt) :], rejected[len(prompt) :]
+    return prompt, _reply(chosen_full, len(prompt)), _reply(rejected_full, len(prompt))
+
+
+def _reply(full: RenderedChat, start: int) -> str:
+    """The text from ``start`` to the end of the last trained segment.
+
+    Template text after the reply's end-of-turn marker (a newline in ChatML-like templates)
+    is left out: it is not trained in SFT either, and TRL appends the tokenizer's eos to a
+    completion that does not end with it, which would train a second end-of-turn.
+    """
+    tail = 0
+    for segment in reversed(full.segments):
+        if segment.trainable:
+            break
+        tail += len(segment.text)
+    text = full.text
+    return text[start : len(text) - tail]
 
 
 def _lengths(tokenizer: Any, texts: list[str]) -> list[int]:

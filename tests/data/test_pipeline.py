@@ -236,7 +236,7 @@ def test_preference_strings(kit, tokenizer, render, render_prompt):
     assert data.train.column_names == ["prompt", "chosen", "rejected"]
     row = next(r for r in data.train if r["chosen"].startswith("good"))
     assert row["prompt"] == "<s><|start|>user\nq<|end|>\n<|start|>assistant\n"
-    assert row["chosen"] == "good answer<|end|>\n" and row["rejected"] == "bad answer<|end|>\n"
+    assert row["chosen"] == "good answer<|end|>" and row["rejected"] == "bad answer<|end|>"  # no untrained "\n"
     without = prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, render, cutoff_len=128, seed=0)
     assert without.train["prompt"] == data.train["prompt"] and without.train["chosen"] == data.train["chosen"]
 
