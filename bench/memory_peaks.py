@@ -81,6 +81,7 @@ CASES = (
     Case("lora-ckpt-chunked", MEDIUM, "lora", grad_checkpointing=True, chunked_loss=True, micro_batch=4),
     Case("lora-wide-nockpt", WIDE, "lora", chunked_loss=True, seq_len=512, micro_batch=4),
     Case("dora-plain", SMALL, "dora"),
+    Case("dora-wide-scratch", BIG, "dora", micro_batch=1, seq_len=32),
     Case("qlora-plain", MEDIUM, "qlora"),
     Case("qlora-ckpt-chunked", WIDE, "qlora", grad_checkpointing=True, chunked_loss=True, seq_len=512),
     Case("adamw8bit-full", SMALL, "full", optimizer="adamw_8bit"),

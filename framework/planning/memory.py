@@ -281,12 +281,18 @@ def _inflight_gradient_bytes(shape: ModelShape, method: str, train: Trainables) 
 
 
 def _scratch_weights(shape: ModelShape, method: str, regime: Regime) -> int:
-    """Weight-sized temporaries: a dequantized 4-bit matrix, or DoRA's fp32 weight for its norm."""
-    largest = max(lin.in_features * lin.out_features for lin in shape.linears())
+    """Weight-sized temporaries of one linear at a time.
+
+    A 4-bit linear dequantizes its weight to the compute dtype for each matmul. peft's DoRA
+    rebuilds the adapter's update through an ``in x in`` identity and takes the column norm of
+    the fp32 base weight plus that update: about ``in^2 + 3*in*out`` fp32 elements.
+    """
     if method == "qlora":
+        largest = max(lin.in_features * lin.out_features for lin in shape.linears())
         return 2 * largest * regime.compute_bytes
     if method == "dora":
-        return 2 * largest * 4
+        adapted = [lin for lin in shape.linears() if lin.name in regime.adapted] or list(shape.linears())
+        return max((lin.in_features ** 2 + 3 * lin.in_features * lin.out_features) * 4 for lin in adapted)
     return 0
 
 
