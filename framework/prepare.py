@@ -143,6 +143,9 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
         layers.append(Layer("demo", DEMO_SETTINGS))
     resolved = resolve(layers + user_layers)
     config = resolved.config
+    from framework.progress import check_loggers
+
+    check_loggers(config.training.report_to)
 
     from framework.hardware import choose_attention, choose_dtype, detect_hardware
 
