@@ -39,6 +39,15 @@ def supports_chunked_loss(model: Any) -> bool:
     return hasattr(lm, "get_decoder") and lm.get_output_embeddings() is not None
 
 
+#: fp32 logits elements per chunk (128 MiB): keeps one chunk small even for 256k vocabularies.
+CHUNK_ELEMENTS = 2**25
+
+
+def effective_chunk_size(requested: int, vocab_size: int) -> int:
+    """Labelled positions per chunk: the requested size, capped so a chunk's logits stay ~128 MiB."""
+    return max(64, min(requested, CHUNK_ELEMENTS // max(1, vocab_size)))
+
+
 def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 softcap: float | None) -> torch.Tensor:
     logits = F.linear(hidden, weight, bias).float()
@@ -75,6 +84,7 @@ def chunked_causal_lm_loss(
     if picked.shape[0] == 0:  # nothing to learn in this batch: a zero that keeps the graph
         return hidden.sum() * 0.0
     head = lm.get_output_embeddings()
+    chunk_size = effective_chunk_size(chunk_size, head.weight.shape[0])
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, picked.shape[0], chunk_size):
