@@ -126,7 +126,11 @@ class TrainingSection(_Section):
     )
     weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(default=1.0, ge=0.0, description="Gradient clipping norm (0 disables).")
-    optim: str = Field(default="adamw_torch", description="transformers optimizer name, e.g. paged_adamw_8bit.")
+    optim: str = Field(
+        default="adamw_torch_fused",
+        description="transformers optimizer name (fused AdamW avoids a state-sized scratch copy per step), "
+        "e.g. paged_adamw_8bit.",
+    )
     seed: int = Field(default=42, description="Seed for weights of new modules, shuffling and dropout.")
     gradient_checkpointing: bool = Field(default=False, description="Recompute activations to save memory.")
     chunked_loss: bool = Field(
