@@ -41,6 +41,17 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite-cache", action="store_true", help="rebuild the preprocessing cache")
 
 
+def _distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Several GPUs or machines (run and plan); docs/distributed.md explains them."""
+    parser.add_argument("--distributed", choices=["auto", "ddp", "zero2", "zero3", "zero3-offload", "fsdp"],
+                        help="multi-GPU strategy (default auto: the memory planner picks)")
+    parser.add_argument("--nproc", type=int, help="processes (GPUs) on this machine; above 1 relaunches under torchrun")
+    parser.add_argument("--nnodes", type=int, help="machines taking part")
+    parser.add_argument("--node-rank", type=int, dest="node_rank", help="this machine's index, 0 to nnodes-1")
+    parser.add_argument("--master-addr", dest="master_addr", help="address of machine 0")
+    parser.add_argument("--master-port", type=int, dest="master_port", help="rendezvous port on machine 0")
+
+
 def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framework",
@@ -51,12 +62,14 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="fine-tune (no arguments: the demo model on the bundled data)")
     _model_arguments(run)
+    _distributed_arguments(run)
     run.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     run.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     run.set_defaults(func=_cmd_run)
 
     plan = sub.add_parser("plan", help="show what run would do: plugin, settings and sources, memory")
     _model_arguments(plan)
+    _distributed_arguments(plan)
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.add_argument("--keys", action="store_true", help="list every config key with its description")
     plan.set_defaults(func=_cmd_plan)
@@ -121,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_OK
         args.host = host
+        args.argv = argv  # `run --nproc N` relaunches itself with these
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -196,7 +210,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     memory = plan.memory
     choice = None
     if plan.config.plan.gpu:
-        from framework.planning.memory import choose_method, parse_size
+        from framework.planning import choose_method, parse_size
 
         choice = choose_method(plan.facts, gpu_bytes=parse_size(plan.config.plan.gpu),
                                seq_len=plan.config.data.cutoff_len)
@@ -215,6 +229,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "gpu_choice": None if choice is None else {"method": choice.method, "fits": choice.fits,
                                                         "micro_batch": choice.micro_batch, "grad_accum": choice.grad_accum,
                                                         "reason": choice.reason},
+            "distributed": None if plan.distributed is None else plan.distributed.record(),
             "warnings": plan.warnings,
         }, indent=2, default=str))
         return EXIT_OK
@@ -240,6 +255,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if choice is not None:
         _say(f"gpu {plan.config.plan.gpu}: {choice.method} (micro batch {choice.micro_batch}, grad accum "
              f"{choice.grad_accum}, checkpointing {'on' if choice.grad_checkpointing else 'off'}) - {choice.reason}")
+    for line in plan.distributed.lines() if plan.distributed is not None else []:
+        _say(line)
     for warning in plan.warnings:
         _say(f"warning    {warning}")
     return EXIT_OK
@@ -318,31 +335,51 @@ def _cmd_new_plugin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _quiet(text: str) -> None:
+    """What processes other than the first say: nothing (one voice per run)."""
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    plan = _plan(args, need_weights=True)
+    from framework import distributed
+
+    distributed.init_process_group()  # under a launcher: join before planning
+    with distributed.main_process_first():  # the demo model is built by one process
+        plan = _plan(args, need_weights=True)
+    distributed.check_supported(plan)
+    if distributed.needs_launch(plan.config.distributed):
+        strategy = plan.distributed.strategy if plan.distributed else None
+        _say(f"launching {plan.config.distributed.nproc} process(es) per machine with torchrun, strategy {strategy}")
+        return distributed.launch(plan.config.distributed, getattr(args, "argv", sys.argv[1:]))
+    record = plan.plugin_record()
+    distributed.check_agreement([record["name"], record["version"], record["variant"],
+                                 plan.distributed.strategy if plan.distributed else None])
+    say = _say if distributed.is_main_process() else _quiet
     info = plan.selection.info
-    _say(f"model  {plan.facts.name_or_path}" + (f"  ({plan.demo.name})" if plan.demo else ""))
-    _say(f"plugin {info.label()}, variant {plan.facts.variant}")
-    _say(f"method {plan.config.method}, {plan.dtype[0]}, attention {plan.attention[0]}")
+    say(f"model  {plan.facts.name_or_path}" + (f"  ({plan.demo.name})" if plan.demo else ""))
+    say(f"plugin {info.label()}, variant {plan.facts.variant}")
+    say(f"method {plan.config.method}, {plan.dtype[0]}, attention {plan.attention[0]}")
+    if plan.distributed is not None and plan.distributed.strategy is not None:
+        say(f"distributed {plan.distributed.strategy} over {plan.distributed.world_size} processes "
+            f"({plan.distributed.reason})")
     for warning in plan.warnings:
-        _say(f"[warning] {warning}")
+        say(f"[warning] {warning}")
     from framework.runner import run
 
-    result = run(plan, _say)
+    result = run(plan, say)
     if result.interrupted:
         return EXIT_INTERRUPTED
     from framework.progress import summary_lines
 
     m = result.metrics
-    _say("")
-    _say("── result " + "─" * 40)
+    say("")
+    say("── result " + "─" * 40)
     for line in summary_lines(m, result.output_dir):
-        _say(line)
+        say(line)
     if result.before is not None:
-        _say(f"prompt          {m['identity_prompt']}")
+        say(f"prompt          {m['identity_prompt']}")
         before = result.before if len(result.before) <= 100 else result.before[:100] + "…"
-        _say(f"before training {before!r}")
-        _say(f"after training  {result.after!r}")
+        say(f"before training {before!r}")
+        say(f"after training  {result.after!r}")
     return EXIT_OK
 
 

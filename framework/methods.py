@@ -32,8 +32,13 @@ class TrainableReport:
         return f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {100 * self.share:.4f}"
 
 
-def quantization_config(method: str, compute_dtype: str) -> Any:
-    """bitsandbytes settings of QLoRA: 4-bit NF4 with double quantization, or 8-bit."""
+def quantization_config(method: str, compute_dtype: str, quant_storage: str | None = None) -> Any:
+    """bitsandbytes settings of QLoRA: 4-bit NF4 with double quantization, or 8-bit.
+
+    ``quant_storage`` (a dtype name) keeps the packed 4-bit data in a float tensor instead of
+    uint8, which FSDP and ZeRO-3 need to shard it with the other weights (see
+    ``framework.distributed.quant_storage``).
+    """
     if method not in ("qlora", "qlora8"):
         return None
     try:
@@ -51,6 +56,7 @@ def quantization_config(method: str, compute_dtype: str) -> Any:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=getattr(torch, DTYPES[compute_dtype]),
+        **({"bnb_4bit_quant_storage": getattr(torch, DTYPES[quant_storage])} if quant_storage else {}),
     )
 
 
@@ -66,7 +72,7 @@ def _refuse_pickle(directory: Path, allow_pickle: bool) -> None:
 
 
 def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rope: dict[str, Any] | None,
-               trust_remote_code: bool) -> Any:
+               trust_remote_code: bool, quant_storage: str | None = None) -> Any:
     """``AutoModelForCausalLM`` with the plugin's attention and dtype, quantized for QLoRA."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -83,7 +89,7 @@ def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rop
             hf_config.rope_scaling = merged
         if rope.get("max_position_embeddings"):
             hf_config.max_position_embeddings = rope["max_position_embeddings"]
-    quant = quantization_config(config.method, dtype)
+    quant = quantization_config(config.method, dtype, quant_storage)
     model = AutoModelForCausalLM.from_pretrained(
         directory,
         config=hf_config,

@@ -47,6 +47,9 @@ def cli_layer(args: argparse.Namespace) -> Layer:
         "model": "model.name_or_path", "method": "method", "stage": "stage", "output": "output.dir",
         "plugin": "model.plugin", "gpu": "plan.gpu", "seq_schedule": "data.seq_schedule",
         "format": "data.format", "cutoff_len": "data.cutoff_len",
+        "distributed": "distributed.strategy", "nproc": "distributed.nproc", "nnodes": "distributed.nnodes",
+        "node_rank": "distributed.node_rank", "master_addr": "distributed.master_addr",
+        "master_port": "distributed.master_port",
     }
     for attr, key in flag_keys.items():
         value = getattr(args, attr, None)
@@ -81,6 +84,7 @@ class RunPlan:
     rope: RopeDecision
     demo: DemoModel | None = None
     memory: Any = None
+    distributed: Any = None  # framework.distributed.DistributedPlan: strategy and per-GPU memory
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -173,6 +177,9 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     plan = RunPlan(source, facts, selection, family, resolved, hardware, load, attention, dtype, rope, demo,
                    warnings=warnings)
     plan.memory = _memory_estimate(plan)
+    from framework.distributed import plan_distributed
+
+    plan.distributed = plan_distributed(plan)
     return plan
 
 

@@ -18,6 +18,7 @@ from framework.errors import ConfigError
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes, load_tokenizer
 from framework.hookdata import ChatOptions, RenderedChat
 from framework.checkpointing import checkpoint_step
+from framework import distributed
 from framework.outputs import check_output_dir, plot_losses, write_json
 from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
 
@@ -81,7 +82,8 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     if plan.rope.action == "scale":
         rope = {"rope_scaling": plan.rope.rope_scaling, "max_position_embeddings": plan.rope.max_position_embeddings}
     model = load_model(model_directory(plan), plan.config, dtype=plan.dtype[0], attn=plan.attention[0], rope=rope,
-                       trust_remote_code=plan.config.model.trust_remote_code)
+                       trust_remote_code=plan.config.model.trust_remote_code,
+                       quant_storage=distributed.quant_storage(plan))
     apply_model_fixes(model, tokenizer, fixes, plan.family.check_model(model, tokenizer))
     # packed rows isolate samples through restarted position_ids only when no KV cache is built
     model.config.use_cache = False
@@ -149,6 +151,7 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         ddp_backend="gloo" if plan.hardware.device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         disable_tqdm=False,
         save_only_model=False,
+        **distributed.trainer_arguments(plan),  # DeepSpeed or FSDP settings of the planned strategy
     )
 
 
@@ -218,13 +221,16 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     tokenizer, fixes = prepare_tokenizer(plan)
     for line in fixes.lines():
         say(line)
-    data = prepare_data(plan, tokenizer)
+    with distributed.main_process_first():  # one process fills the preprocessing cache, the others read it
+        data = prepare_data(plan, tokenizer)
     for line in data.report.lines():
         say(line)
     sample_texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(len(data.train), 500)]["input_ids"]]
     for finding in plan.family.check_data(tokenizer, sample_texts):
         say(f"[{finding.severity}] {finding.code}: {finding.message}")
 
+    # built before the weights load: under ZeRO-3 transformers then partitions them while loading
+    training_args = training_arguments(plan, output_dir, data.eval is not None)
     model = load_for_training(plan, tokenizer, fixes)
     identity = IDENTITY_PROMPT if plan.demo is not None else None
     before = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
@@ -258,7 +264,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     tokens = TokenCounter(tokenizer.pad_token_id)
     trainer = FrameworkTrainer(
         model=model,
-        args=training_arguments(plan, output_dir, data.eval is not None),
+        args=training_args,
         train_dataset=data.train,
         eval_dataset=data.eval,
         data_collator=data_collator,
@@ -271,7 +277,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         tokens=tokens,
     )
     install(trainer, ProgressBar(tokens, say, world_size=trainer.args.world_size))
-    prepare_output_dir(output_dir, resume_from, overwrite=cfg.output.overwrite)
+    if distributed.is_main_process():
+        prepare_output_dir(output_dir, resume_from, overwrite=cfg.output.overwrite)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if guard.stopped_reason:
         raise TrainingDiverged(f"training stopped: {guard.stopped_reason}; the last good checkpoint in "
@@ -287,8 +294,12 @@ def run(plan: RunPlan, say: Say) -> RunResult:
                                       "train_history": train_history}, None, None, model, tokenizer, interrupted=True)
     eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
 
-    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
-    save_outputs(plan, model, tokenizer, fixes, output_dir)
+    # sharded weights are whole only inside the engine's own forward: no greedy answer from them
+    sharded = plan.distributed is not None and plan.distributed.sharded
+    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity and not sharded else None
+    state_dict = distributed.full_state_dict(trainer)  # every process takes part in gathering shards
+    if distributed.is_main_process():
+        save_outputs(plan, model, tokenizer, fixes, output_dir, state_dict=state_dict)
     train_tokens = tokens.seen * trainer.args.world_size
     runtime = result.metrics.get("train_runtime")
     stopper = next((c for c in callbacks if isinstance(c, EarlyStoppingCallback)), None)
@@ -318,9 +329,13 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         "skipped_steps": guard.guard.skipped if guard.guard else 0,
         "loss_spikes": guard.spikes,
         "interrupted": interrupt.requested,
+        "world_size": trainer.args.world_size,
+        "strategy": plan.distributed.strategy if plan.distributed is not None else None,
     }
-    write_json(output_dir / "metrics.json", metrics)
-    plot_losses(output_dir / "loss.png", train_history, eval_history)
+    if distributed.is_main_process():
+        write_json(output_dir / "metrics.json", metrics)
+        plot_losses(output_dir / "loss.png", train_history, eval_history)
+    distributed.barrier()  # every process returns once the outputs exist
     return RunResult(output_dir, metrics, before, after, model, tokenizer)
 
 
@@ -340,7 +355,8 @@ def prepare_output_dir(output_dir: Path, resume_from: Path | None, *, overwrite:
                 shutil.rmtree(old)
 
 
-def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
+def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path, *,
+                 state_dict: dict[str, Any] | None = None) -> None:
     """Adapter (or model), tokenizer, generation config with stop tokens, resolved config.
 
     Written into a staging directory and moved into ``output_dir`` with ``training_config.json``
@@ -348,13 +364,16 @@ def save_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, ou
     """
     from framework.checkpointing import save_outputs_atomically
 
-    save_outputs_atomically(output_dir, lambda staging: _write_outputs(plan, model, tokenizer, fixes, staging))
+    save_outputs_atomically(output_dir, lambda staging: _write_outputs(plan, model, tokenizer, fixes, staging,
+                                                                         state_dict))
 
 
-def _write_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path) -> None:
+def _write_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, output_dir: Path,
+                   state_dict: dict[str, Any] | None = None) -> None:
     from transformers import GenerationConfig
 
-    model.save_pretrained(output_dir, safe_serialization=True)
+    # state_dict: the weights gathered from FSDP/ZeRO-3 shards (framework.distributed.full_state_dict)
+    model.save_pretrained(output_dir, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(output_dir)
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in fixes.stop_tokens]
     gen = GenerationConfig(eos_token_id=[i for i in stop_ids if isinstance(i, int) and i >= 0],
@@ -368,6 +387,7 @@ def _write_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, 
         "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
         "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
         "rope": plan.rope.model_dump(),
+        "distributed": plan.distributed.record() if plan.distributed is not None else None,
         "fixes": {"findings": [f.model_dump() for f in fixes.findings], "applied": fixes.applied,
                   "stop_tokens": fixes.stop_tokens},
         "versions": library_versions(),

@@ -45,9 +45,19 @@ class FrameworkTrainer(Trainer):
             self.guard.attach(self.optimizer)
         return optimizer
 
+    def _engine_wrapped(self) -> bool:
+        """Whether DDP, DeepSpeed or FSDP drives the model: then the model's own loss is used.
+
+        The chunked loss calls the decoder and reads the head's weight directly, past the
+        engine's forward: DDP would not prepare its gradient reduction, and FSDP/ZeRO-3 would
+        hand over sharded (empty) weights. transformers' loss goes through the wrapper.
+        """
+        return (self.accelerator.num_processes > 1 or getattr(self, "is_deepspeed_enabled", False)
+                or getattr(self, "is_fsdp_enabled", False))
+
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
-        if not self.chunked_loss:
+        if not self.chunked_loss or self._engine_wrapped():
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
                                       num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
