@@ -74,7 +74,8 @@ class PluginContract:
     plugin_module: ClassVar[ModuleType]
     #: The entry-point name in the ``framework`` group; ``None`` for a plugin that is not distributed.
     entry_point_name: ClassVar[str | None] = None
-    #: ``(config.json dict, expected variant)`` pairs the plugin must claim.
+    #: ``(config.json dict, expected variant)`` pairs the plugin must claim. A ``_name_or_path`` key
+    #: (as in configs transformers saves) becomes the facts' ``name_or_path``.
     configs: ClassVar[Sequence[tuple[Mapping[str, Any], str]]] = ()
     #: config.json dicts of other families the plugin must leave alone.
     foreign_configs: ClassVar[Sequence[Mapping[str, Any]]] = ()
@@ -139,9 +140,14 @@ class PluginContract:
             return value[variant]
         return value
 
+    @staticmethod
+    def name_or_path(config: Mapping[str, Any], variant: str) -> str:
+        """The model name the facts carry: the config's ``_name_or_path`` (as transformers saves it), if any."""
+        return str(config.get("_name_or_path") or f"contract/{variant}")
+
     def facts(self, claimed: tuple[dict[str, Any], str]) -> ModelFacts:
         config, variant = claimed
-        return self.under_test().facts_with_variant(config, f"contract/{variant}")
+        return self.under_test().facts_with_variant(config, self.name_or_path(config, variant))
 
     def renderer(self, facts: ModelFacts, tokenizer: Any) -> Any:
         """The plugin's own render_chat, or the core's renderer when the plugin leaves chat to it."""
@@ -187,7 +193,7 @@ class PluginContract:
         from framework.plugins import make_plugin_host
 
         config, variant = claimed
-        facts = facts_from_config(config, f"contract/{variant}")
+        facts = facts_from_config(config, self.name_or_path(config, variant))
         selection = make_plugin_host().select(facts)
         assert selection.name == self.entry_point_name, (
             f"the installed plugins select {selection.name!r} for this config (candidates {selection.candidates})")
@@ -196,13 +202,13 @@ class PluginContract:
 
     def test_claims_config(self, claimed: tuple[dict[str, Any], str]) -> None:
         config, variant = claimed
-        _, result = self.under_test().match(config, f"contract/{variant}")
+        _, result = self.under_test().match(config, self.name_or_path(config, variant))
         _check(P.match_problems(result, variant))
         facts = self.facts(claimed)
         assert self.under_test().host().select(facts).name == self.plugin_name
 
     def test_leaves_foreign_config(self, foreign: dict[str, Any]) -> None:
-        _, result = self.under_test().match(foreign, "contract/foreign")
+        _, result = self.under_test().match(foreign, self.name_or_path(foreign, "foreign"))
         assert result is None, f"match_model claims a config of another family: {result!r}"
 
     def test_published_configs_are_claimed(self) -> None:
@@ -325,7 +331,8 @@ class PluginContract:
         if tiny_model is None:
             pytest.skip("no tiny_model fixture: LoRA targets are not resolved on a model")
         plugin = self.under_test()
-        facts, claim = plugin.match(self.tiny_model_config(tiny_model), "contract/tiny-model")
+        config = self.tiny_model_config(tiny_model)
+        facts, claim = plugin.match(config, self.name_or_path(config, "tiny-model"))
         assert isinstance(claim, MatchResult), "the plugin does not claim its own tiny model's config"
         facts = facts.model_copy(update={"variant": claim.variant})
         host = plugin.host()
