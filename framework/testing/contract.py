@@ -83,6 +83,11 @@ class PluginContract:
     conversations: ClassVar[Sequence[Conversation]] = SAMPLE_CONVERSATIONS
     #: Whether the inference prompt must be a prefix of the training text (true of every known template).
     generation_prompt_is_prefix: ClassVar[bool] = True
+    #: Machines, training methods and stages the planning hooks are asked about.
+    hardware: ClassVar[Sequence[HardwareFacts]] = HARDWARE
+    methods: ClassVar[Sequence[str]] = METHODS
+    adapter_methods: ClassVar[Sequence[str]] = ADAPTER_METHODS
+    stages: ClassVar[Sequence[str]] = STAGES
 
     # ── fixtures a subclass provides ──────────────────────────────────────────────────────
 
@@ -231,7 +236,7 @@ class PluginContract:
     def test_planning_hooks_return_hookdata(self, claimed: tuple[dict[str, Any], str]) -> None:
         plugin, facts = self.under_test(), self.facts(claimed)
         problems = []
-        for hardware in HARDWARE:
+        for hardware in self.hardware:
             value = plugin.call("model_load_settings", facts=facts, hardware=hardware)
             if value is not NOT_IMPLEMENTED:
                 problems += P.model_problems(f"model_load_settings({hardware.device})", value, LoadSettings)
@@ -247,7 +252,7 @@ class PluginContract:
                 if (value.max_position_embeddings or 0) < length:
                     problems.append(f"rope_scaling({length}) scales to max_position_embeddings="
                                     f"{value.max_position_embeddings}, short of the target")
-        for method in ADAPTER_METHODS:
+        for method in self.adapter_methods:
             for train_embeddings in (False, True):
                 value = plugin.call("lora_target_modules", facts=facts, method=method, train_embeddings=train_embeddings)
                 if value is not NOT_IMPLEMENTED:
@@ -257,8 +262,8 @@ class PluginContract:
     def test_default_hyperparameters_are_config_keys(self, claimed: tuple[dict[str, Any], str]) -> None:
         plugin, facts = self.under_test(), self.facts(claimed)
         problems = []
-        for method in METHODS:
-            for stage in STAGES:
+        for method in self.methods:
+            for stage in self.stages:
                 value = plugin.call("default_hyperparameters", facts=facts, method=method, stage=stage)
                 if value is NOT_IMPLEMENTED:
                     pytest.skip("the plugin gives no default_hyperparameters")
