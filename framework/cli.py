@@ -208,8 +208,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_OK
     plan = _plan(args, need_weights=False)
     memory = plan.memory
-    choice = None
-    if plan.config.plan.gpu:
+    choice = plan.method_choice
+    if choice is None and plan.config.plan.gpu:
         from framework.planning import choose_method, parse_size
 
         choice = choose_method(plan.facts, gpu_bytes=parse_size(plan.config.plan.gpu),

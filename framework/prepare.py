@@ -84,6 +84,7 @@ class RunPlan:
     rope: RopeDecision
     demo: DemoModel | None = None
     memory: Any = None
+    method_choice: Any = None  # framework.planning.MethodChoice when the planner picked the method
     distributed: Any = None  # framework.distributed.DistributedPlan: strategy and per-GPU memory
     warnings: list[str] = field(default_factory=list)
 
@@ -145,6 +146,11 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     layers = [core_layer(), Layer(f"plugin:{plugin_name}", plugin_defaults)]
     if demo is not None:
         layers.append(Layer("demo", DEMO_SETTINGS))
+    choice = _planner_choice(facts, layers, user_layers, stage)
+    if choice is not None:
+        plugin_name, plugin_defaults = family.default_hyperparameters(choice.method, stage)
+        layers[1] = Layer(f"plugin:{plugin_name}", plugin_defaults)
+        layers.append(planner_layer(choice))
     resolved = resolve(layers + user_layers)
     config = resolved.config
     from framework.progress import check_loggers
@@ -176,11 +182,66 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
                         + "; ".join(load.notes) + ")")
     plan = RunPlan(source, facts, selection, family, resolved, hardware, load, attention, dtype, rope, demo,
                    warnings=warnings)
+    plan.method_choice = choice
+    if choice is not None and not choice.fits:
+        plan.warnings.append(f"planner: {choice.reason}")
     plan.memory = _memory_estimate(plan)
     from framework.distributed import plan_distributed
 
     plan.distributed = plan_distributed(plan)
     return plan
+
+
+#: transformers optimizer names -> the memory planner's names for the same optimizers.
+_PLANNER_OPTIMIZERS = {"adamw_torch": "adamw", "adamw_torch_fused": "adamw_fused", "adamw_bnb_8bit": "adamw_8bit",
+                       "adamw_8bit": "adamw_8bit", "paged_adamw_8bit": "paged_adamw_8bit",
+                       "paged_adamw_32bit": "paged_adamw_32bit"}
+
+
+def _planner_choice(facts: ModelFacts, layers: list[Layer], user_layers: list[Layer], stage: str) -> Any:
+    """The planner's method for the accelerator (``--gpu`` or the detected one) when the user named none.
+
+    The estimate uses the settings the run would have (sequence length, batch, LoRA rank,
+    packing, optimizer), so the choice and the run agree; the user's own values still win.
+    """
+    if _peek(user_layers, "method") is not None or stage == "dpo":
+        return None
+    from framework.hardware import detect_hardware
+
+    gpu = _peek(user_layers, "plan.gpu")
+    hardware = detect_hardware()
+    if gpu:
+        from framework.planning import parse_size
+
+        gpu_bytes = parse_size(str(gpu))
+    elif hardware.device == "cuda" and hardware.gpu_memory_bytes:
+        gpu_bytes = hardware.gpu_memory_bytes
+    else:
+        return None
+    from framework.planning import choose_method
+
+    draft = resolve(layers + user_layers).config
+    t = draft.training
+    compute = "fp16" if hardware.device == "cuda" and not hardware.bf16_supported else "bf16"
+    try:
+        return choose_method(facts, gpu_bytes=gpu_bytes, seq_len=draft.data.cutoff_len,
+                             global_batch=t.micro_batch_size * t.grad_accum,
+                             optimizer=_PLANNER_OPTIMIZERS.get(t.optim, "adamw"), compute_dtype=compute,
+                             lora_r=draft.lora.r, packed=draft.data.packing, chunked_loss=t.chunked_loss)
+    except ConfigError:
+        raise
+    except Exception:  # a config without sizes (remote-code keys) cannot be planned: keep the default method
+        return None
+
+
+def planner_layer(choice: Any) -> Layer:
+    """The planner's decision as a settings layer: above the plugin's defaults, below the user's."""
+    return Layer("planner", {
+        "method": choice.method,
+        "training.micro_batch_size": choice.micro_batch,
+        "training.grad_accum": choice.grad_accum,
+        "training.gradient_checkpointing": choice.grad_checkpointing,
+    })
 
 
 def _memory_estimate(plan: RunPlan) -> Any:
