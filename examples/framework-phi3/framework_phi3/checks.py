@@ -57,5 +57,6 @@ def check_data(texts: list[str]) -> list[Finding]:
     if not hits:
         return []
     return [Finding(code="chat-token-text-in-data", severity="info",
-                    message=f"{hits} of {len(texts)} sampled texts contain Phi-3 chat-token text such as {END_OF_TURN}; "
-                    "it is tokenized as plain text (set data.allow_special_in_data to parse it as control tokens)")]
+                    message=f"{hits} of {len(texts)} sampled texts contain Phi-3 chat-token text such as "
+                    f"{END_OF_TURN}; it is tokenized as plain text (set data.allow_special_in_data to parse it "
+                    "as control tokens)")]
