@@ -115,6 +115,11 @@ def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSetti
     Args:
         facts: the model's config facts, with ``variant`` set.
         hardware: the detected machine (device, bf16 support, flash-attn version).
+
+    Returns:
+        ``LoadSettings`` (allowed attention kernels in order of preference, forbidden dtypes,
+        remote-code need, packing support, language-model-only training for multimodal
+        wrappers, and the notes ``plan`` prints), or ``None`` for the core's defaults.
     """
 
 
@@ -133,6 +138,10 @@ def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[
         facts: the model's config facts, with ``variant`` set.
         method: ``full``, ``freeze``, ``lora``, ``dora``, ``qlora``, ... (``--method``).
         stage: ``sft``, ``pt`` or ``dpo`` (``--stage``).
+
+    Returns:
+        A dict of dotted config keys to values (``framework plan --keys`` lists the valid keys),
+        or ``None`` for no family defaults.
     """
 
 
@@ -150,6 +159,11 @@ def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision | None:
     Args:
         facts: the model's config facts, with ``variant`` set.
         target_length: the longest sequence the run will train on.
+
+    Returns:
+        A ``RopeDecision``: ``native``, ``scale`` (with ``rope_scaling`` and the new
+        ``max_position_embeddings``) or ``refuse`` (with the reason the user sees); ``None``
+        for the core's generic answer.
     """
 
 
@@ -161,6 +175,9 @@ def known_model_configs() -> dict[str, dict[str, Any]] | None:
     local cache, so ``framework plan --model <hub id>`` works with no download. Keys are hub
     ids; values are config.json dicts, each with a ``"_source"`` key naming where the numbers
     come from. Two plugins publishing the same hub id is an error.
+
+    Returns:
+        ``{hub_id: config_dict}``, or ``None`` when the plugin publishes nothing.
     """
 
 
@@ -182,6 +199,10 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding] | None:
     Args:
         facts: the model's config facts, with ``variant`` set.
         tokenizer: the loaded ``transformers`` tokenizer. Do not mutate it: return fixes.
+
+    Returns:
+        A list of ``Finding``s (each with a stable ``code``, a severity, a one-line message,
+        an optional ``Fix`` and a source URL), or ``None``/``[]`` when all is well.
     """
 
 
@@ -212,6 +233,10 @@ def render_chat(
         messages: the conversation.
         options: ``add_generation_prompt`` for inference, plus template options.
         tokenizer: the loaded tokenizer, for templates that need its special-token strings.
+
+    Returns:
+        A ``RenderedChat`` whose segments concatenate to the official rendering, or ``None``
+        to let the core's generic plugin use the tokenizer's own chat template.
     """
 
 
@@ -222,6 +247,14 @@ def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
     Called on the selected plugin when the generation config is saved and before evaluation
     or chat generation. The core stops on these and on eos. Stops at the first non-None
     result; ``None`` means eos alone.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        tokenizer: the loaded tokenizer (token strings must exist in its vocabulary).
+
+    Returns:
+        Token strings that end an assistant turn (e.g. an end-of-turn control token), or
+        ``None`` for eos alone.
     """
 
 
@@ -231,6 +264,15 @@ def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Find
 
     Called on the selected plugin (and the core's generic checks) after the data is read,
     with a sample of at most a few thousand message texts. All results are collected.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        tokenizer: the loaded tokenizer (after fixes).
+        texts: decoded sample texts of the user's training data.
+
+    Returns:
+        A list of ``Finding``s (e.g. "this script costs N tokens per character here: consider
+        ..."), or ``None``/``[]``.
     """
 
 
@@ -249,6 +291,15 @@ def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) 
     embeddings in ``modules_to_save`` only when ``train_embeddings`` is true (with
     ``ensure_weight_tying`` when they are tied). The core checks every name matches a module.
     Stops at the first non-None result; ``None`` means every linear layer but the output head.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        method: the adapter method (``lora``, ``dora``, ``rslora``, ``qlora``, ``qlora8``, ``hybrid``).
+        train_embeddings: the user asked to train embeddings and output head as well.
+
+    Returns:
+        ``LoraTargets`` (module-name suffixes or one regex, modules to save, modules to
+        exclude, fused parameters to adapt), or ``None`` for every linear layer.
     """
 
 
@@ -258,6 +309,15 @@ def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding] 
 
     Called on the selected plugin (and the core's generic checks) after the model is loaded
     and before the training method is applied. All results are collected.
+
+    Args:
+        facts: the model's config facts, with ``variant`` set.
+        model: the loaded ``transformers`` model (read it; do not modify it).
+        tokenizer: the loaded tokenizer (after fixes).
+
+    Returns:
+        A list of ``Finding``s; a fix's ``reinit_token_ids`` are re-initialised by the core to
+        the mean of the trained embedding rows. ``None``/``[]`` when all is well.
     """
 
 
@@ -273,6 +333,12 @@ def provide_demo_model(cache_dir: Path) -> DemoModel | None:
     Called on every loaded plugin when ``framework run`` is given no model. The core takes
     the answer of the plugin whose name sorts first, so the choice is deterministic. Build
     it deterministically (fixed seed) and quickly (seconds).
+
+    Args:
+        cache_dir: a per-user cache directory the plugin may write into.
+
+    Returns:
+        A ``DemoModel`` (name, local path, optional identity prompt), or ``None``.
     """
 
 
@@ -281,6 +347,12 @@ def training_callbacks(config: Any) -> list[Any] | None:
     """Add ``transformers.TrainerCallback`` instances to a run (loggers, exporters, guards).
 
     Called on every loaded plugin just before training starts, with the resolved run config.
+
+    Args:
+        config: the resolved ``framework.config.RunConfig`` of the run.
+
+    Returns:
+        A list of ``TrainerCallback`` instances, or ``None``.
     """
 
 
@@ -291,4 +363,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     Called on every loaded plugin while the argument parser is built. Add parsers with
     ``subparsers.add_parser(...)`` and set ``func`` with ``set_defaults(func=...)``; the
     function receives the parsed ``argparse.Namespace`` and returns an exit code.
+
+    Args:
+        subparsers: the ``framework`` parser's subcommand collection.
     """
