@@ -51,3 +51,13 @@ def framework_process(argv: list[str], **kwargs: object) -> subprocess.Popen[str
 @pytest.fixture(scope="session")
 def spawn() -> Callable[..., subprocess.Popen[str]]:
     return framework_process
+
+
+@pytest.fixture(scope="session")
+def reference_run(run_argv: Callable[..., list[str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted run: 8 steps, a checkpoint every 2 (shared by resume and after-training tests)."""
+    from framework.cli import main
+
+    out = tmp_path_factory.mktemp("reference") / "out"
+    assert main(run_argv(out)) == 0
+    return out

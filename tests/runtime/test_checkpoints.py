@@ -36,12 +36,9 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return errors[0]
 
 
-@pytest.fixture(scope="module")
-def reference(run_argv: Callable[..., list[str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The uninterrupted run: 8 steps, a checkpoint every 2."""
-    out = tmp_path_factory.mktemp("reference") / "out"
-    assert main(run_argv(out)) == 0
-    return out
+@pytest.fixture
+def reference(reference_run: Path) -> Path:
+    return reference_run
 
 
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(
@@ -70,8 +67,8 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(
         assert loss == pytest.approx(reference_losses[step], abs=1e-4)
 
 
-def test_rotation_keeps_save_total_limit_and_the_latest(reference: Path) -> None:
-    # save_total_limit=10 in the reference keeps all four; the runner clears nothing on its own
+def test_every_checkpoint_is_complete_and_nothing_staged_is_left(reference: Path) -> None:
+    # save_total_limit=10 keeps all four (rotation with the best kept: test_progress's early-stopping test)
     assert [p.name for p in complete_checkpoints(reference)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]
     state = json.loads((reference / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
