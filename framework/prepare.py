@@ -156,6 +156,7 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     from framework.progress import check_loggers
 
     check_loggers(config.training.report_to)
+    _refuse_late_failures(config, need_weights)
 
     from framework.hardware import choose_attention, choose_dtype, detect_hardware
 
@@ -221,17 +222,32 @@ def _planner_choice(facts: ModelFacts, layers: list[Layer], user_layers: list[La
     from framework.planning import choose_method
 
     draft = resolve(layers + user_layers).config
+    import importlib.util
+
+    quantized = ("qlora",) if importlib.util.find_spec("bitsandbytes") is not None else ()
     t = draft.training
     compute = "fp16" if hardware.device == "cuda" and not hardware.bf16_supported else "bf16"
     try:
         return choose_method(facts, gpu_bytes=gpu_bytes, seq_len=draft.data.cutoff_len,
-                             global_batch=t.micro_batch_size * t.grad_accum,
+                             global_batch=t.micro_batch_size * t.grad_accum, allowed=("full", "lora", *quantized),
                              optimizer=_PLANNER_OPTIMIZERS.get(t.optim, "adamw"), compute_dtype=compute,
                              lora_r=draft.lora.r, packed=draft.data.packing, chunked_loss=t.chunked_loss)
     except ConfigError:
         raise
     except Exception:  # a config without sizes (remote-code keys) cannot be planned: keep the default method
         return None
+
+
+def _refuse_late_failures(config: Any, need_weights: bool) -> None:
+    """Settings that transformers or bitsandbytes would reject only after data and model are loaded."""
+    if config.data.val_size > 0:
+        from framework.runner import save_and_eval_schedule
+
+        save_and_eval_schedule(config.training, has_eval=True)
+    if need_weights and config.method in ("qlora", "qlora8"):
+        from framework.methods import quantization_config
+
+        quantization_config(config.method, "bf16")
 
 
 def planner_layer(choice: Any) -> Layer:
