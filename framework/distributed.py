@@ -454,7 +454,7 @@ def check_supported(plan: Any) -> None:
             GPUs; on CPU it would silently fall back to DDP), DeepSpeed not installed, or more
             processes than GPUs.
     """
-    dist_plan = plan.distributed
+    dist_plan = getattr(plan, "distributed", None)
     strategy = dist_plan.strategy if dist_plan is not None else None
     settings = plan.config.distributed
     if strategy in DEEPSPEED_STRATEGIES | {"fsdp"} and plan.hardware.device != "cuda":
@@ -492,7 +492,7 @@ def fsdp_config() -> dict[str, Any]:
 
 def trainer_arguments(plan: Any) -> dict[str, Any]:
     """Extra ``TrainingArguments`` of the planned strategy: nothing for DDP, else the engine's."""
-    dist_plan = plan.distributed
+    dist_plan = getattr(plan, "distributed", None)
     strategy = dist_plan.strategy if dist_plan is not None else None
     if strategy in DEEPSPEED_STRATEGIES:
         return {"deepspeed": deepspeed_config(strategy)}
@@ -508,7 +508,7 @@ def quant_storage(plan: Any) -> str | None:
     4-bit data in a bf16 (or fp16/fp32) tensor instead of uint8 (``bnb_4bit_quant_storage``), so
     quantized and plain weights shard alike. Same bytes; None keeps bitsandbytes' uint8.
     """
-    dist_plan = plan.distributed
+    dist_plan = getattr(plan, "distributed", None)
     if plan.config.method != "qlora" or dist_plan is None or not dist_plan.sharded:
         return None
     return plan.dtype[0]
