@@ -125,6 +125,7 @@ class _Phase:
     result: Any
     train_history: list[tuple[int, float]]
     eval_history: list[tuple[int, float]]
+    lr_history: list[tuple[int, float]]
     guard: Any
     interrupt: Any
     tokens: Any
@@ -175,7 +176,8 @@ def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluati
     log = trainer.state.log_history
     train_history = [(offset + int(e["step"]), float(e["loss"])) for e in log if "loss" in e and math.isfinite(float(e["loss"]))]
     eval_history = [(offset + int(e["step"]), float(e["eval_loss"])) for e in log if "eval_loss" in e]
-    return _Phase(trainer, result, train_history, eval_history, guard, interrupt, tokens, stopper)
+    lr_history = [(offset + int(e["step"]), float(e["learning_rate"])) for e in log if e.get("learning_rate") is not None]
+    return _Phase(trainer, result, train_history, eval_history, lr_history, guard, interrupt, tokens, stopper)
 
 
 def _probe_loss(model: Any, batch: dict[str, Any]) -> float:
@@ -313,6 +315,7 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
         "eval_loss": eval_loss,
         "eval_history": eval_history,
         "train_history": train_history,
+        "learning_rate_history": full.lr_history + lora.lr_history,
         "steps": switch + lora.result.global_step,
         "max_steps": steps,
         "switch_step": switch,
