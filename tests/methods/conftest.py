@@ -76,24 +76,33 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
-def train(tiny_model_dir: Path, data_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Trained]:
-    """``train(method=..., stage=..., sets=[...])``: a short run on the tiny model, in-process."""
+def run_plan(tiny_model_dir: Path, data_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """``run_plan(method=..., stage=..., sets=[...])``: the plan of a short run on the tiny model."""
     from framework.plugins import make_plugin_host
     from framework.prepare import make_plan
-    from framework.runner import run
 
     host = make_plugin_host()
 
-    def start(method: str = "lora", stage: str = "sft", sets: list[str] | None = None, model: Path | None = None,
-              data: Path | None = None, **flags: Any) -> Trained:
+    def plan(method: str = "lora", stage: str = "sft", sets: list[str] | None = None, model: Path | None = None,
+             data: Path | None = None, **flags: Any) -> Any:
         out = tmp_path_factory.mktemp(f"{stage}-{method}") / "out"
         settings = ["training.max_steps=4", "training.micro_batch_size=4", "training.logging_steps=1",
                     "training.report_to=[]", "data.val_size=0", "training.warmup=0", "training.lr_scheduler=constant",
                     "lora.dropout=0"] + list(sets or [])
         args = run_args(model=str(model or tiny_model_dir), data=[str(data or data_files[stage])], output=str(out),
                         method=method, stage=stage, cutoff_len=128, set=settings, **flags)
-        plan = make_plan(args, host, need_weights=True)
+        return make_plan(args, host, need_weights=True)
+
+    return plan
+
+
+@pytest.fixture(scope="session")
+def train(run_plan: Callable[..., Any]) -> Callable[..., Trained]:
+    """``train(method=..., stage=..., sets=[...])``: a short run on the tiny model, in-process."""
+    from framework.runner import run
+
+    def start(**options: Any) -> Trained:
         said: list[str] = []
-        return Trained(run(plan, said.append), said)
+        return Trained(run(run_plan(**options), said.append), said)
 
     return start
