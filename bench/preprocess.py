@@ -122,12 +122,46 @@ def run(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> tuple[flo
     return time.perf_counter() - start, _cpu_seconds() - cpu, prepared
 
 
+def breakdown(path: Path, tokenizer: Any) -> None:
+    """CPU seconds of each stage, run one after another in this process (tokenizer threads off)."""
+    from framework.chat import special_token_strings, tokenize_chats
+    from framework.data.encode import batch_encoder
+    from framework.data.formats import detect_format, to_examples
+    from framework.data.records import read_records
+    from framework.data.validate import validate
+
+    def timed(name: str, work: Any) -> Any:
+        start = time.process_time()
+        result = work()
+        print(f"| {name} | {time.process_time() - start:.2f} |")
+        return result
+
+    print("\n| stage (one thread) | CPU s |\n|---|---|")
+    records = timed("read JSONL", lambda: read_records(path))
+    examples, problems = timed("detect + convert", lambda: to_examples(records, detect_format(records)))
+    kept, _ = timed("validate", lambda: validate(examples, strict=False, problems=problems))
+    rendered = timed("render (bench template)", lambda: [render(list(e.messages)) for e in kept])
+    texts = [chat.text for chat in rendered]
+    backend = tokenizer.backend_tokenizer
+    timed("tokenizer (Rust encode_batch only)", lambda: backend.encode_batch(texts, add_special_tokens=False))
+    encoder, specials = batch_encoder(tokenizer), special_token_strings(tokenizer)
+    timed(
+        "tokenize_chats (encode + offsets + labels)",
+        lambda: [
+            tokenize_chats(encoder, rendered[i : i + 1000], specials=frozenset()) for i in range(0, len(rendered), 1000)
+        ],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--num-proc", type=int, nargs="*", default=None, help="default: 1 and every core")
     parser.add_argument("--cutoff-len", type=int, default=1024)
     parser.add_argument("--profile", action="store_true", help="print the top functions of a num_proc=1 run")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="CPU time per stage (sets TOKENIZERS_PARALLELISM=false)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     import datasets
@@ -142,6 +176,10 @@ def main() -> None:
         path = Path(tmp) / "alpaca.jsonl"
         generate(path, args.samples)
         print(f"generated {args.samples} samples, {path.stat().st_size / 1e6:.1f} MB")
+        if args.breakdown:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            breakdown(path, tokenizer)
+            return
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
