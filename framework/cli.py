@@ -143,19 +143,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(exc, debug)
 
 
+def _one_line(text: str) -> str:
+    """Messages may quote user text with line breaks (a YAML key, a value): keep them on one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _report(exc: BaseException, debug: bool) -> int:
     from framework.errors import FrameworkError, UserError
 
     if debug:
         traceback.print_exc()
     if isinstance(exc, UserError):
-        print(f"error: {exc.line()}", file=sys.stderr)
+        print(f"error: {_one_line(exc.line())}", file=sys.stderr)
         return EXIT_USER
     if isinstance(exc, FrameworkError):
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INTERNAL
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", EXIT_INTERNAL))  # e.g. a diverged run: 2, a plugin fault: 1
     if not debug:
-        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (rerun with --debug for the traceback)",
+              file=sys.stderr)
     return EXIT_INTERNAL
 
 
