@@ -124,7 +124,7 @@ def run(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> tuple[flo
 
 def breakdown(path: Path, tokenizer: Any) -> None:
     """CPU seconds of each stage, run one after another in this process (tokenizer threads off)."""
-    from framework.chat import special_token_strings, tokenize_chats
+    from framework.chat import tokenize_chats
     from framework.data.encode import batch_encoder
     from framework.data.formats import detect_format, to_examples
     from framework.data.records import read_records
@@ -144,7 +144,7 @@ def breakdown(path: Path, tokenizer: Any) -> None:
     texts = [chat.text for chat in rendered]
     backend = tokenizer.backend_tokenizer
     timed("tokenizer (Rust encode_batch only)", lambda: backend.encode_batch(texts, add_special_tokens=False))
-    encoder, specials = batch_encoder(tokenizer), special_token_strings(tokenizer)
+    encoder = batch_encoder(tokenizer)
     timed(
         "tokenize_chats (encode + offsets + labels)",
         lambda: [
