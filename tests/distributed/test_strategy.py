@@ -121,7 +121,7 @@ def test_engines_are_refused_where_they_cannot_run(host: object, model_8b: Path,
     plan.hardware = plan.hardware.model_copy(update={"device": "cuda", "gpu_count": 1})
     with pytest.raises(ConfigError, match="--nproc 2 but this machine has 1 GPU"):
         distributed.check_supported(plan)
-    monkeypatch.setattr(distributed, "deepspeed_available", lambda: False)
+    monkeypatch.setattr("framework.distributed.strategy.deepspeed_available", lambda: False)
     zero = _plan(host, model_8b, nproc=2, distributed="zero3")
     zero.hardware = zero.hardware.model_copy(update={"device": "cuda", "gpu_count": 2})
     with pytest.raises(ConfigError, match="needs DeepSpeed"):
