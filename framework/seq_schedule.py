@@ -8,7 +8,7 @@ The seeds advise raising the sequence length step by step instead of starting at
 The data are prepared once at ``cutoff_len``; the cut happens when a micro-batch is collated.
 ``ScheduledCollator`` wraps the run's collator and truncates each sample to its current
 ``max_length``; being a ``TrainerCallback`` too, it moves to the next length as
-``global_step / max_steps`` passes each boundary. A sample whose trained tokens all lie past
+``global_step / max_steps`` passes each boundary (checked at the end of every step). A sample whose trained tokens all lie past
 the cut is left out of the batch (it would add nothing but compute).
 
 The length is an attribute of the collator in the training process, so the data loader must
@@ -73,7 +73,7 @@ class ScheduledCollator(TrainerCallback):
     def _follow(self, state: Any) -> None:
         length = length_at(self.schedule, self.progress(state))
         if length != self._phase_length:
-            self.say(f"sequence length {length} from step {self.step_offset + state.global_step}")
+            self.say(f"sequence length {length} after step {self.step_offset + state.global_step}")
         self._phase_length = length
         self.max_length = length
 
@@ -84,6 +84,7 @@ class ScheduledCollator(TrainerCallback):
         self._follow(state)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._follow(state)  # before the next step's batches are fetched (which precedes on_step_begin)
         if control.should_evaluate:
             self.max_length = None  # the evaluation that follows sees whole samples
 
