@@ -84,6 +84,34 @@ def _labels_from_offsets(
     return labels
 
 
+def _labels_from_encoding(encoding: Any, spans: list[tuple[int, int]]) -> list[int] | None:
+    """Labels from a Rust ``tokenizers.Encoding``: span edges located with ``char_to_token``.
+
+    Same rule as ``_labels_from_offsets`` (a token is trained when any of its characters lies in
+    a trained span) but the work is per span, not per token: preprocessing of long samples is
+    dominated by this step otherwise. Returns None when an edge cannot be located (the caller
+    then falls back to the per-token rule).
+    """
+    ids = encoding.ids
+    n = len(ids)
+    labels = [IGNORE_INDEX] * n
+    for start, end in spans:
+        first = encoding.char_to_token(start)
+        last = encoding.char_to_token(end - 1)
+        if first is None or last is None:
+            return None
+        last += 1
+        while last < n and encoding.token_to_chars(last)[0] < end:
+            last += 1
+        while first > 0:
+            s, e = encoding.token_to_chars(first - 1)
+            if max(e, s + 1) <= start:
+                break
+            first -= 1
+        labels[first:last] = ids[first:last]
+    return labels
+
+
 def _injected(segments: Sequence[Segment], specials: frozenset[str]) -> list[bool]:
     return [seg.from_data and any(sp in seg.text for sp in specials) for seg in segments]
 
@@ -131,12 +159,27 @@ def tokenize_chats(
     if plain:
         texts = [rendered[i].text for i in plain]
         enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        encodings = _rust_encodings(enc)
         for row, i in enumerate(plain):
             segs = rendered[i].segments
             spans = _trained_spans(segs, trained_message_indices(segs, train_on))
             ids = enc["input_ids"][row]
-            results[i] = TokenizedChat(ids, _labels_from_offsets(ids, enc["offset_mapping"][row], spans))
+            labels = _labels_from_encoding(encodings[row], spans) if encodings else None
+            if labels is None:
+                labels = _labels_from_offsets(ids, enc["offset_mapping"][row], spans)
+            results[i] = TokenizedChat(ids, labels)
     return [r for r in results if r is not None]
+
+
+def _rust_encodings(enc: Any) -> list[Any] | None:
+    """The ``tokenizers.Encoding`` objects behind a batch, when the tokenizer exposes them."""
+    try:
+        encodings = enc.encodings if hasattr(enc, "encodings") else enc.get("_encodings")
+    except (AttributeError, ValueError):
+        return None
+    if not encodings or not hasattr(encodings[0], "char_to_token"):
+        return None
+    return list(encodings)
 
 
 def _tokenize_protected(

@@ -48,6 +48,7 @@ class BatchEncoder:
         out: dict[str, list[Any]] = {"input_ids": [e.ids for e in encodings]}
         if return_offsets_mapping:
             out["offset_mapping"] = [e.offsets for e in encodings]
+        out["_encodings"] = encodings
         return out
 
     def __getattr__(self, name: str) -> Any:
