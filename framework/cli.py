@@ -281,7 +281,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     data = prepare_data(plan, tokenizer)
     for line in data.report.lines():
         _say(line)
-    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(500, len(data.train))]["input_ids"]]
+    texts = list(data.sample_texts)
     findings = plan.family.check_data(tokenizer, texts)
     for finding in findings:
         _say(f"[{finding.severity}] {finding.code}: {finding.message}")

@@ -225,7 +225,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         data = prepare_data(plan, tokenizer)
     for line in data.report.lines():
         say(line)
-    sample_texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(len(data.train), 500)]["input_ids"]]
+    sample_texts = list(data.sample_texts)
     for finding in plan.family.check_data(tokenizer, sample_texts):
         say(f"[{finding.severity}] {finding.code}: {finding.message}")
 
