@@ -3,9 +3,13 @@
 The plain way computes logits for every position ([tokens x vocab], fp32 for the loss) and
 then ignores most of them (prompts, padding). With 128k-256k vocabularies that tensor is the
 largest allocation of a LoRA step. Here the decoder's hidden states are gathered at labelled
-positions only, and the output head runs over chunks of them under activation checkpointing,
-so at most one chunk of logits exists at any time, forward or backward. The loss value is the
-same as the model's own (sum of token losses over the number of labelled tokens).
+positions only, and the output head runs over chunks of them; each chunk's gradient
+(softmax minus one-hot, times the head) is computed right after its loss, in the forward
+pass, so at most one chunk of logits exists at any time, nothing of it is kept for the
+backward pass and nothing is recomputed (the fused linear cross-entropy of Liger and CCE,
+in plain torch). Compared with checkpointing each chunk, that saves the recomputed head
+matmul, the largest matmul of a small model's step. The loss value is the same as the
+model's own (sum of token losses over the number of labelled tokens).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from framework.chat import IGNORE_INDEX
 
@@ -48,12 +51,57 @@ def effective_chunk_size(requested: int, vocab_size: int) -> int:
     return max(64, min(requested, CHUNK_ELEMENTS // max(1, vocab_size)))
 
 
-def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                softcap: float | None) -> torch.Tensor:
-    logits = F.linear(hidden, weight, bias).float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return F.cross_entropy(logits, targets, reduction="sum")
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross entropy of ``hidden @ weight.T + bias`` against ``targets``, chunk by chunk.
+
+    Forward computes each chunk's logits (fp32), its loss and, when gradients are wanted, its
+    gradients with respect to hidden, weight and bias (``with_grads``: the caller's grad mode,
+    since grad mode is always off inside ``forward``); backward only scales them by the
+    incoming gradient. Softcapping (``cap * tanh(z / cap)``) is differentiated here too.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                targets: torch.Tensor, chunk_size: int, softcap: float | None, with_grads: bool) -> torch.Tensor:
+        want_hidden, want_weight = with_grads and ctx.needs_input_grad[0], with_grads and ctx.needs_input_grad[1]
+        want_bias = with_grads and bias is not None and ctx.needs_input_grad[2]
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        grad_weight = torch.zeros_like(weight) if want_weight else None
+        grad_bias = torch.zeros_like(bias) if want_bias else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], chunk_size):
+            piece, goal = hidden[start : start + chunk_size], targets[start : start + chunk_size]
+            logits = F.linear(piece, weight, bias).float()
+            squash = None
+            if softcap:
+                squash = torch.tanh(logits / softcap)
+                logits = squash * softcap
+            log_probs = torch.log_softmax(logits, dim=-1)
+            del logits
+            rows = torch.arange(goal.shape[0], device=goal.device)
+            total -= log_probs[rows, goal].sum()
+            if not (want_hidden or want_weight or want_bias):
+                continue
+            grad = log_probs.exp_()  # softmax, in place
+            grad[rows, goal] -= 1.0
+            if squash is not None:
+                grad.mul_(squash.mul_(squash).neg_().add_(1.0))
+            grad = grad.to(weight.dtype)
+            if want_hidden:
+                torch.mm(grad, weight, out=grad_hidden[start : start + chunk_size])
+            if want_weight:
+                grad_weight.addmm_(grad.t(), piece)
+            if want_bias:
+                grad_bias.add_(grad.sum(0))
+        ctx.save_for_backward(*(g for g in (grad_hidden, grad_weight, grad_bias) if g is not None))
+        ctx.wanted = (want_hidden, want_weight, want_bias)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_total: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        saved = iter(ctx.saved_tensors)
+        grads = [next(saved) * grad_total if wanted else None for wanted in ctx.wanted]
+        return (*grads, None, None, None, None)
 
 
 def chunked_causal_lm_loss(
@@ -86,14 +134,7 @@ def chunked_causal_lm_loss(
     head = lm.get_output_embeddings()
     chunk_size = effective_chunk_size(chunk_size, head.weight.shape[0])
     softcap = getattr(lm.config, "final_logit_softcapping", None)
-    total = hidden.new_zeros((), dtype=torch.float32)
-    for start in range(0, picked.shape[0], chunk_size):
-        piece = picked[start : start + chunk_size]
-        goal = targets[start : start + chunk_size]
-        if torch.is_grad_enabled() and picked.shape[0] > chunk_size:  # one chunk: nothing to save by recomputing
-            total = total + checkpoint(_chunk_loss, piece, goal, head.weight, head.bias, softcap, use_reentrant=False)
-        else:
-            total = total + _chunk_loss(piece, goal, head.weight, head.bias, softcap)
+    total = LinearCrossEntropy.apply(picked, head.weight, head.bias, targets, chunk_size, softcap, torch.is_grad_enabled())
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum()
     if isinstance(denominator, torch.Tensor):
         denominator = denominator.to(total.device)
