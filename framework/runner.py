@@ -60,7 +60,7 @@ def prepare_data(plan: RunPlan, tokenizer: Any) -> Any:
         truncation=cfg.data.truncation, max_samples=cfg.data.max_samples, strict=cfg.data.strict,
         allow_special_in_data=cfg.data.allow_special_in_data, mix_weights=cfg.data.mix_weights,
         cache_dir=_cache_dir(), overwrite_cache=cfg.data.overwrite_cache, num_proc=cfg.data.num_proc,
-        task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan), **common,
+        task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan, tokenizer), **common,
     )
 
 
@@ -70,9 +70,15 @@ def _cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("framework")) / "data"
 
 
-def _fingerprint(plan: RunPlan) -> str:
+def _fingerprint(plan: RunPlan, tokenizer: Any = None) -> str:
+    """Plugin identity plus a probe render, so a template change never reuses a stale cache."""
     info = plan.selection.info
-    return f"{info.name}-{info.version}-{plan.facts.variant}-{plan.facts.name_or_path}"
+    identity = f"{info.name}-{info.version}-{plan.facts.variant}-{plan.facts.name_or_path}"
+    if tokenizer is None:
+        return identity
+    from framework.data.cache import render_fingerprint
+
+    return f"{identity}-{render_fingerprint(renderer(plan, tokenizer))[:16]}"
 
 
 def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
