@@ -11,13 +11,15 @@ itself, and two of its habits would make DPO sequences differ from the ones SFT 
   the ids are the template's own. (A tokenizer adding something the template does not render is
   reported, not changed.)
 - it appends ``tokenizer.eos_token`` to every chosen/rejected not ending with it. In chat formats
-  whose end-of-turn token is not eos (ChatML ``<|im_end|>`` with eos ``<|endoftext|>`` or
-  ``</s>``, Gemma ``<end_of_turn>`` with eos ``<eos>``) TRL would train the model to say
-  ``<|im_end|>\\n</s>``: an end-of-turn, the template's newline and an extra eos that no
-  inference ever produces. Here each completion ends at the family's end-of-turn (stop) token,
-  as the plugins' SFT labels do (the text the template puts after it, usually a newline, is
-  never generated), and TRL is told that token is the one to end with, so it appends nothing.
-  When no stop token ends a completion (a model without chat format), TRL's eos is kept.
+  whose end-of-turn token is not eos (a ChatML-like ``<|im_end|>`` with eos ``<|endoftext|>``
+  or ``</s>``, an ``<end_of_turn>`` with eos ``<eos>``) TRL would train the model to say
+  ``<|im_end|></s>``: an end-of-turn followed by an extra eos that no inference ever produces
+  (generation stops at the end-of-turn). Here each completion ends at the family's end-of-turn
+  (stop) token, as the plugins' SFT labels do (``prepare_preference`` already leaves out the
+  template text after it, usually a newline; a completion that still has only whitespace after
+  its stop token is cut there), and TRL is told that token is the one to end with, so it
+  appends nothing. When no stop token ends the completions (a model without chat format, or
+  completions ending differently), TRL's eos is appended as TRL does.
 
 Control-token text inside the data is tokenized by TRL as control tokens (the SFT path keeps
 it as plain text); ``prepare_preference`` counts such samples in its report.
