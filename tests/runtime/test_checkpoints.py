@@ -72,6 +72,11 @@ def test_every_checkpoint_is_complete_and_nothing_staged_is_left(reference: Path
     assert [p.name for p in complete_checkpoints(reference)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]
     state = json.loads((reference / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
+    for checkpoint in complete_checkpoints(reference):
+        marker = (checkpoint / "trainer_state.json").stat().st_mtime_ns
+        assert all(p.stat().st_mtime_ns <= marker for p in checkpoint.iterdir()), "trainer_state.json is written last"
+        for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            assert (checkpoint / name).is_file(), name
     assert not any(p.name.startswith((".tmp-", ".old-")) for p in reference.iterdir())
 
 

@@ -51,6 +51,28 @@ def test_progress_lines_carry_loss_lr_tokens_per_second_and_eta() -> None:
     assert lines[2] == "step 1/10  validation loss 2.2500" and len(lines) == 3
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_bar_carries_the_numbers() -> None:
+    lines: list[str] = []
+    counter = TokenCounter()
+    stream = _Terminal()
+    bar = ProgressBar(counter, lines.append, stream=stream)
+    bar.on_train_begin(None, _state(0), None)
+    counter.add({"input_ids": torch.ones(1, 500, dtype=torch.long)})
+    bar.on_log(None, _state(1), None, logs={"loss": 1.25, "learning_rate": 1e-4})
+    bar.on_step_end(None, _state(1), None)
+    bar.bar.refresh()
+    bar.on_train_end(None, _state(1), None)
+    drawn = stream.getvalue()
+    assert "1/10" in drawn and "loss=1.2500" in drawn and "lr=1.00e-04" in drawn and "tok/s=" in drawn
+    assert "step 1/10  loss 1.2500" in drawn  # the log line is written above the bar
+    assert lines == ["training: 10 optimizer steps"]
+
+
 def test_only_the_main_process_reports() -> None:
     lines: list[str] = []
     bar = ProgressBar(TokenCounter(), lines.append, stream=io.StringIO())
