@@ -230,6 +230,9 @@ def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
     from framework.progress import ProgressBar, TokenCounter, install
 
     cfg = plan.config
+    if cfg.data.seq_schedule:
+        raise ConfigError("data.seq_schedule applies to --stage sft and pt; TRL's DPO collator builds the batches here",
+                          hint="drop --seq-schedule, or limit the pair length with --cutoff-len")
     output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
     torch.manual_seed(cfg.training.seed)

@@ -100,9 +100,11 @@ def test_full_method_dpo_uses_a_frozen_reference_copy(train: Any) -> None:
     assert margins[0] == pytest.approx(0.0, abs=1e-6) and margins[-1] > margins[0]
 
 
-def test_hybrid_is_refused_for_dpo(train: Any) -> None:
+def test_hybrid_and_length_schedule_are_refused_for_dpo(train: Any) -> None:
     with pytest.raises(ConfigError, match="hybrid"):
         train(method="hybrid", stage="dpo")
+    with pytest.raises(ConfigError, match="seq_schedule"):
+        train(method="lora", stage="dpo", seq_schedule="16:0.5,128:1.0")
 
 
 def test_helpers(bos_model_dir: Path, tiny_model_dir: Path) -> None:
