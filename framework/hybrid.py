@@ -144,7 +144,7 @@ def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluati
 
     cfg = plan.config
     args = training_arguments(plan, output_dir, evaluation is not None)
-    changes: dict[str, Any] = dict(max_steps=steps, num_train_epochs=1, train_sampling_strategy="sequential")
+    changes: dict[str, Any] = {"max_steps": steps, "num_train_epochs": 1, "train_sampling_strategy": "sequential"}
     if not save:
         changes.update(save_strategy="no", load_best_model_at_end=False)
     args = replace(args, **changes)

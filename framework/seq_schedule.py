@@ -20,8 +20,8 @@ comparable across phases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from transformers import TrainerCallback

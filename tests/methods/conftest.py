@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -55,11 +56,12 @@ def wide_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def run_args(**values: Any) -> argparse.Namespace:
-    defaults: dict[str, Any] = dict(
-        config=None, model=None, data=None, format=None, method=None, stage=None, output=None, plugin=None,
-        cutoff_len=None, gpu=None, seq_schedule=None, set=None, trust_remote_code=False, allow_pickle=False,
-        no_packing=False, strict=False, overwrite_cache=False, resume=False, overwrite=False,
-    )
+    defaults: dict[str, Any] = {
+        "config": None, "model": None, "data": None, "format": None, "method": None, "stage": None,
+        "output": None, "plugin": None, "cutoff_len": None, "gpu": None, "seq_schedule": None, "set": None,
+        "trust_remote_code": False, "allow_pickle": False, "no_packing": False, "strict": False,
+        "overwrite_cache": False, "resume": False, "overwrite": False,
+    }
     defaults.update(values)
     return argparse.Namespace(**defaults)
 

@@ -35,7 +35,7 @@ class _Recorder:
 
 
 def test_sequence_length_schedule_in_a_run(train: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import framework.runner as runner
+    from framework import runner
 
     seen: list[int] = []
     original = runner.collator
