@@ -36,9 +36,9 @@ def supports_chunked_loss(model: Any) -> bool:
     config = getattr(lm, "config", None)
     if getattr(config, "logit_scale", None) not in (None, 1, 1.0):
         return False
-    if getattr(lm, "peft_config", None) and getattr(model, "active_peft_config", None) is not None:
-        if getattr(model.active_peft_config, "is_prompt_learning", False):
-            return False
+    active = getattr(model, "active_peft_config", None)  # on the peft wrapper, not the inner model
+    if active is not None and getattr(active, "is_prompt_learning", False):
+        return False  # virtual tokens are prepended inside the wrapper's forward
     return hasattr(lm, "get_decoder") and lm.get_output_embeddings() is not None
 
 

@@ -71,3 +71,10 @@ def test_peft_wrapped_model_uses_chunked_path() -> None:
     assert supports_chunked_loss(model)
     batch = _batch()
     assert torch.allclose(model(**batch).loss, chunked_causal_lm_loss(model, batch), atol=1e-5)
+
+
+def test_prompt_learning_models_use_the_plain_loss() -> None:
+    from peft import PromptTuningConfig, get_peft_model
+
+    model = get_peft_model(_model(), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    assert not supports_chunked_loss(model)
