@@ -153,7 +153,7 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
         layers.append(planner_layer(choice))
     resolved = resolve(layers + user_layers)
     config = resolved.config
-    from framework.progress import check_loggers
+    from framework.loggers import check_loggers
 
     check_loggers(config.training.report_to)
     _refuse_late_failures(config, need_weights)
