@@ -132,3 +132,15 @@ def test_cached_hub_id_works_like_a_directory(tiny_model_dir: Path, tmp_path: Pa
     assert main(["plan", "--model", "someorg/tiny", "--cutoff-len", "256", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["model"] == {"name_or_path": "someorg/tiny", "origin": "cache"}
+
+
+def test_generic_render_keeps_template_control_tokens(tiny_model_dir: Path, alpaca_file: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    start, end = tok.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"])
+    assert main(["render", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256",
+                 "--json", "--limit", "1"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["input_ids"].count(start) == 2 and row["input_ids"].count(end) == 2

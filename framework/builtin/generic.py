@@ -72,7 +72,7 @@ def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer:
         if message["role"] == "assistant":
             segments.extend(_assistant_segments(piece, message["content"], i, _specials(tokenizer)))
         else:
-            segments.append(Segment(piece, message_index=i, from_data=True))
+            segments.extend(_data_segments(piece, message["content"], i))
         done = text
     if options.add_generation_prompt:
         text = _template_text(tokenizer, messages, True)
@@ -84,6 +84,18 @@ def _specials(tokenizer: Any) -> list[str]:
     from framework.chat import special_token_strings
 
     return sorted(special_token_strings(tokenizer), key=len, reverse=True)
+
+
+def _data_segments(piece: str, content: str, index: int) -> list[Segment]:
+    """A non-assistant turn: only the message text is data; the template's markers are not."""
+    body = content.strip()
+    start = piece.find(body) if body else -1
+    if start < 0:
+        return [Segment(piece, message_index=index)]
+    end = start + len(body)
+    out = [Segment(piece[:start], message_index=index), Segment(piece[start:end], message_index=index, from_data=True),
+           Segment(piece[end:], message_index=index)]
+    return [seg for seg in out if seg.text]
 
 
 def _assistant_segments(piece: str, content: str, index: int, specials: list[str]) -> list[Segment]:
