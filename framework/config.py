@@ -1,8 +1,9 @@
 """The configuration of one run, and where each value came from.
 
-Values come from four layers, in increasing precedence: the core defaults declared below, the
-selected family plugin's defaults (``default_hyperparameters``), the user's YAML file, and the
-command line. ``resolve`` merges them into one validated ``RunConfig`` and a provenance map
+Values come from layers, in increasing precedence: the core defaults declared below, the
+selected family plugin's defaults (``default_hyperparameters``), the memory planner's choice
+(``--gpu``, when no method is given), the demo run's settings (no model given), the user's YAML
+file, and the command line. ``resolve`` merges them into one validated ``RunConfig`` and a provenance map
 (dotted key -> source) that ``framework plan`` prints and ``training_config.json`` keeps, so a
 user can always tell whether a learning rate is ours, the family's or theirs.
 

@@ -63,7 +63,8 @@ def choose_dtype(settings: LoadSettings, hardware: HardwareFacts, requested: str
 
             alt = "bf16" if hardware.bf16_supported else "fp32"
             raise ConfigError(f"model.dtype={requested} is refused for this model family",
-                              hint=f"use --set model.dtype={alt}; {' '.join(settings.notes)}".strip())
+                              hint=f"use --set model.dtype={alt}" + "".join(
+                                  f"; {note}" for note in settings.notes if requested in note.lower())[:400])
         if requested == "bf16" and not hardware.bf16_supported and hardware.device != "cpu":
             from framework.errors import ConfigError
 
