@@ -76,7 +76,8 @@ def test_the_adapters_end_up_the_same(runs: dict) -> None:
     two = load_file(runs["two"] / "adapter_model.safetensors")
     assert one.keys() == two.keys() and one
     for key in one:
-        assert torch.allclose(one[key], two[key], atol=1e-5), key
+        # all-reduce sums in another order than one process does: fp32 rounding, amplified by Adam
+        assert torch.allclose(one[key], two[key], atol=1e-4, rtol=1e-3), key
     assert any(t.abs().sum() > 0 for k, t in two.items() if "lora_B" in k), "lora_B starts at zero: it trained"
 
 
