@@ -36,21 +36,29 @@ class PackingCollator:
             (a longer sample gets a row of its own) and rows are right-padded to the longest.
             Padding is its own sequence (positions restart) and carries no loss. Several rows
             rely on the position_ids mask, built for SDPA and eager; transformers' flash-
-            attention path reads position_ids only for a single row, so leave max_tokens
-            unset with flash-attention.
+            attention path reads position_ids only for a single row, so with flash-attention
+            leave max_tokens unset or set ``flash_kwargs``.
         pad_token_id: the id used for that padding (never trained).
+        flash_kwargs: also return ``cu_seq_lens_q/k`` (int32 sample boundaries over the
+            flattened batch) and ``max_length_q/k``, as transformers'
+            ``DataCollatorWithFlattening(return_flash_attn_kwargs=True)`` does. Its flash-
+            attention path then calls the varlen kernel directly instead of deriving the
+            boundaries from position_ids in every layer (a device sync per layer), and several
+            rows work too (each row's padding is a sequence of its own). SDPA and eager ignore
+            these keys.
 
     Features carry ``input_ids`` and optionally ``labels`` (default: input_ids) and
     ``position_ids`` (kept, e.g. pre-training blocks with document restarts).
     """
 
-    def __init__(self, max_tokens: int | None = None, pad_token_id: int = 0) -> None:
+    def __init__(self, max_tokens: int | None = None, pad_token_id: int = 0, flash_kwargs: bool = False) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ConfigError(
                 f"max_tokens {max_tokens} must be positive", where="max_tokens", hint="leave it unset for one row"
             )
         self.max_tokens = max_tokens
         self.pad_token_id = pad_token_id
+        self.flash_kwargs = flash_kwargs
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -79,11 +87,14 @@ class PackingCollator:
                 out_positions[r, at:end] = positions
                 at = end
             out_positions[r, at:] = np.arange(width - at)
-        return {
+        batch = {
             "input_ids": torch.from_numpy(out_ids),
             "labels": torch.from_numpy(out_labels),
             "position_ids": torch.from_numpy(out_positions),
         }
+        if self.flash_kwargs:
+            batch.update(_varlen_kwargs(out_positions))
+        return batch
 
     def _rows(self, samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[list[Any]]:
         if self.max_tokens is None:
@@ -98,6 +109,27 @@ class PackingCollator:
             rows[-1].append(sample)
             used += size
         return rows
+
+
+def _varlen_kwargs(positions: np.ndarray) -> dict[str, Any]:
+    """Sample boundaries of a packed batch in flash-attention varlen form.
+
+    A sample starts wherever its position is 0 (and at the very start), over the batch
+    flattened row after row, which is how transformers' varlen path lays out q, k and v.
+    """
+    import torch
+
+    flat = positions.reshape(-1)
+    if flat.size == 0:
+        cu = np.zeros(1, dtype=np.int32)
+    else:
+        starts = np.flatnonzero(flat == 0)
+        if not starts.size or starts[0] != 0:
+            starts = np.concatenate([[0], starts])
+        cu = np.concatenate([starts, [flat.size]]).astype(np.int32)
+    longest = int(np.diff(cu).max()) if cu.size > 1 else 0
+    cu_tensor = torch.from_numpy(cu)
+    return {"cu_seq_lens_q": cu_tensor, "cu_seq_lens_k": cu_tensor.clone(), "max_length_q": longest, "max_length_k": longest}
 
 
 class PaddedCollator:
