@@ -42,6 +42,11 @@ def supports_chunked_loss(model: Any) -> bool:
     return hasattr(lm, "get_decoder") and lm.get_output_embeddings() is not None
 
 
+#: Batch keys the decoder takes: ids, mask, positions, and the flash-attention varlen boundaries
+#: of a packed batch (``PackingCollator(flash_kwargs=True)``; SDPA and eager ignore them).
+DECODER_INPUTS = ("input_ids", "attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k",
+                  "max_length_q", "max_length_k")
+
 #: fp32 logits elements per chunk (128 MiB): keeps one chunk small even for 256k vocabularies.
 CHUNK_ELEMENTS = 2**25
 
@@ -122,7 +127,7 @@ def chunked_causal_lm_loss(
     """
     lm = causal_lm(model)
     labels = inputs["labels"]
-    forward_kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+    forward_kwargs = {k: v for k, v in inputs.items() if k in DECODER_INPUTS}
     hidden = lm.get_decoder()(**forward_kwargs, use_cache=False).last_hidden_state
     shift_hidden = hidden[:, :-1, :]
     shift_labels = labels[:, 1:]
