@@ -59,12 +59,28 @@ class FrameworkTrainer(Trainer):
                      num_items_in_batch: Any = None) -> Any:
         if not self.chunked_loss or self._engine_wrapped():
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if self.args.torch_compile and not getattr(self, "_decoder_compiled", False):
+            compile_decoder(model, self.args.torch_compile_backend, self.args.torch_compile_mode)
+            self._decoder_compiled = True
         loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
                                       num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
         if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
                 and num_items_in_batch is not None):
             loss = loss * self.accelerator.num_processes
         return (loss, {"loss": loss}) if return_outputs else loss
+
+
+def compile_decoder(model: Any, backend: str | None, mode: str | None) -> None:
+    """``torch.compile`` the decoder in place, which is what the chunked loss runs.
+
+    transformers (through accelerate) compiles the whole model, but the chunked loss calls the
+    decoder and the head itself, past that compiled wrapper, so without this
+    ``training.torch_compile`` would compile nothing that trains. The head's fused loss stays
+    eager: it is a handful of large matmuls already.
+    """
+    from framework.loss import causal_lm
+
+    causal_lm(model).get_decoder().compile(backend=backend or "inductor", mode=mode)
 
 
 class HistoryCallback(TrainerCallback):
