@@ -91,6 +91,10 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
                        trust_remote_code=plan.config.model.trust_remote_code,
                        quant_storage=distributed.quant_storage(plan))
     apply_model_fixes(model, tokenizer, fixes, plan.family.check_model(model, tokenizer))
+    if plan.config.training.liger_kernels:
+        from framework.kernels import apply_liger
+
+        apply_liger(model, device=plan.hardware.device, chunked_loss=plan.config.training.chunked_loss)
     # packed rows isolate samples through restarted position_ids only when no KV cache is built
     model.config.use_cache = False
     return model
@@ -185,7 +189,8 @@ def collator(plan: RunPlan, tokenizer: Any, model: Any) -> Any:
 
     packing = plan.config.data.packing and plan.load.supports_packing and plan.config.method not in ("prefix", "prompt", "ptuning")
     if packing:
-        return PackingCollator()
+        # flash-attention's varlen kernel takes the sample boundaries from the batch (no per-layer sync)
+        return PackingCollator(flash_kwargs=plan.attention[0].startswith("flash"))
     return PaddedCollator(pad_token_id=tokenizer.pad_token_id)
 
 
