@@ -123,8 +123,16 @@ def _host() -> Any:
     return make_plugin_host()
 
 
+def _quiet_libraries() -> None:
+    """Silence import-time notices of optional kernels that do not concern the user's run."""
+    import logging
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
     debug = "--debug" in argv or os.environ.get("FRAMEWORK_DEBUG") == "1"
     try:
         host = _host()
