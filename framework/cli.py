@@ -126,8 +126,11 @@ def _host() -> Any:
 def _quiet_libraries() -> None:
     """Silence import-time notices of optional kernels that do not concern the user's run."""
     import logging
+    import warnings
 
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # deprecation notices inside the libraries are for their developers, not for this run's user
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,7 +45,11 @@ def renderer(plan: RunPlan, tokenizer: Any, *, generation: bool = False) -> Call
 
 def prepare_data(plan: RunPlan, tokenizer: Any) -> Any:
     """Read, validate, render, tokenize and mask the data (cached)."""
+    from datasets.utils.logging import disable_progress_bar
+
     from framework.data.pipeline import prepare_pretrain, prepare_preference, prepare_sft
+
+    disable_progress_bar()  # the data report says what happened; per-shard save bars are noise
 
     cfg = plan.config
     common = dict(cutoff_len=cfg.data.cutoff_len, val_size=cfg.data.val_size, seed=cfg.training.seed)
@@ -154,7 +158,7 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         report_to=[r for r in t.report_to if r != "none"] or "none",
         remove_unused_columns=False,
         prediction_loss_only=True,
-        gradient_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing=t.gradient_checkpointing,
         torch_compile=t.torch_compile,
         dataloader_num_workers=0,
         use_cpu=plan.hardware.device == "cpu",
