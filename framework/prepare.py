@@ -32,6 +32,8 @@ DEMO_SETTINGS = {
     "training.micro_batch_size": 8,
     "training.warmup": 0.05,
     "training.logging_steps": 10,
+    "training.eval_steps": 24,
+    "training.save_steps": 72,
     "lora.r": 16,
     "lora.alpha": 32,
     "lora.dropout": 0.0,
