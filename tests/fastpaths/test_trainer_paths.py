@@ -112,7 +112,6 @@ def test_flash_varlen_keys_pass_through_sdpa_unchanged(tmp_path: Path) -> None:
     assert with_keys == pytest.approx(without, abs=1e-6)
 
 
-@pytest.mark.slow  # dynamo traces the decoder: ~10 s on a busy 2-core machine
 def test_torch_compile_compiles_the_decoder_the_chunked_loss_runs(tmp_path: Path) -> None:
     compiled, trainer = _train(tmp_path / "compiled", PackingCollator(), chunked=True, steps=1,
                                torch_compile=True, torch_compile_backend="eager")
