@@ -244,6 +244,65 @@ def summary(stats: list[RunStats]) -> tuple[list[str], dict[str, Any]]:
     return lines, verdict
 
 
+def padded_positions(samples: list[dict[str, list[int]]], batch: int = 4) -> int:
+    """Positions the plain way computes over one epoch: every batch padded to its longest sample."""
+    import torch
+
+    generator = torch.Generator()
+    generator.manual_seed(SEED)
+    order = torch.randperm(len(samples), generator=generator).tolist()
+    return sum(len(order[k : k + batch]) * max(len(samples[i]["input_ids"]) for i in order[k : k + batch])
+               for k in range(0, len(order), batch))
+
+
+def step_ab(model_dir: Path, samples: list[dict[str, list[int]]], batches: int) -> dict[str, float]:
+    """Forward + backward of the same micro-batches both ways in one process, alternating.
+
+    Both sides share one LoRA model (dropout off, so the two losses of a batch must agree) and
+    the Trainer's batch order (seed 42); what differs is only the collator and the loss:
+    packed + fused chunked labelled-only loss against padded + the model's full-logits loss.
+    Alternating batch by batch puts both under the same machine load, so the ratio holds on
+    a busy machine where whole-run timings drift. CPU seconds are this process's.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from framework.data.collate import PackingCollator, PaddedCollator
+    from framework.loss import chunked_causal_lm_loss
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                             "up_proj", "down_proj"]))
+    model.train()
+    generator = torch.Generator()
+    generator.manual_seed(SEED)
+    order = torch.randperm(len(samples), generator=generator).tolist()
+    groups = [[samples[i] for i in order[k : k + 4]] for k in range(0, len(order), 4)][:batches]
+    totals = {"framework_wall": 0.0, "plain_wall": 0.0, "framework_cpu": 0.0, "plain_cpu": 0.0}
+    worst = 0.0
+    for k, group in enumerate(groups):
+        losses = {}
+        for side in ("framework", "plain") if k % 2 == 0 else ("plain", "framework"):
+            wall, cpu = time.perf_counter(), time.process_time()
+            if side == "framework":
+                loss = chunked_causal_lm_loss(model, PackingCollator()(group))
+            else:
+                model.config.use_cache = True  # the plain way's default
+                loss = model(**PaddedCollator(pad_token_id=128_004)(group)).loss
+                model.config.use_cache = False
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            totals[f"{side}_wall"] += time.perf_counter() - wall
+            totals[f"{side}_cpu"] += time.process_time() - cpu
+            losses[side] = float(loss)
+        worst = max(worst, abs(losses["framework"] - losses["plain"]))
+    return {**totals, "batches": len(groups), "max_loss_difference": worst,
+            "wall_ratio": totals["plain_wall"] / totals["framework_wall"],
+            "cpu_ratio": totals["plain_cpu"] / totals["framework_cpu"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1, help="framework/plain pairs, alternating order (F P, P F, ...)")
@@ -251,6 +310,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every run and the summary here")
     parser.add_argument("--framework-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for the framework side (e.g. data.packing=false to isolate a fast path)")
+    parser.add_argument("--ab-batches", type=int, default=40,
+                        help="micro-batches of the in-process alternating forward+backward comparison (0: skip)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="e2e-cpu-") as tmp:
@@ -280,6 +341,15 @@ def main() -> None:
         if not same:
             raise SystemExit("the plain tokenization differs from the framework's: the comparison would be unfair")
 
+        padded = padded_positions(plain_train)
+        print(f"work avoided: the plain way runs the head over {padded:,} padded positions, the framework over "
+              f"{labelled:,} labelled ones ({padded / labelled:.2f}x) and the decoder over {padded / sum(lengths):.2f}x "
+              f"the real tokens (batches of 4 in seed-{SEED} order): the speed-up that skipping work alone gives")
+        if args.ab_batches:
+            ab = step_ab(model, plain_train, args.ab_batches)
+            print(f"in-process A/B over {ab['batches']} micro-batches (forward + backward, alternating): plain/framework "
+                  f"wall {ab['wall_ratio']:.2f}x, CPU {ab['cpu_ratio']:.2f}x; framework {ab['framework_wall']:.1f} s, plain "
+                  f"{ab['plain_wall']:.1f} s; largest loss difference {ab['max_loss_difference']:.2e}", flush=True)
         stats: list[RunStats] = []
         for round_no in range(args.rounds):
             order = ("framework", "plain") if round_no % 2 == 0 else ("plain", "framework")
@@ -295,6 +365,8 @@ def main() -> None:
                 print(f"  {side:<9} round {round_no + 1}: {result.tokens_per_s:,.0f} tok/s, train {result.train_s:.1f} s, "
                       f"wall {result.wall_s:.1f} s, CPU {result.cpu_s:.1f} s, peak RSS {result.peak_rss_mib:,.0f} MiB, val loss {result.val_loss:.4f} "
                       f"(load {result.load_before:.2f})", flush=True)
+        if not stats:
+            return
         base = validation_loss(model, None, held_out)
         print(f"\nvalidation loss before training: {base:.4f}\n")
         print("\n".join(_table(sorted(stats, key=lambda s: s.side))))
@@ -303,6 +375,7 @@ def main() -> None:
         print("\n".join(lines))
         if args.json:
             args.json.write_text(json.dumps({"runs": [asdict(s) for s in stats], "summary": verdict,
+                                             "step_ab": ab if args.ab_batches else None,
                                              "base_val_loss": base, "data": {"lengths": lengths, "labelled": labelled}},
                                             indent=2), encoding="utf-8")
 
