@@ -56,6 +56,22 @@ def effective_chunk_size(requested: int, vocab_size: int) -> int:
     return max(64, min(requested, CHUNK_ELEMENTS // max(1, vocab_size)))
 
 
+_WORKSPACE: list[torch.Tensor] = []
+
+
+def _cpu_workspace(rows: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two fp32 [rows x vocab] buffers (logits, log-probabilities) kept for every chunk and step.
+
+    On CPU a fresh 128 MiB tensor is a fresh mmap whose every page faults and is zeroed on
+    first touch; that costs a third of the matmul that fills it, twice per chunk. CUDA's
+    caching allocator already reuses blocks, so only the CPU path keeps buffers.
+    """
+    size = rows * vocab
+    if not _WORKSPACE or _WORKSPACE[0].numel() < size:
+        _WORKSPACE[:] = [torch.empty(size, dtype=torch.float32) for _ in range(2)]
+    return _WORKSPACE[0][:size].view(rows, vocab), _WORKSPACE[1][:size].view(rows, vocab)
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     """Summed cross entropy of ``hidden @ weight.T + bias`` against ``targets``, chunk by chunk.
 
@@ -74,14 +90,27 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_weight = torch.zeros_like(weight) if want_weight else None
         grad_bias = torch.zeros_like(bias) if want_bias else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        reuse = hidden.device.type == "cpu" and weight.dtype == torch.float32 and hidden.dtype == torch.float32
         for start in range(0, hidden.shape[0], chunk_size):
             piece, goal = hidden[start : start + chunk_size], targets[start : start + chunk_size]
-            logits = F.linear(piece, weight, bias).float()
+            log_probs = None
+            if reuse:
+                buffers = _cpu_workspace(min(chunk_size, hidden.shape[0]), weight.shape[0])
+                logits, log_probs = (buffer[: goal.shape[0]] for buffer in buffers)
+                if bias is None:
+                    torch.mm(piece, weight.t(), out=logits)
+                else:
+                    torch.addmm(bias, piece, weight.t(), out=logits)
+            else:
+                logits = F.linear(piece, weight, bias).float()
             squash = None
             if softcap:
                 squash = torch.tanh(logits / softcap)
                 logits = squash * softcap
-            log_probs = torch.log_softmax(logits, dim=-1)
+            if log_probs is None:
+                log_probs = torch.log_softmax(logits, dim=-1)
+            else:
+                torch.log_softmax(logits, dim=-1, out=log_probs)
             del logits
             rows = torch.arange(goal.shape[0], device=goal.device)
             total -= log_probs[rows, goal].sum()
