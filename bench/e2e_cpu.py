@@ -8,13 +8,15 @@ optimiser settings. The plain side is bench/plain_sft.py (transformers Trainer +
 batches, full logits, the model's own loss); the framework side is the real command line,
 ``python -m framework run --model DIR --data FILE ...``. Each side runs as a child process
 timed from the command to its exit (the adapter is saved by then), with its own empty
-preprocessing caches; its peak RSS comes from ``os.wait4``. Runs alternate (F P P F ...) so
-both sides see the same load on a shared machine.
+preprocessing caches; its peak RSS is its ru_maxrss, read by a small launcher process. Runs
+alternate (F P, P F, ...) so both sides see the same load on a shared machine.
 
 Reported per side: training tokens/s (real, unpadded tokens over the Trainer's train
-runtime), wall time, peak RSS, and the validation loss of the saved adapter on 40 held-out
-samples (computed here, the same way for both: summed token cross entropy over labelled
-positions / labelled positions).
+runtime), wall time, CPU seconds, peak RSS, and the validation loss of the saved adapter on
+40 held-out samples (computed here, the same way for both: summed token cross entropy over
+labelled positions / labelled positions). Before the runs, the same micro-batches go through
+forward + backward both ways in this process, alternating batch by batch (``--ab-batches``):
+a ratio that a busy machine cannot skew, since both sides share every moment's load.
 
     python bench/e2e_cpu.py                    # 1 round (framework, then plain)
     python bench/e2e_cpu.py --rounds 2 --json results.json
@@ -115,17 +117,32 @@ class RunStats:
     round: int = 0
 
 
+#: Runs one command and reports its children's peak RSS. The measured command must not be
+#: spawned by this (large) process: Linux carries the spawning process's RSS high-water mark
+#: into the child's ru_maxrss across vfork/fork + exec, so a benchmark process holding 3 GB
+#: would make every child look 3 GB big. This launcher is a fresh ~10 MB interpreter.
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+code = subprocess.call(argv)
+wall = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(report, "w") as out:
+    json.dump({"code": code, "wall": wall, "maxrss_kib": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}, out)
+"""
+
+
 def _child(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float]:
     """Run a command; (wall seconds, its peak RSS in MiB, its CPU seconds, user + system)."""
-    started = time.perf_counter()
+    report = log.with_suffix(".usage.json")
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:4]} failed with {proc.returncode}; see {log}:\n" + log.read_text()[-3000:])
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss is KiB on Linux
+        subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *argv], cwd=REPO, env=env, stdout=out,
+                       stderr=subprocess.STDOUT, check=False)
+    usage = json.loads(report.read_text())
+    if usage["code"] != 0:
+        raise SystemExit(f"{argv[:4]} failed with {usage['code']}; see {log}:\n" + log.read_text()[-3000:])
+    return usage["wall"], usage["maxrss_kib"] / 1024, usage["cpu"]  # ru_maxrss is KiB on Linux
 
 
 def _env(work: Path, tag: str) -> dict[str, str]:
