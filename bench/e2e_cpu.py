@@ -313,7 +313,7 @@ def step_ab(model_dir: Path, samples: list[dict[str, list[int]]], batches: int) 
             model.zero_grad(set_to_none=True)
             totals[f"{side}_wall"] += time.perf_counter() - wall
             totals[f"{side}_cpu"] += time.process_time() - cpu
-            losses[side] = float(loss)
+            losses[side] = float(loss.detach())
         worst = max(worst, abs(losses["framework"] - losses["plain"]))
     return {**totals, "batches": len(groups), "max_loss_difference": worst,
             "wall_ratio": totals["plain_wall"] / totals["framework_wall"],
