@@ -280,22 +280,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from framework.runner import prepare_data, prepare_tokenizer
+    from framework.runner import prepare_inputs
 
     plan = _plan(args, need_weights=True)
     _say(f"plugin {plan.selection.info.label()} variant {plan.facts.variant}")
     for warning in plan.warnings:
         _say(f"[warning] {warning}")
-    tokenizer, fixes = prepare_tokenizer(plan)
-    for line in fixes.lines():
-        _say(line)
-    data = prepare_data(plan, tokenizer)
-    for line in data.report.lines():
-        _say(line)
-    texts = list(data.sample_texts)
-    findings = plan.family.check_data(tokenizer, texts)
-    for finding in findings:
-        _say(f"[{finding.severity}] {finding.code}: {finding.message}")
+    inputs = prepare_inputs(plan, _say)
+    fixes, findings = inputs.fixes, inputs.findings
     errors = [f for f in fixes.findings + findings if f.severity == "error" and f.fix is None]
     return EXIT_USER if errors else EXIT_OK
 

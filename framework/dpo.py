@@ -49,9 +49,8 @@ from framework.runner import (
     Say,
     default_output_dir,
     load_for_training,
-    prepare_data,
+    prepare_inputs,
     prepare_output_dir,
-    prepare_tokenizer,
     save_outputs,
     training_arguments,
 )
@@ -236,12 +235,8 @@ def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
     output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
     torch.manual_seed(cfg.training.seed)
-    tokenizer, fixes = prepare_tokenizer(plan)
-    for line in fixes.lines():
-        say(line)
-    data = prepare_data(plan, tokenizer)
-    for line in data.report.lines():
-        say(line)
+    inputs = prepare_inputs(plan, say, check_data=False)
+    tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data
     fitted = fit_for_trl(data.train, tokenizer, fixes.stop_tokens)
     evaluation = fit_for_trl(data.eval, tokenizer, fixes.stop_tokens).rows if data.eval is not None else None
     for note in fitted.notes:

@@ -41,9 +41,8 @@ from framework.runner import (
     default_output_dir,
     generate_answer,
     load_for_training,
-    prepare_data,
+    prepare_inputs,
     prepare_output_dir,
-    prepare_tokenizer,
     training_arguments,
 )
 
@@ -249,15 +248,8 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
     check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=False)
     torch.manual_seed(cfg.training.seed)
 
-    tokenizer, fixes = prepare_tokenizer(plan)
-    for line in fixes.lines():
-        say(line)
-    data = prepare_data(plan, tokenizer)
-    for line in data.report.lines():
-        say(line)
-    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in data.train[: min(len(data.train), 500)]["input_ids"]]
-    for finding in plan.family.check_data(tokenizer, texts):
-        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+    inputs = prepare_inputs(plan, say)
+    tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data
 
     t = cfg.training
     world = int(os.environ.get("WORLD_SIZE", "1"))

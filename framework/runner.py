@@ -85,6 +85,34 @@ def _fingerprint(plan: RunPlan, tokenizer: Any = None) -> str:
     return f"{identity}-{render_fingerprint(renderer(plan, tokenizer))[:16]}"
 
 
+@dataclass
+class RunInputs:
+    """Stage 4-5 results every kind of run starts from: fixed tokenizer, prepared data, findings."""
+
+    tokenizer: Any
+    fixes: FixReport
+    data: Any
+    findings: list[Any]
+
+
+def prepare_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunInputs:
+    """Tokenizer with the plugin's fixes, then the data, each reported as it is done.
+
+    One process fills the preprocessing cache while the others wait and read it.
+    """
+    tokenizer, fixes = prepare_tokenizer(plan)
+    for line in fixes.lines():
+        say(line)
+    with distributed.main_process_first():
+        data = prepare_data(plan, tokenizer)
+    for line in data.report.lines():
+        say(line)
+    findings = plan.family.check_data(tokenizer, list(data.sample_texts)) if check_data else []
+    for finding in findings:
+        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+    return RunInputs(tokenizer, fixes, data, findings)
+
+
 def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     from framework.methods import load_model
 
@@ -233,16 +261,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
     torch.manual_seed(cfg.training.seed)
 
-    tokenizer, fixes = prepare_tokenizer(plan)
-    for line in fixes.lines():
-        say(line)
-    with distributed.main_process_first():  # one process fills the preprocessing cache, the others read it
-        data = prepare_data(plan, tokenizer)
-    for line in data.report.lines():
-        say(line)
-    sample_texts = list(data.sample_texts)
-    for finding in plan.family.check_data(tokenizer, sample_texts):
-        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+    inputs = prepare_inputs(plan, say)
+    tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data
 
     # built before the weights load: under ZeRO-3 transformers then partitions them while loading
     training_args = training_arguments(plan, output_dir, data.eval is not None)
