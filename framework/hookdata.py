@@ -18,10 +18,30 @@ from pydantic import BaseModel, ConfigDict, Field
 Severity = Literal["info", "warning", "error"]
 TrainOn = Literal["all_assistant", "last_assistant", "everything"]
 Role = Literal["system", "user", "assistant", "tool"]
+#: What a rendered segment holds, so the core can mask reasoning on request and `framework render`
+#: can mark reasoning, tool calls and tool results apart from plain reply text.
+SegmentKind = Literal["text", "reasoning", "tool_call", "tool_result", "tools"]
+#: Who renders the chat: the selected plugin's own format, or the model's shipped template (a
+#: family architecture fine-tuned into another chat format, e.g. a distill with its own markers).
+ChatFormat = Literal["plugin", "shipped"]
+
+#: One message of a conversation as every hook receives it, after the core's format conversion.
+#: Keys (only ``role`` and ``content`` always present)::
+#:
+#:     role               "system" | "user" | "assistant" | "tool"
+#:     content            str; "" for an assistant turn that only calls tools
+#:     reasoning_content  assistant only: the chain of thought, without <think> tags (the key
+#:                        transformers chat templates read; the core also accepts `reasoning`,
+#:                        `thinking` and a leading <think>...</think> block in the data)
+#:     tool_calls         assistant only: [{"id": str | None, "type": "function",
+#:                        "function": {"name": str, "arguments": dict}}] (arguments parsed from
+#:                        JSON when the data gives a string)
+#:     tool_call_id, name tool only: which call this result answers, when the data says
+Message = dict[str, Any]
 
 #: The hook API version the core implements. Plugins declare the range they support with a
 #: module-level ``FRAMEWORK_HOOK_API = ">=1,<2"`` in the module their entry point loads.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 
 class _Plain(BaseModel):
@@ -71,6 +91,14 @@ class ModelFacts(_Plain):
     )
     raw: dict[str, Any] = Field(default_factory=dict, description="The whole config.json.")
     variant: str | None = Field(default=None, description="Variant named by the selected plugin.")
+    chat_template: str | None = Field(
+        default=None,
+        description="The chat template shipped in the model directory (tokenizer_config.json or "
+        "chat_template.jinja); None when the model has no local files (offline hub id). Added in 1.2.",
+    )
+    chat_format: ChatFormat | None = Field(
+        default=None, description="Who renders the chat, as the selected plugin decided (filled in by the core)."
+    )
 
     @property
     def effective_head_dim(self) -> int | None:
@@ -88,6 +116,12 @@ class MatchResult(_Plain):
     score: int = Field(ge=1, description="How specifically the plugin recognises the config.")
     variant: str = Field(description="The variant recognised, e.g. a generation of the family.")
     reasons: tuple[str, ...] = Field(default=(), description="The config facts that decided it.")
+    chat_format: ChatFormat = Field(
+        default="plugin",
+        description="'shipped' when the architecture is this family's but the shipped chat template is "
+        "another format: the core then renders with that template and asks this plugin nothing about "
+        "chat (render_chat, stop_tokens, chat_features). Added in 1.2.",
+    )
 
 
 class Fix(_Plain):
@@ -187,6 +221,14 @@ class LoadSettings(_Plain):
     notes: tuple[str, ...] = Field(default=(), description="Reasons for the choices above, shown by `plan`.")
 
 
+class ChatFeatures(_Plain):
+    """What a renderer can put in a sample beyond plain text; data it cannot render is refused, never dropped."""
+
+    reasoning: bool = Field(default=False, description="Renders assistant `reasoning_content`.")
+    tools: bool = Field(default=False, description="Renders tool declarations, `tool_calls` and `tool` messages.")
+    notes: tuple[str, ...] = Field(default=(), description="How they are rendered, shown by `plan` and `check`.")
+
+
 class DemoModel(_Plain):
     """A tiny model a plugin can build offline so `framework run` with no arguments has something to train."""
 
@@ -203,13 +245,16 @@ class Segment:
     their end-of-turn marker). ``message_index`` is the index of the message the text belongs
     to (None for template text between messages) so the core can apply the `last_assistant`
     policy. ``from_data`` marks text copied from the user's data: the core tokenizes control-
-    token look-alikes inside it as plain text.
+    token look-alikes inside it as plain text. ``kind`` (hook API 1.2) says whether the text is
+    reasoning (with its think markers), a tool call, a tool result or tool declarations, so the
+    core can mask reasoning when asked and ``framework render`` can mark each apart.
     """
 
     text: str
     trainable: bool = False
     message_index: int | None = None
     from_data: bool = False
+    kind: SegmentKind = "text"
 
 
 @dataclass(frozen=True, slots=True)

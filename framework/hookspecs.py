@@ -19,7 +19,7 @@ Lifecycle of one run (the order in which the core calls the hooks)::
 
     read config.json ─► match_model (every plugin) ─► pick the highest score
         ─► model_load_settings, default_hyperparameters, rope_scaling      (plan)
-        ─► check_tokenizer                                                  (tokenizer)
+        ─► check_tokenizer, chat_features                                   (tokenizer)
         ─► render_chat per sample, check_data                              (data)
         ─► lora_target_modules, check_model                                (model)
         ─► training_callbacks                                              (train)
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from framework.hookdata import (
+        ChatFeatures,
         ChatOptions,
         DemoModel,
         Finding,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         LoraTargets,
         MatchResult,
         ModelFacts,
+        Message,
         RenderedChat,
         RopeDecision,
     )
@@ -88,9 +90,21 @@ def match_model(facts: ModelFacts) -> MatchResult | None:
     plan`` prints both, and the core passes ``variant`` back in ``facts.variant`` to every
     later hook.
 
+    The model's own chat template is evidence too (hook API 1.2): ``facts.chat_template``
+    holds the template shipped in the model directory. Configs of two variants can be
+    identical while their templates differ (a default system prompt, a knowledge-cutoff
+    block), so let the template decide the variant when it is there, and say so in
+    ``reasons`` ("chat template of the model directory: ..."). When the architecture is
+    this family's but the template is another chat format altogether (a distill or community
+    fine-tune with its own markers), keep claiming the model (target modules, load settings,
+    RoPE and planning still apply) and set ``chat_format="shipped"``: the core then renders
+    with the shipped template and asks this plugin nothing about chat. The core fills
+    ``facts.chat_format`` with the decision for every later hook.
+
     Args:
         facts: config.json of the model (for a multimodal wrapper, ``facts.text_config`` holds
-            the language model's config).
+            the language model's config) and, when the model directory ships one, its chat
+            template in ``facts.chat_template``.
 
     Returns:
         A ``MatchResult``, or ``None`` for "not mine".
@@ -208,19 +222,31 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding] | None:
 
 @hookspec(firstresult=True)
 def render_chat(
-    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+    facts: ModelFacts,
+    messages: list[Message],
+    options: ChatOptions,
+    tokenizer: Any,
+    tools: list[dict[str, Any]] | None,
 ) -> RenderedChat | None:
     """Render a conversation exactly as the family's official chat template does.
 
     Called on the selected plugin once per sample during preprocessing, and for prompts in
-    ``framework chat``. ``messages`` is a list of ``{"role", "content"}`` dicts with roles
-    ``system``, ``user``, ``assistant`` (already validated: non-empty, alternating).
+    ``framework chat``. ``messages`` are ``framework.hookdata.Message`` dicts with roles
+    ``system``, ``user``, ``assistant`` and ``tool`` (already validated). An assistant
+    message may carry ``reasoning_content`` and ``tool_calls``; a ``tool`` message carries a
+    tool result. The core passes such messages only to a plugin whose ``chat_features``
+    declares it renders them; anything else is refused before rendering, never dropped.
 
     Return the rendered text as ``Segment``s whose concatenation is, character for character,
     what the official template renders for the whole conversation (BOS included when the
     template emits it). Mark each assistant reply and its end-of-turn marker
     ``trainable=True`` with its ``message_index``; mark text copied from ``messages`` with
-    ``from_data=True``. The core tokenizes the concatenated string in one call (so the token
+    ``from_data=True``. Give reasoning (with its think markers), tool calls, tool results and
+    tool declarations their own segments with ``kind`` set: the core masks ``reasoning`` when
+    the user asks (``data.train_on_reasoning``) and ``framework render`` marks each kind. A
+    template that rewrites earlier turns (drops reasoning before the last user message)
+    renders the whole conversation that way: the rule is that each trained reply is exactly
+    what the model would generate after the inference prompt for that point. The core tokenizes the concatenated string in one call (so the token
     ids equal official render-then-tokenize, boundaries included) and maps the trainable
     character spans to labels; the loss policy (all assistant turns, last turn, everything)
     is applied by the core from ``message_index``.
@@ -233,10 +259,32 @@ def render_chat(
         messages: the conversation.
         options: ``add_generation_prompt`` for inference, plus template options.
         tokenizer: the loaded tokenizer, for templates that need its special-token strings.
+        tools: the sample's tool declarations (OpenAI function schemas), or ``None``. Added in
+            hook API 1.2.
 
     Returns:
         A ``RenderedChat`` whose segments concatenate to the official rendering, or ``None``
         to let the core's generic plugin use the tokenizer's own chat template.
+    """
+
+
+@hookspec(firstresult=True)
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
+    """Declare which kinds of message content this plugin's ``render_chat`` renders.
+
+    Called on the selected plugin once the tokenizer is loaded, before data is rendered. A
+    sample with reasoning or tool content that the renderer does not declare is refused with
+    a one-line error naming the sample's file:line and the plugin: data is never silently
+    dropped. Stops at the first non-None result; ``None`` means the core's generic answer,
+    read from the shipped template (reasoning when it renders ``reasoning_content``, tools
+    when it renders ``tools``). Added in hook API 1.2.
+
+    Args:
+        facts: the model's config facts, with ``variant`` and ``chat_format`` set.
+        tokenizer: the loaded tokenizer.
+
+    Returns:
+        ``ChatFeatures`` (reasoning, tools, notes for ``plan``), or ``None`` for the generic answer.
     """
 
 

@@ -27,6 +27,7 @@ from framework import hookspecs
 from framework.errors import PluginError, SelectionError
 from framework.hookdata import (
     HOOK_API_VERSION,
+    ChatFeatures,
     ChatOptions,
     DemoModel,
     Finding,
@@ -351,13 +352,21 @@ class FamilyHooks:
     def check_model(self, model: Any, tokenizer: Any) -> list[Finding]:
         return self._collect("check_model", model=model, tokenizer=tokenizer)
 
-    def chat_renderer(self, tokenizer: Any) -> Callable[[list[dict[str, str]], ChatOptions], RenderedChat]:
+    def chat_features(self, tokenizer: Any) -> ChatFeatures:
+        """What the renderer in charge can render beyond plain text (reasoning, tools)."""
+        name, result = self._first("chat_features", tokenizer=tokenizer)
+        return self.host._validated(name, "chat_features", result, ChatFeatures) or ChatFeatures()
+
+    def chat_renderer(self, tokenizer: Any) -> Callable[..., RenderedChat]:
         """A fast per-sample renderer: the hook implementations are resolved once."""
         impls = self.host._impls("render_chat", self._order)
         host, facts = self.host, self.facts
 
-        def render(messages: list[dict[str, str]], options: ChatOptions) -> RenderedChat:
-            kwargs = {"facts": facts, "messages": messages, "options": options, "tokenizer": tokenizer}
+        def render(
+            messages: list[dict[str, Any]], options: ChatOptions, tools: list[dict[str, Any]] | None = None
+        ) -> RenderedChat:
+            kwargs = {"facts": facts, "messages": messages, "options": options, "tokenizer": tokenizer,
+                      "tools": tools}
             for name, impl in impls:
                 result = host._call(name, impl, "render_chat", kwargs)
                 if result is None:
