@@ -20,7 +20,7 @@ from typing import Any
 from framework.data.validate import DataReport
 
 #: Bump when the output of the pipeline changes for the same inputs.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: kept rows keep their own source; max_samples is a total; stray files skipped
 
 _PROBE = [
     {"role": "system", "content": "S"},

@@ -246,7 +246,8 @@ def prepare_sft(
         train_on: which tokens carry loss: every assistant turn, the last one, everything.
         truncation: a sample over ``cutoff_len`` is dropped, or cut to it.
         val_size: evaluation split: a fraction, or a number of samples when >= 1.
-        max_samples: use only the first this many records of each path.
+        max_samples: use at most this many records in all (the first ones of each path; a
+            mixture shares them by its weights).
         seed: shuffle, split and mixture seed.
         strict: stop on the first bad sample instead of dropping it.
         allow_special_in_data: control-token text inside data is parsed as control tokens.
@@ -300,6 +301,7 @@ def prepare_sft(
         stage="sft",
         strict=strict,
         max_samples=max_samples,
+        weights=weights,
         task_system_prompts=task_system_prompts,
     )
     report = loaded.report

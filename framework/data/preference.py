@@ -74,7 +74,8 @@ def prepare_preference(
         truncation: a pair over ``cutoff_len`` is dropped, or kept (the trainer cuts it).
         fmt: the data format (only ``preference`` is accepted); detected when None.
         val_size: evaluation split: a fraction, or a number of pairs when >= 1.
-        max_samples: use only the first this many records of each path.
+        max_samples: use at most this many records in all (the first ones of each path; a
+            mixture shares them by its weights).
         seed: shuffle, split and mixture seed.
         strict: stop on the first bad pair instead of dropping it.
         mix_weights: one weight per path.
@@ -121,6 +122,7 @@ def prepare_preference(
         stage="dpo",
         strict=strict,
         max_samples=max_samples,
+        weights=weights,
         task_system_prompts=task_system_prompts,
     )
     report = loaded.report

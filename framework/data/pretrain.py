@@ -54,7 +54,8 @@ def prepare_pretrain(
         cutoff_len: block length in tokens.
         val_size: evaluation documents: a fraction, or a count when >= 1.
         seed: split and mixture seed.
-        max_samples: use only the first this many documents of each path.
+        max_samples: use at most this many documents in all (the first ones of each path; a
+            mixture shares them by its weights).
         strict: stop on the first bad document instead of dropping it.
         mix_weights: one weight per path: its share of the training documents.
         add_bos: start each document with the tokenizer's bos token (when it has one).
@@ -103,7 +104,8 @@ def prepare_pretrain(
         if stored is not None:
             return PreparedData(*stored)
 
-    loaded = load_sources(path_list, fmt=None, allowed=("text",), stage="pt", strict=strict, max_samples=max_samples)
+    loaded = load_sources(path_list, fmt=None, allowed=("text",), stage="pt", strict=strict, max_samples=max_samples,
+                          weights=weights)
     report = loaded.report
     report.cutoff_len = cutoff_len
     from datasets import Dataset

@@ -65,6 +65,7 @@ def load_sources(
     stage: str,
     strict: bool,
     max_samples: int | None = None,
+    weights: Sequence[float] | None = None,
     task_system_prompts: Mapping[str, str] | None = None,
 ) -> Loaded:
     """Read, detect, convert and validate every source.
@@ -75,31 +76,49 @@ def load_sources(
         allowed: formats this training stage can use.
         stage: the stage name, for the error message.
         strict: raise on the first bad sample instead of dropping it.
-        max_samples: read at most this many records of each source (the first ones), to try
-            a run quickly on a big dataset.
+        max_samples: read at most this many records in all (the first ones of each source),
+            to try a run quickly on a big dataset; several sources share it by their mixture
+            weights, or by their sizes without weights (``sample_limits``).
+        weights: the mixture weights (one per path), for sharing ``max_samples``.
         task_system_prompts: system prompt per ``task`` field value.
+
+    A file inside a directory whose detected format this stage cannot read (``notes.txt``
+    beside JSONL files) is skipped and named in the report; a file given by itself, or a
+    directory where nothing fits, is an error.
     """
+    files: list[Path] = []
+    groups: list[list[tuple[str, str, list]]] = []  # per source: (file, format, records)
+    skipped: list[str] = []
+    for path in paths:
+        files.extend(source_files([path]))
+        own: list[tuple[str, str, list]] = []
+        refused: tuple[str, str] | None = None
+        for file, group in itertools.groupby(read_records(path), key=lambda r: r.source):
+            part = list(group)
+            found = fmt or detect_format(part)  # per file: a directory may hold several formats
+            if found not in allowed:
+                refused = refused or (file, found)
+                if fmt is None and path.is_dir():
+                    skipped.append(f"{file} ({found} data)")
+                    continue
+                _refuse(file, found, stage, allowed)
+            own.append((file, found, part))
+        if not own and refused is not None:
+            _refuse(*refused, stage, allowed)
+        groups.append(own)
+    limits = sample_limits([sum(len(part) for _, _, part in own) for own in groups], max_samples, weights)
     examples: list[Example] = []
     source_of: list[int] = []
     problems: list[Problem] = []
     formats: list[str] = []
-    files: list[Path] = []
     read = 0
-    for index, path in enumerate(paths):
-        files.extend(source_files([path]))
-        records = read_records(path)
-        if max_samples is not None:
-            records = records[:max_samples]
-        read += len(records)
-        for file, group in itertools.groupby(records, key=lambda r: r.source):
-            part = list(group)
-            found = fmt or detect_format(part)  # per file: a directory may hold several formats
-            if found not in allowed:
-                raise DataError(
-                    f"{found} data cannot be used for stage {stage}",
-                    where=file,
-                    hint=f"stage {stage} reads {', '.join(sorted(allowed))} data; pick the stage that fits the data",
-                )
+    for index, (own, limit) in enumerate(zip(groups, limits)):
+        for _, found, part in own:
+            part = part[: max(0, limit)]
+            limit -= len(part)
+            if not part:
+                continue
+            read += len(part)
             formats.append(found)
             converted, bad = to_examples(part, found, task_system_prompts=task_system_prompts)
             examples.extend(converted)
@@ -107,9 +126,48 @@ def load_sources(
             problems.extend(bad)
     names = [str(p) for p in paths]
     report = DataReport(format="+".join(dict.fromkeys(formats)), files=names, read=read)
+    if skipped:
+        report.notes.append(f"skipped {len(skipped)} file(s) stage {stage} does not read: {', '.join(skipped)}")
     origin = {id(ex): src for ex, src in zip(examples, source_of)}
     kept, report = validate(examples, strict=strict, problems=problems, report=report)
     return Loaded(kept, [origin[id(ex)] for ex in kept], names, formats, report, files)
+
+
+def _refuse(file: str, found: str, stage: str, allowed: Collection[str]) -> None:
+    raise DataError(
+        f"{found} data cannot be used for stage {stage}",
+        where=file,
+        hint=f"stage {stage} reads {', '.join(sorted(allowed))} data; pick the stage that fits the data",
+    )
+
+
+def sample_limits(sizes: Sequence[int], total: int | None, weights: Sequence[float] | None = None) -> list[int]:
+    """How many records of each source to read so that all of them together are at most ``total``.
+
+    The shares follow the mixture weights, or the sources' sizes without weights (the same
+    proportions as reading everything); what a small source cannot fill goes to the others.
+    The result never exceeds a source's size and sums to ``min(total, sum(sizes))``.
+    """
+    sizes = [int(n) for n in sizes]
+    if total is None or sum(sizes) <= total:
+        return sizes
+    share = [float(w) for w in weights] if weights is not None else [float(n) for n in sizes]
+    limits = [0] * len(sizes)
+    left = total
+    open_ = [i for i, n in enumerate(sizes) if n > 0]
+    while left > 0 and open_:
+        whole = sum(share[i] for i in open_) or float(len(open_))
+        exact = {i: left * (share[i] / whole if whole else 1 / len(open_)) for i in open_}
+        give = {i: int(exact[i]) for i in open_}
+        spare = left - sum(give.values())
+        for i in sorted(open_, key=lambda i: (-(exact[i] - give[i]), i))[:spare]:
+            give[i] += 1
+        for i in open_:
+            take = min(give[i], sizes[i] - limits[i])
+            limits[i] += take
+            left -= take
+        open_ = [i for i in open_ if limits[i] < sizes[i]]
+    return limits
 
 
 def sample_texts(examples: Sequence[Example], limit: int = 2000) -> list[str]:

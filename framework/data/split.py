@@ -57,13 +57,17 @@ def eval_count(val_size: float, total: int) -> int:
 
 def split_and_mix(
     rows: np.ndarray,
-    source_of_row: np.ndarray,
+    sources_of_rows: np.ndarray,
     *,
     val_size: float,
     weights: Sequence[float] | None,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
     """Shuffle, hold out the evaluation rows, then resample training rows to the weights.
+
+    ``sources_of_rows[i]`` is the source of ``rows[i]``: the two arrays are aligned, because
+    ``rows`` are the kept row numbers (with gaps where samples were dropped) and indexing a
+    per-example array by them would read the wrong sample's source, or past the end.
 
     With weights, the training set keeps its size and each source gets its weight's share:
     a source short of its share is repeated (whole passes, then a random part), a longer one
@@ -72,11 +76,16 @@ def split_and_mix(
     Returns:
         training rows, evaluation rows, and the number of training rows per source.
     """
+    rows = np.asarray(rows)
+    sources_of_rows = np.asarray(sources_of_rows)
+    if len(rows) != len(sources_of_rows):
+        raise ValueError(f"{len(rows)} rows but {len(sources_of_rows)} source numbers")
     rng = np.random.default_rng(seed)
-    shuffled = rows[rng.permutation(len(rows))]
+    order = rng.permutation(len(rows))
+    shuffled, shuffled_sources = rows[order], sources_of_rows[order]
     held = eval_count(val_size, len(shuffled))
     eval_rows, train_rows = shuffled[:held], shuffled[held:]
-    sources = source_of_row[train_rows]
+    sources = shuffled_sources[held:]
     if weights is None or len(weights) < 2:
         counts = np.bincount(sources, minlength=len(weights or [0]))
         return train_rows, np.sort(eval_rows), {i: int(c) for i, c in enumerate(counts)}

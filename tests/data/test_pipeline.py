@@ -279,3 +279,82 @@ def test_slow_tokenizer_is_refused(kit, render):
 
     with pytest.raises(ModelError, match="not a fast tokenizer"):
         prepare_sft(kit.jsonl("a.jsonl", kit.alpaca(2)), Slow(), render, cutoff_len=64)
+
+
+# ── issue 12: samples dropped in the middle, mixtures, max_samples in all, stray files ──────
+
+
+@pytest.mark.parametrize("position", [0, 5, 11])
+@pytest.mark.parametrize("truncation", ["drop", "truncate"])
+def test_a_sample_dropped_anywhere_leaves_the_others(kit, tokenizer, render, position, truncation):
+    """A sample over the cutoff (drop) or a prompt alone over it (truncate: nothing trained is
+    left) at any position; the rest is trained, the dropped one is counted."""
+    rows = kit.alpaca(12)
+    if truncation == "drop":
+        rows[position]["output"] = "long " * 200
+    else:
+        rows[position]["instruction"] = "long " * 200
+    path = kit.jsonl("a.jsonl", rows)
+    data = prepare_sft(path, tokenizer, render, cutoff_len=128, truncation=truncation, val_size=2, seed=4)
+    assert len(data.train) + len(data.eval) == 11 == data.report.kept
+    assert data.report.dropped_total == 1 and data.report.read == 12
+    texts = [tokenizer.decode(ids) for ids in list(data.train["input_ids"]) + list(data.eval["input_ids"])]
+    assert not any("long long" in t for t in texts)
+    assert sum(f"question number {i}?" in " ".join(texts) for i in range(12)) == 11
+
+
+def test_mixture_counts_are_the_training_set_after_drops(kit, tokenizer, render):
+    a_rows = kit.alpaca(12, prefix="aaa")
+    for i in (2, 5, 6):
+        a_rows[i]["output"] = "long " * 200
+    a = kit.jsonl("a.jsonl", a_rows)
+    b = kit.jsonl("b.jsonl", kit.alpaca(8, prefix="bbb"))
+    for weights in (None, [1, 1], [3, 1]):
+        data = prepare_sft([a, b], tokenizer, render, cutoff_len=128, mix_weights=weights, val_size=3, seed=1)
+        texts = [tokenizer.decode(ids) for ids in data.train["input_ids"]]
+        held = [tokenizer.decode(ids) for ids in data.eval["input_ids"]]
+        actual = {str(a): sum("aaa question" in t for t in texts), str(b): sum("bbb question" in t for t in texts)}
+        assert data.report.mixture == actual, weights
+        assert sum(actual.values()) == len(texts)
+        if weights is None:  # nothing resampled: every kept sample is on exactly one side
+            assert len(texts) + len(held) == 9 + 8
+
+
+def test_max_samples_is_a_total_shared_by_the_mixture(kit, tokenizer, render):
+    a = kit.jsonl("a.jsonl", kit.alpaca(30, prefix="aaa"))
+    b = kit.jsonl("b.jsonl", kit.alpaca(10, prefix="bbb"))
+    by_size = prepare_sft([a, b], tokenizer, render, cutoff_len=128, max_samples=8)
+    assert by_size.report.read == 8 and len(by_size.train) == 8
+    assert by_size.report.mixture == {str(a): 6, str(b): 2}  # 30:10
+    by_weight = prepare_sft([a, b], tokenizer, render, cutoff_len=128, max_samples=8, mix_weights=[1, 3])
+    assert by_weight.report.read == 8 and by_weight.report.mixture == {str(a): 2, str(b): 6}
+    small = prepare_sft([a, b], tokenizer, render, cutoff_len=128, max_samples=36, mix_weights=[1, 3])
+    assert small.report.read == 36  # b holds 10 of its 27: the other 26 come from a
+
+
+def test_sample_limits_sum_to_the_total_and_fit_each_source():
+    from framework.data.sources import sample_limits
+
+    assert sample_limits([5, 5], None) == [5, 5]
+    assert sample_limits([5, 5], 20) == [5, 5]
+    assert sample_limits([30, 10], 8) == [6, 2]
+    assert sample_limits([30, 10], 8, [1, 3]) == [2, 6]
+    assert sample_limits([30, 2, 0], 9, [1, 1, 1]) == [7, 2, 0]
+    assert sample_limits([3, 3, 3], 7) == [3, 2, 2]
+
+
+def test_a_stray_file_in_a_directory_is_skipped_and_named(kit, tokenizer, render):
+    kit.jsonl("d/a.jsonl", kit.alpaca(4))
+    kit.jsonl("d/b.jsonl", kit.alpaca(3, prefix="b"))
+    kit.text("d/notes.txt", "remember to check the learning rate\n")
+    data = prepare_sft([kit.root / "d"], tokenizer, render, cutoff_len=128)
+    assert len(data.train) == 7 and data.report.read == 7
+    assert any("skipped 1 file(s) stage sft does not read" in n and "notes.txt (text data)" in n
+               for n in data.report.notes)
+    assert any("notes.txt" in line for line in data.report.lines())
+
+
+def test_a_directory_with_no_file_for_the_stage_names_one(kit, tokenizer, render):
+    kit.text("d/notes.txt", "only notes\n")
+    with pytest.raises(DataError, match=r"notes\.txt: text data cannot be used for stage sft"):
+        prepare_sft([kit.root / "d"], tokenizer, render, cutoff_len=128)
