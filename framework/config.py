@@ -70,7 +70,11 @@ class DataSection(_Section):
         default=None, description="Progressive max length, e.g. '512:0.3,1024:0.6,2048:1.0'."
     )
     val_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="Share of samples held out for validation.")
-    max_samples: int | None = Field(default=None, ge=1, description="Use at most this many samples.")
+    max_samples: int | None = Field(
+        default=None, ge=1,
+        description="Use at most this many samples in all: the first ones of each file; several --data paths share "
+                    "them by data.mix_weights (by their sizes without weights).",
+    )
     strict: bool = Field(default=False, description="Fail on the first bad sample instead of dropping it.")
     allow_special_in_data: bool = Field(
         default=False, description="Parse control-token text inside data as control tokens (off: plain text)."
@@ -221,8 +225,31 @@ def valid_keys() -> list[str]:
 
 
 def describe_keys() -> dict[str, str]:
-    """Dotted key -> description, for ``framework plan --keys`` and the docs."""
-    return {key: field.description or "" for key, field in _walk(RunConfig)}
+    """Dotted key -> description, for ``framework plan --keys`` and the docs.
+
+    An enumerated key ends with its allowed values, so a user finds them before the error
+    for a wrong one does.
+    """
+    out = {}
+    for key, field in _walk(RunConfig):
+        text = field.description or ""
+        choices = allowed_values(field.annotation)
+        if choices:
+            text = f"{text.rstrip()} One of: {', '.join(choices)}.".lstrip()
+        out[key] = text
+    return out
+
+
+def allowed_values(annotation: Any) -> list[str]:
+    """The values of a ``Literal`` annotation (also inside ``X | None`` or ``list[...]``)."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(v) for v in typing.get_args(annotation)]
+    values: list[str] = []
+    for inner in typing.get_args(annotation):
+        values += [v for v in allowed_values(inner) if v not in values]
+    return values
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
