@@ -17,8 +17,8 @@ settings and without the CUDA context and allocator slack, which a CPU does not 
     python bench/memory_peaks.py --published  # only the comparison with published peaks
     python bench/memory_peaks.py --choices    # choose_method on common accelerator sizes
 
-The published peaks it also compares with need the official configs of the shared reference
-folder (``FRAMEWORK_SHARED_DIR``, else ``../shared`` beside the repository).
+The published peaks it also compares with are computed from the official configs kept in
+tests/oracles/configs (provenance in tests/oracles/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ CASES = (
 )
 
 
-#: LLaMA-2-7B, the model of LLaMA-Factory's measurements (not among the shared official configs).
+#: LLaMA-2-7B, the model of LLaMA-Factory's measurements (not among the kept official configs).
 #: source: https://huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json
 LLAMA2_7B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
              "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
@@ -128,7 +128,7 @@ class Published:
     """A published peak and the estimate settings that describe its run."""
 
     name: str
-    model: str  # official config stem under shared/reference/official/configs, or "llama2-7b"
+    model: str  # official config stem under tests/oracles/configs, or "llama2-7b"
     published_gib: float
     source: str
     conditions: str
@@ -188,8 +188,8 @@ def choices_markdown(seq_len: int = 2048) -> str:
     return "\n".join(lines)
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("FRAMEWORK_SHARED_DIR") or REPO.parent / "shared")
+#: Published config.json files (provenance in tests/oracles/SOURCES.md).
+OFFICIAL_CONFIGS = REPO / "tests" / "oracles" / "configs"
 
 
 def published_facts(model: str) -> Any:
@@ -197,7 +197,7 @@ def published_facts(model: str) -> Any:
 
     if model == "llama2-7b":
         return facts_from_config(LLAMA2_7B, "meta-llama/Llama-2-7b-hf")
-    path = shared_dir() / "reference" / "official" / "configs" / f"{model}.config.json"
+    path = OFFICIAL_CONFIGS / f"{model}.config.json"
     return facts_from_config(json.loads(path.read_text(encoding="utf-8")), model)
 
 

@@ -1,9 +1,8 @@
-"""Fixtures of the planner's tests: official configs (test oracles) read from the shared folder."""
+"""Fixtures of the planner's tests: official configs (test oracles) kept in tests/oracles/configs."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -15,16 +14,14 @@ from framework.hookdata import ModelFacts
 REPO = Path(__file__).resolve().parents[2]
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("FRAMEWORK_SHARED_DIR") or REPO.parent / "shared")
+#: Published config.json files, with their provenance in tests/oracles/SOURCES.md.
+OFFICIAL_CONFIGS = REPO / "tests" / "oracles" / "configs"
 
 
 @pytest.fixture(scope="session")
 def official() -> Callable[[str], ModelFacts]:
-    """Facts of an official config.json kept in shared/reference/official/configs, by file stem."""
-    folder = shared_dir() / "reference" / "official" / "configs"
-    if not folder.is_dir():
-        pytest.skip(f"official configs not found at {folder} (set FRAMEWORK_SHARED_DIR)")
+    """Facts of an official config.json kept in tests/oracles/configs, by file stem."""
+    folder = OFFICIAL_CONFIGS
 
     def load(name: str) -> ModelFacts:
         config = json.loads((folder / f"{name}.config.json").read_text(encoding="utf-8"))
