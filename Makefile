@@ -1,11 +1,18 @@
 # Two entry points: `make run` (install + train the demo) and `make test` (install + test).
-# Both create .venv on first use; this machine's CPU torch is pinned by constraints.txt.
+# Both create .venv on first use. On a machine without a CUDA GPU, constraints.txt pins the CPU
+# build of torch; where `nvidia-smi` sees a GPU, the CUDA build is installed instead, and
+# flash-attn on top when it builds (SDPA is used otherwise).
 VENV ?= .venv
 PYTHON ?= python3
-PIP := $(VENV)/bin/pip
+PIP := PYTHONWARNINGS=ignore $(VENV)/bin/pip
+CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+ifeq ($(CUDA),yes)
+PIPFLAGS := -q
+else
 PIPFLAGS := -q -c constraints.txt
+endif
 
-.PHONY: run test bench clean
+.PHONY: run test bench gpu-smoke clean
 
 run: $(VENV)/.installed-run
 	$(VENV)/bin/framework run
@@ -22,6 +29,9 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed-run: $(VENV)/bin/python requirements.txt constraints.txt pyproject.toml
 	$(PIP) install $(PIPFLAGS) -r requirements.txt
+ifeq ($(CUDA),yes)
+	$(PIP) install -q --no-build-isolation 'flash-attn>=2.6.3' || echo "flash-attn did not build: SDPA attention will be used"
+endif
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python requirements-test.txt constraints.txt pyproject.toml
