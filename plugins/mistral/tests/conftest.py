@@ -17,7 +17,6 @@ tokens, and a ``<s> $A`` post-processor adds BOS like the Hub files do.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,9 @@ from framework.facts import facts_from_config
 from framework.hookdata import ModelFacts
 
 
-def repo_root() -> Path:
-    """The directory of the root pyproject.toml (the one beside the ``framework`` package)."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
-            return parent
-    raise RuntimeError("repository root not found")
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("FRAMEWORK_SHARED_DIR")
-    return Path(env) if env else repo_root().parent / "shared"
-
-
-OFFICIAL = shared_dir() / "reference" / "official"
+#: Official templates and configs copied into the repository with their provenance
+#: (oracles/SOURCES.md), so a clone runs the tests with nothing beside it.
+OFFICIAL = Path(__file__).resolve().parent / "oracles"
 
 
 def official_template(name: str) -> str:
@@ -79,7 +67,7 @@ def sentencepiece_tokenizer(path: Path, mode: str) -> Any:
 
 
 class Official:
-    """Access to the official templates and configs (test oracles) under the shared directory."""
+    """Access to the official templates and configs (test oracles) copied under ``oracles/``."""
 
     template = staticmethod(official_template)
     config = staticmethod(official_config)
