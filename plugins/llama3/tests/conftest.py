@@ -7,7 +7,6 @@ four plugins cannot import a module named ``conftest``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,9 @@ from framework.hookdata import ModelFacts
 from framework_llama3.tokenizer import build_llama3_tokenizer
 
 
-def _repo_root() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
-            return parent
-    raise RuntimeError("repository root not found")
-
-
-SHARED = Path(os.environ.get("FRAMEWORK_SHARED_DIR") or _repo_root().parent / "shared")
-OFFICIAL = SHARED / "reference" / "official"
+#: Copies of the official files the tests compare against, with their origin and sha256 in
+#: oracles/SOURCES.md (tests never read outside the repository).
+ORACLES = Path(__file__).resolve().parent / "oracles"
 
 #: Official template file per variant.
 TEMPLATES = {
@@ -37,11 +30,11 @@ TEMPLATES = {
 
 
 def official_config(name: str) -> dict[str, Any]:
-    return json.loads((OFFICIAL / "configs" / f"{name}.config.json").read_text(encoding="utf-8"))
+    return json.loads((ORACLES / "configs" / f"{name}.config.json").read_text(encoding="utf-8"))
 
 
 def official_template(variant: str) -> str:
-    return (OFFICIAL / "templates" / TEMPLATES[variant]).read_text(encoding="utf-8")
+    return (ORACLES / "templates" / TEMPLATES[variant]).read_text(encoding="utf-8")
 
 
 def facts_for(name: str, variant: str | None = None) -> ModelFacts:
