@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,8 @@ from framework.facts import facts_from_config
 from framework.hookdata import ModelFacts
 
 
-def _repo_root() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
-            return parent
-    raise RuntimeError("repository root not found")
-
-
-SHARED = Path(os.environ.get("FRAMEWORK_SHARED_DIR") or _repo_root().parent / "shared")
-OFFICIAL = SHARED / "reference" / "official"
+#: Copies of the official configs and templates, with their origin and sha256 (oracles/SOURCES.md).
+OFFICIAL = Path(__file__).resolve().parent / "oracles"
 
 #: Official template per generation (gemma-7b-it and gemma-2-9b-it are the same 591 bytes).
 TEMPLATES = {"1": "gemma-7b-it.jinja", "2": "gemma-2-9b-it.jinja", "3": "gemma-3-1b-it.jinja"}

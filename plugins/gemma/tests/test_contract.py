@@ -9,7 +9,6 @@ each generation's own template on conversations without a system message).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,8 @@ from framework_gemma import plugin
 
 
 def _official() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
-            return Path(os.environ.get("FRAMEWORK_SHARED_DIR") or parent.parent / "shared") / "reference" / "official"
-    raise RuntimeError("repository root not found")
+    """The copies of the official files beside the tests (oracles/SOURCES.md)."""
+    return Path(__file__).resolve().parent / "oracles"
 
 
 def _config(name: str) -> dict[str, Any]:
