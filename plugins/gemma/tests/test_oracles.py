@@ -19,7 +19,9 @@ def test_every_oracle_file_has_its_recorded_sha256() -> None:
 
 
 def test_tests_read_no_file_outside_the_repository() -> None:
-    forbidden = ("FRAMEWORK_" + "SHARED_DIR", '"' + "shared" + '"')
+    forbidden = ("FRAMEWORK_SHARED_DIR", '"shared"')
     for test in Path(__file__).resolve().parent.glob("*.py"):
+        if test.name == Path(__file__).name:
+            continue
         text = test.read_text(encoding="utf-8")
         assert not any(word in text for word in forbidden), test.name
