@@ -13,7 +13,6 @@ is reproduced from the published files as remembered, not from a stored copy; it
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,35 +24,31 @@ SPECIALS_NOT_FLAGGED = frozenset({
 })
 
 
-def _repo_root() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "framework").is_dir():
-            return parent
-    raise RuntimeError("repository root not found")
+#: Copies of the official templates and configs the tests compare with (provenance and sha256 in
+#: oracles/SOURCES.md): tests read only from here, so they run in any clone of the repository.
+ORACLES = Path(__file__).resolve().parent / "oracles"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    env = os.environ.get("FRAMEWORK_SHARED_DIR")
-    return Path(env) if env else _repo_root().parent / "shared"
+def oracles() -> Path:
+    return ORACLES
 
 
 @pytest.fixture(scope="session")
-def official(shared_dir: Path) -> Path:
-    return shared_dir / "reference" / "official"
-
-
-@pytest.fixture(scope="session")
-def template(official: Path) -> Callable[[str], str]:
+def template() -> Callable[[str], str]:
+    """An official template by file name (``2026/templates/...`` for the 2026 generation)."""
     def read(name: str) -> str:
-        return (official / "templates" / name).read_text(encoding="utf-8")
+        path = ORACLES / name if "/" in name else ORACLES / "templates" / name
+        return path.read_text(encoding="utf-8")
     return read
 
 
 @pytest.fixture(scope="session")
-def config(official: Path) -> Callable[[str], dict[str, Any]]:
+def config() -> Callable[[str], dict[str, Any]]:
+    """An official config.json by file name (``2026/configs/...`` for the 2026 generation)."""
     def read(name: str) -> dict[str, Any]:
-        return json.loads((official / "configs" / name).read_text(encoding="utf-8"))
+        path = ORACLES / name if "/" in name else ORACLES / "configs" / name
+        return json.loads(path.read_text(encoding="utf-8"))
     return read
 
 

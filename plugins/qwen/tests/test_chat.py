@@ -1,6 +1,6 @@
 """render_chat against the official templates: same text, same ids on the real vocabulary, right labels.
 
-Oracles: the verbatim jinja templates in shared/reference/official/templates, rendered by
+Oracles: the verbatim jinja templates in oracles/templates (copies, see oracles/SOURCES.md), rendered by
 transformers' own ``apply_chat_template(tokenize=False)``; for Qwen v1 (no jinja template) the
 string its remote code builds (qwen_generation_utils.make_context) and its official training
 script formats (QwenLM/Qwen finetune.py preprocess), re-stated below.
