@@ -14,6 +14,7 @@ file with ``training_config.json``, the marker ``framework chat/merge/eval`` rea
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
@@ -157,6 +158,9 @@ def save_checkpoint(trainer: Any, trial: Any = None) -> Path:
                     state.stateful_callbacks[cb_name].append(callback.state())
                 else:
                     state.stateful_callbacks[cb_name] = callback.state()
+            settings = getattr(trainer, "run_settings", None)
+            if settings is not None:  # what --resume compares its own settings with
+                (staging / SETTINGS_FILE).write_text(json.dumps(settings, default=str), encoding="utf-8")
             state.save_to_json(str(staging / STATE_FILE))  # the completeness marker: last file
         trainer.accelerator.wait_for_everyone()
         if args.should_save:
@@ -214,3 +218,99 @@ def save_outputs_atomically(output_dir: Path, write: Callable[[Path], None], *, 
         raise write_failed("the final outputs", exc, output_dir, "the checkpoints are intact") from exc
     finally:
         _remove(staging)
+
+
+# ── resuming: the checkpoint's settings against the command's ─────────────────────────────
+
+#: Written into every checkpoint beside the trainer state: the resolved settings that trained it.
+SETTINGS_FILE = "run_settings.json"
+
+#: Keys that may differ on ``--resume``: how long to train on, logging and saving, speed-only
+#: switches and where things run. Every other key shapes the weights, the optimizer state or the
+#: data order, and a resumed run with a different value would crash on loading or silently train
+#: something else. docs/reliability.md lists them.
+RESUMABLE_KEYS = frozenset({
+    "training.max_steps", "training.epochs", "training.logging_steps", "training.save_steps",
+    "training.eval_steps", "training.save_total_limit", "training.report_to", "training.early_stopping_patience",
+    "training.early_stopping_threshold", "training.gradient_checkpointing", "training.torch_compile",
+    "training.loss_chunk_size", "output.dir", "output.overwrite", "output.resume", "data.num_proc",
+    "data.overwrite_cache", "data.strict", "model.trust_remote_code", "model.allow_pickle", "plan.gpu",
+    "distributed.master_addr", "distributed.master_port", "distributed.node_rank",
+})
+
+
+class RunComplete(Exception):
+    """``--resume`` on a run that already reached its last step: nothing to train (exit 0)."""
+
+
+def _value(entry: Any) -> Any:
+    value = entry.get("value") if isinstance(entry, dict) and "value" in entry else entry
+    return json.loads(json.dumps(value, default=str))
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, checkpoint's value, this command's value) for keys that may not change on resume."""
+    changed = []
+    for key in sorted(set(saved) | set(current)):
+        if key in RESUMABLE_KEYS:
+            continue
+        before, after = _value(saved.get(key)), _value(current.get(key))
+        if before != after:
+            changed.append((key, before, after))
+    return changed
+
+
+def check_resume(checkpoint: Path, settings: dict[str, Any]) -> None:
+    """Before anything loads: refuse settings the checkpoint was not trained with, and a run
+    that is already complete.
+
+    Args:
+        checkpoint: the ``checkpoint-N`` that ``--resume`` would continue from.
+        settings: this command's resolved settings (``Resolved.to_json()``).
+
+    Raises:
+        ConfigError: keys outside ``RESUMABLE_KEYS`` differ (each named with both values), or
+            the last checkpoint is the final step but the final outputs were never written.
+        RunComplete: the checkpoint is the run's last step and the final outputs exist, and
+            neither ``training.max_steps`` nor ``training.epochs`` was raised.
+    """
+    from framework.errors import ConfigError
+
+    saved_path = checkpoint / SETTINGS_FILE
+    saved = json.loads(saved_path.read_text(encoding="utf-8")) if saved_path.is_file() else None
+    if saved is not None:
+        changed = changed_settings(saved, settings)
+        if changed:
+            listed = ", ".join(f"{k} {before!r} -> {after!r}" for k, before, after in changed)
+            raise ConfigError(
+                f"--resume with {len(changed)} setting(s) that differ from {checkpoint.name}: {listed}",
+                where=str(checkpoint.parent),
+                hint="use the checkpoint's values (they shape the weights, the optimizer state or the data order), "
+                     "or start a new run with --overwrite or another --output; docs/reliability.md lists the keys "
+                     "that may change on resume",
+            )
+    state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+    step, last = int(state.get("global_step") or 0), int(state.get("max_steps") or 0)
+    if not last or step < last or _raised(saved, settings, last):
+        return
+    if not (checkpoint.parent / OUTPUT_MARKER).is_file():
+        raise ConfigError(
+            f"{checkpoint.name} is the last step ({step} of {last}) but the run's final outputs were never written",
+            where=str(checkpoint.parent),
+            hint=f"load the weights from {checkpoint} directly, or raise training.max_steps to train on and write them",
+        )
+    raise RunComplete(f"the run in {checkpoint.parent} is already complete (step {step} of {last}); nothing to "
+                      f"train. raise training.max_steps or training.epochs to train further, or pass --overwrite "
+                      f"to start again")
+
+
+def _raised(saved: dict[str, Any] | None, current: dict[str, Any], last: int) -> bool:
+    """Whether this command asks for more steps than the checkpointed run had."""
+    steps = _value(current.get("training.max_steps"))
+    if isinstance(steps, int) and steps > 0:
+        return steps > last
+    if saved is None:
+        return False
+    epochs, before = _value(current.get("training.epochs")), _value(saved.get("training.epochs"))
+    return _value(saved.get("training.max_steps")) in (None, -1, 0) and isinstance(epochs, (int, float)) \
+        and isinstance(before, (int, float)) and epochs > before

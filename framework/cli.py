@@ -372,9 +372,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"({plan.distributed.reason})")
     for warning in plan.warnings:
         say(f"[warning] {warning}")
+    from framework.checkpointing import RunComplete
     from framework.runner import run
 
-    result = run(plan, say)
+    try:
+        result = run(plan, say)
+    except RunComplete as done:
+        say(str(done))
+        return EXIT_OK
     if result.interrupted:
         return EXIT_INTERRUPTED
     from framework.progress import summary_lines

@@ -234,6 +234,10 @@ def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
                           hint="drop --seq-schedule, or limit the pair length with --cutoff-len")
     output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
+    if resume_from is not None:
+        from framework.checkpointing import check_resume
+
+        check_resume(resume_from, plan.resolved.to_json())  # before anything loads
     torch.manual_seed(cfg.training.seed)
     inputs = prepare_inputs(plan, say, check_data=False)
     tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data

@@ -89,6 +89,15 @@ def merge(output_dir: Path, destination: Path | None = None) -> Path:
 
     if not (output_dir / "adapter_config.json").exists():
         raise ConfigError("this run saved a full model, there is no adapter to merge", where=str(output_dir))
+    kind = prompt_learning_type(output_dir)
+    if kind is not None:
+        raise ConfigError(
+            f"this run trained a {kind} adapter, which adds virtual tokens in front of every input instead of "
+            f"changing weights, so there is nothing to merge into the base model",
+            where=str(output_dir),
+            hint="use it as it is: `framework chat` or `framework eval` on this directory, or "
+                 "PeftModel.from_pretrained(base, OUTPUT) in your own code",
+        )
     run = load_run(output_dir)
     destination = destination or output_dir / "merged"
     if destination.exists() and any(destination.iterdir()):
@@ -102,6 +111,28 @@ def merge(output_dir: Path, destination: Path | None = None) -> Path:
         (destination / "generation_config.json").write_text(
             (output_dir / "generation_config.json").read_text(encoding="utf-8"), encoding="utf-8")
     return destination
+
+
+#: peft's prompt-learning adapter types: virtual tokens (or a key/value prefix) added in peft's forward.
+PROMPT_LEARNING_TYPES = {"PREFIX_TUNING": "prefix-tuning", "PROMPT_TUNING": "prompt-tuning",
+                         "P_TUNING": "P-tuning", "MULTITASK_PROMPT_TUNING": "multitask prompt-tuning"}
+
+
+def prompt_learning_type(output_dir: Path) -> str | None:
+    """The prompt-learning kind of the run's adapter (read from adapter_config.json), or None."""
+    path = output_dir / "adapter_config.json"
+    if not path.is_file():
+        return None
+    peft_type = str(json.loads(path.read_text(encoding="utf-8")).get("peft_type", "")).upper()
+    return PROMPT_LEARNING_TYPES.get(peft_type)
+
+
+def _adds_virtual_tokens(model: Any) -> bool:
+    """A peft model whose active adapter is prompt learning (and is not disabled right now)."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not getattr(config, "is_prompt_learning", False):
+        return False
+    return not getattr(model, "_adapters_disabled", False)  # inside disable_adapter() the base model runs
 
 
 def perplexity(model: Any, rows: Any, batch: int = 8) -> float:
@@ -118,7 +149,12 @@ def perplexity(model: Any, rows: Any, batch: int = 8) -> float:
             n = int((labels[:, 1:] != -100).sum())
             if n == 0:
                 continue
-            loss = chunked_causal_lm_loss(model, {"input_ids": ids, "labels": labels})
+            if _adds_virtual_tokens(model):
+                # the chunked loss calls the decoder directly and would skip the virtual tokens;
+                # peft's forward prepends them (and ignores their labels)
+                loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+            else:
+                loss = chunked_causal_lm_loss(model, {"input_ids": ids, "labels": labels})
             total += float(loss) * n
             count += n
     return math.exp(total / count) if count else float("nan")

@@ -50,6 +50,9 @@ def last_checkpoint(directory: Path) -> Path | None:
 
 def check_output_dir(directory: Path, *, overwrite: bool, resume: bool) -> Path | None:
     """Refuse to overwrite a previous run silently; return the checkpoint to resume from."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other", where=str(directory),
+                          hint="pass --resume to continue the run there, or --overwrite to replace it, not both")
     if resume:
         checkpoint = last_checkpoint(directory)
         if checkpoint is None:

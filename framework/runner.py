@@ -17,7 +17,7 @@ from typing import Any, Callable
 from framework.errors import ConfigError
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes, load_tokenizer
 from framework.hookdata import ChatOptions, RenderedChat
-from framework.checkpointing import checkpoint_step
+from framework.checkpointing import check_resume, checkpoint_step
 from framework import distributed
 from framework.outputs import check_output_dir, plot_losses, write_json
 from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
@@ -259,6 +259,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     started = time.perf_counter()
     output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
     resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
+    if resume_from is not None:
+        check_resume(resume_from, plan.resolved.to_json())  # before anything loads
     torch.manual_seed(cfg.training.seed)
 
     inputs = prepare_inputs(plan, say)
@@ -310,6 +312,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         loss_chunk_size=cfg.training.loss_chunk_size,
         guard=guard,
         tokens=tokens,
+        run_settings=plan.resolved.to_json(),
     )
     install(trainer, ProgressBar(tokens, say, world_size=trainer.args.world_size))
     if distributed.is_main_process():

@@ -23,8 +23,10 @@ class FrameworkTrainer(Trainer):
     """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
 
     def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
-                 guard: Any = None, tokens: Any = None, **kwargs: Any) -> None:
+                 guard: Any = None, tokens: Any = None, run_settings: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.run_settings = run_settings  # saved into every checkpoint for --resume to compare
         self.chunked_loss = chunked_loss
         self.loss_chunk_size = loss_chunk_size
         self.guard = guard
