@@ -1,4 +1,4 @@
-"""The official Llama 3 instruct format, rendered as segments.
+"""The official Llama 3 instruct format, rendered as segments, tool use included (3.1 and later).
 
 Each turn is ``<|start_header_id|>ROLE<|end_header_id|>\\n\\n`` + content + ``<|eot_id|>``, the
 content stripped of surrounding whitespace (the templates' ``| trim``), and the conversation
@@ -7,64 +7,62 @@ system block holding "Cutting Knowledge Date: December 2023" and "Today Date: ..
 followed by the user's system message if there is one; the date is ``date_string`` from the
 options, else "26 Jul 2024" (3.1) or today's date (3.2, the template's ``strftime_now``).
 
-Tool calling (``tools``, ``ipython``/``tool`` roles, ``<|python_tag|>``, ``<|eom_id|>``) is not
-rendered: such conversations are refused with a clear error rather than rendered wrongly.
+Tools (3.1/3.2 only; Llama 3.0's template has none), exactly as the official templates render them:
+
+* ``tools`` given: the system block starts with ``Environment: ipython``; the declarations
+  (``json.dumps(indent=4)`` each) go into the first user message with a fixed preamble, or into
+  the system block when the option ``tools_in_user_message`` is false.
+* an assistant tool call is ``{"name": "...", "parameters": {...}}`` followed by ``<|eot_id|>``;
+  with the 3.1 option ``builtin_tools`` (``Tools: brave_search, wolfram_alpha``) a built-in call is
+  ``<|python_tag|>name.call(k="v")`` and every call ends with ``<|eom_id|>`` (the template's ipython mode).
+* a tool result is an ``ipython`` turn whose content is JSON-encoded (the template's ``tojson``:
+  a string result appears in quotes), never trained.
+
+What the template cannot show is refused, never dropped: two calls in one assistant turn (the
+template raises "This model only supports single tool-calls at once!"), text beside a call (the
+template prints only the call), reasoning (Llama 3 has no thinking format).
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatOptions, ModelFacts, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 from framework_llama3.detect import variant_of
-from framework_llama3.vocab import BOS, END_HEADER, EOT, START_HEADER
+from framework_llama3.vocab import BOS, END_HEADER, EOM, EOT, PYTHON_TAG, START_HEADER
 
 #: Default ``date_string`` of the Llama 3.1 template.
 DATE_3_1 = "26 Jul 2024"
 #: ``strftime_now`` format of the Llama 3.2 template.
 DATE_FORMAT_3_2 = "%d %b %Y"
 KNOWLEDGE_CUTOFF = "Cutting Knowledge Date: December 2023\n"
-ROLES = ("system", "user", "assistant")
-TOOL_OPTIONS = ("tools", "custom_tools", "builtin_tools")
+ENVIRONMENT = "Environment: ipython\n"
+ROLES_3_0 = ("system", "user", "assistant")
+#: The tool preambles of the 3.1/3.2 templates, verbatim.
+JSON_FORMAT = ('Respond in the format {"name": function name, "parameters": dictionary of argument name and its '
+               'value}.Do not use variables.\n\n')
+TOOLS_IN_SYSTEM = ("You have access to the following functions. To call a function, please respond with JSON for a "
+                   "function call." + JSON_FORMAT)
+TOOLS_IN_USER = ("Given the following functions, please respond with a JSON for a function call with its proper "
+                 "arguments that best answers the given prompt.\n\n" + JSON_FORMAT)
 
 
 def header(role: str) -> str:
     return f"{START_HEADER}{role}{END_HEADER}\n\n"
 
 
-def _refuse_tools(messages: list[dict[str, Any]], options: ChatOptions) -> None:
-    if any(options.get(key) for key in TOOL_OPTIONS):
-        raise DataError("tool definitions are not supported by the llama3 plugin's chat format",
-                        hint="remove `tools` from the conversation or train on plain turns")
-    for i, message in enumerate(messages):
-        if message.get("role") not in ROLES or "tool_calls" in message:
-            raise DataError(f"message {i} has role {message.get('role')!r} or tool calls, which the llama3 plugin "
-                            "does not render (tool calling uses ipython turns and <|python_tag|>)",
-                            hint=f"use only the roles {', '.join(ROLES)}")
-
-
-def _turns(messages: list[dict[str, Any]], first_index: int, bos: str) -> list[Segment]:
-    """One header, content and end-of-turn per message; assistant content + eot carry loss."""
-    segments: list[Segment] = []
-    for offset, message in enumerate(messages):
-        index = first_index + offset
-        trained = message["role"] == "assistant"
-        segments.append(Segment(bos + header(message["role"])))
-        bos = ""
-        segments.append(Segment(message["content"].strip(), trainable=trained, message_index=index, from_data=True))
-        segments.append(Segment(EOT, trainable=trained, message_index=index))
-    return segments
-
-
-def _system_block(messages: list[dict[str, Any]], date: str, bos: str) -> tuple[list[Segment], int]:
-    """The 3.1/3.2 system turn and how many messages it consumed (0 or 1)."""
-    opening = Segment(f"{bos}{header('system')}{KNOWLEDGE_CUTOFF}Today Date: {date}\n\n")
-    if messages and messages[0]["role"] == "system":
-        text = messages[0]["content"].strip()
-        return [opening, Segment(text, message_index=0, from_data=True), Segment(EOT)], 1
-    return [opening, Segment(EOT)], 0
+def features(facts: ModelFacts) -> ChatFeatures:
+    """Tools from 3.1 on (the 3.0 template has no tool role); no reasoning in any Llama 3."""
+    variant = facts.variant or variant_of(facts)[0]
+    if variant == "3":
+        return ChatFeatures(notes=("Llama 3.0's template has no tool or reasoning format",))
+    return ChatFeatures(tools=True, notes=(
+        "tools: Environment: ipython, declarations in the first user message (tools_in_user_message), "
+        "JSON calls ending in <|eot_id|> (<|eom_id|> under builtin_tools), results as ipython turns",
+        "reasoning: Llama 3 has no thinking format"))
 
 
 def date_string(variant: str, options: ChatOptions) -> str:
@@ -77,17 +75,111 @@ def date_string(variant: str, options: ChatOptions) -> str:
     return DATE_3_1
 
 
-def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
-    """Render ``messages`` exactly as the official template of ``facts.variant`` does."""
-    _refuse_tools(messages, options)
+def _refuse(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, Any]] | None) -> None:
+    """Data the official template of ``variant`` cannot show: one line naming the message."""
+    if variant == "3" and tools:
+        raise DataError("tool declarations are not rendered by Llama 3.0's chat template",
+                        hint="use a Llama 3.1+ model for tool-use data, or remove `tools`")
+    for i, message in enumerate(messages):
+        if message.get("reasoning_content"):
+            raise DataError(f"message {i} carries reasoning, which no Llama 3 chat template renders",
+                            hint="remove the reasoning or use a model with a thinking format")
+        calls = message.get("tool_calls")
+        if variant == "3" and (message.get("role") not in ROLES_3_0 or calls):
+            raise DataError(f"message {i} has role {message.get('role')!r} or tool calls, which Llama 3.0's chat "
+                            "template does not render", hint="use a Llama 3.1+ model for tool-use data")
+        if not calls:
+            continue
+        if len(calls) != 1:
+            raise DataError(f"message {i} makes {len(calls)} tool calls in one turn; the Llama 3.1 template renders "
+                            "one call per assistant turn", hint="split them into consecutive call/result turns")
+        if str(message.get("content") or "").strip():
+            raise DataError(f"message {i} has text besides its tool call; the Llama 3.1 template renders only the "
+                            "call", hint="put the text in its own assistant turn or remove it")
+
+
+def _call_text(call: dict[str, Any], builtin: list[str] | None) -> str:
+    function = call["function"]
+    name, arguments = function["name"], function.get("arguments") or {}
+    if builtin is not None and name in builtin:
+        args = ", ".join(f'{key}="{value}"' for key, value in arguments.items())
+        return f"{PYTHON_TAG}{name}.call({args})"
+    return '{"name": "' + name + '", "parameters": ' + json.dumps(arguments, ensure_ascii=False) + "}"
+
+
+def _turn(message: dict[str, Any], index: int, builtin: list[str] | None, bos: str) -> list[Segment]:
+    """One message: header, content, end of turn; assistant text or call + end carry loss."""
+    role = message["role"]
+    if message.get("tool_calls"):
+        end = EOM if builtin is not None else EOT
+        return [Segment(bos + header("assistant")),
+                Segment(_call_text(message["tool_calls"][0], builtin), True, index, True, "tool_call"),
+                Segment(end, True, index, kind="tool_call")]
+    if role == "tool":
+        content = json.dumps(message["content"], ensure_ascii=False)
+        return [Segment(bos + header("ipython")), Segment(content, False, index, True, "tool_result"),
+                Segment(EOT, kind="tool_result")]
+    trained = role == "assistant"
+    return [Segment(bos + header(role)), Segment(message["content"].strip(), trained, index, True),
+            Segment(EOT, trained, index)]
+
+
+def _system_block(messages: list[dict[str, Any]], variant: str, options: ChatOptions,
+                  tools: list[dict[str, Any]] | None, builtin: list[str] | None, in_user: bool,
+                  bos: str) -> tuple[list[Segment], int]:
+    """The 3.1/3.2 system turn and how many messages it consumed (0 or 1)."""
+    opening = bos + header("system")
+    if builtin is not None or tools is not None:
+        opening += ENVIRONMENT
+    if builtin is not None:
+        opening += "Tools: " + ", ".join(t for t in builtin if t != "code_interpreter") + "\n\n"
+    segments = [Segment(f"{opening}{KNOWLEDGE_CUTOFF}Today Date: {date_string(variant, options)}\n\n")]
+    if tools is not None and not in_user:
+        segments += [Segment(TOOLS_IN_SYSTEM), *_declarations(tools)]
+    consumed = 0
+    if messages and messages[0]["role"] == "system":
+        segments.append(Segment(messages[0]["content"].strip(), message_index=0, from_data=True))
+        consumed = 1
+    return [*segments, Segment(EOT)], consumed
+
+
+def _declarations(tools: list[dict[str, Any]]) -> list[Segment]:
+    return [Segment(json.dumps(t, ensure_ascii=False, indent=4) + "\n\n", from_data=True, kind="tools")
+            for t in tools]
+
+
+def _tools_in_first_user(messages: list[dict[str, Any]], first: int, tools: list[dict[str, Any]]) -> list[Segment]:
+    """The 3.1/3.2 templates move the declarations into the first message after the system one."""
+    if first >= len(messages):
+        raise DataError("tools are declared but the conversation has no user message to carry them (the Llama 3.1 "
+                        "template puts them in the first user message)", hint="add a user message")
+    message = messages[first]
+    if message["role"] != "user":
+        raise DataError(f"message {first} is {message['role']!r}, but the Llama 3.1 template puts tool "
+                        "declarations in the first message and renders it as a user turn",
+                        hint="start the conversation (after the system message) with a user message")
+    return [Segment(header("user") + TOOLS_IN_USER), *_declarations(tools),
+            Segment(message["content"].strip(), message_index=first, from_data=True), Segment(EOT)]
+
+
+def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+           tools: list[dict[str, Any]] | None = None) -> RenderedChat:
+    """Render ``messages`` (and ``tools``) exactly as the official template of ``facts.variant`` does."""
     variant = facts.variant or variant_of(facts)[0]
+    _refuse(messages, variant, tools)
     bos = getattr(tokenizer, "bos_token", None)
     bos = bos if isinstance(bos, str) and bos else BOS
     if variant == "3":
-        segments = _turns(messages, 0, bos)
+        segments = [s for i, m in enumerate(messages) for s in _turn(m, i, None, bos if i == 0 else "")]
     else:
-        segments, consumed = _system_block(messages, date_string(variant, options), bos)
-        segments += _turns(messages[consumed:], consumed, "")
+        builtin = options.get("builtin_tools") if variant == "3.1" else None
+        builtin = list(builtin) if builtin is not None else None
+        in_user = bool(options.get("tools_in_user_message", True))
+        segments, first = _system_block(messages, variant, options, tools, builtin, in_user, bos)
+        if tools is not None and in_user:
+            segments += _tools_in_first_user(messages, first, tools)
+            first += 1
+        segments += [s for i in range(first, len(messages)) for s in _turn(messages[i], i, builtin, "")]
     if options.add_generation_prompt:
         segments.append(Segment(header("assistant")))
     return RenderedChat(tuple(s for s in segments if s.text))

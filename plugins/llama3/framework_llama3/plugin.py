@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.hookdata import (
+    ChatFeatures,
     ChatOptions,
     DemoModel,
     Finding,
@@ -17,6 +18,7 @@ from framework.hookdata import (
     LoadSettings,
     LoraTargets,
     MatchResult,
+    Message,
     ModelFacts,
     RenderedChat,
     RopeDecision,
@@ -59,9 +61,15 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 @hookimpl
 def render_chat(
-    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+    facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
+    tools: list[dict[str, Any]] | None,
 ) -> RenderedChat:
-    return chat.render(facts, messages, options, tokenizer)
+    return chat.render(facts, messages, options, tokenizer, tools)
+
+
+@hookimpl
+def chat_features(facts: ModelFacts) -> ChatFeatures:
+    return chat.features(facts)
 
 
 @hookimpl

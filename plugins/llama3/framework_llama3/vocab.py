@@ -23,6 +23,7 @@ END_HEADER = "<|end_header_id|>"
 EOT = "<|eot_id|>"
 EOM = "<|eom_id|>"
 FINETUNE_PAD = "<|finetune_right_pad_id|>"
+PYTHON_TAG = "<|python_tag|>"
 
 BOS_ID = 128_000
 END_OF_TEXT_ID = 128_001

@@ -47,7 +47,8 @@ def official_render(tok: Any, template: str, messages: list[dict[str, str]], gen
 
 def render(facts: Any, tok: Any, messages: list[dict[str, str]], generation: bool, date: str | None) -> Any:
     extra = (("date_string", date),) if date else ()
-    return plugin.render_chat(facts, messages, ChatOptions(add_generation_prompt=generation, extra=extra), tok)
+    return plugin.render_chat(facts, messages, ChatOptions(add_generation_prompt=generation, extra=extra), tok,
+                              None)
 
 
 def expected_trained_spans(tok: Any, template: str, messages: list[dict[str, str]], date: str | None,
@@ -131,12 +132,15 @@ def test_variant_falls_back_to_detection(tok31: Any, facts_for: Any) -> None:
 
 
 @pytest.mark.parametrize("bad", [
-    [{"role": "tool", "content": "42"}],
-    [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": "[]"}],
+    [{"role": "user", "content": "x"}, {"role": "tool", "content": "42"}],
+    [{"role": "user", "content": "x"},
+     {"role": "assistant", "content": "", "tool_calls": [{"id": None, "type": "function",
+                                                          "function": {"name": "f", "arguments": {}}}]}],
 ])
-def test_tool_turns_are_refused(bad: list[dict[str, str]], tok31: Any, facts_for: Any) -> None:
-    with pytest.raises(DataError):
-        render(facts_for(CONFIG_OF["3.1"], "3.1"), tok31, bad, False, None)
-    with pytest.raises(DataError, match="tool definitions"):
-        chat.render(facts_for(CONFIG_OF["3.1"], "3.1"), CONVERSATIONS[0],
-                    ChatOptions(extra=(("tools", [{"name": "f"}]),)), tok31)
+def test_llama30_refuses_tool_turns(bad: list[dict[str, Any]], tok3: Any, facts_for: Any) -> None:
+    """Llama 3.0's template has no tool format: refused in one line, never rendered as a plain turn."""
+    with pytest.raises(DataError, match="Llama 3.0"):
+        render(facts_for(CONFIG_OF["3"], "3"), tok3, bad, False, None)
+    with pytest.raises(DataError, match="Llama 3.0"):
+        chat.render(facts_for(CONFIG_OF["3"], "3"), CONVERSATIONS[0], ChatOptions(), tok3,
+                    [{"type": "function", "function": {"name": "f"}}])

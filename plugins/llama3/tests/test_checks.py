@@ -45,7 +45,7 @@ def test_pad_equal_to_eos_is_fixed_and_end_of_turn_stays_trained(tok31: Any, fac
     facts = facts_for("Llama-3.1-8B-Instruct", "3.1")
     findings = plugin.check_tokenizer(facts, tok)
     assert "pad-equals-eos" in by_code(findings)
-    sample = tokenize_chat(tok, plugin.render_chat(facts, CHAT, ChatOptions(), tok))
+    sample = tokenize_chat(tok, plugin.render_chat(facts, CHAT, ChatOptions(), tok, None))
     features = [{"input_ids": sample.input_ids}, {"input_ids": sample.input_ids[:-3]}]
     broken = DataCollatorForLanguageModeling(tok, mlm=False)(features)["labels"]
     assert 128009 not in broken[0].tolist()  # the trap: the reply's end of turn is never learned
@@ -82,7 +82,7 @@ def test_double_bos_is_reported_and_avoided(tok3: Any, facts_for: Any) -> None:
     facts = facts_for("Meta-Llama-3-8B-Instruct", "3")
     finding = by_code(plugin.check_tokenizer(facts, tok3))["bos-added-on-encode"]
     assert finding.severity == "info" and "add_special_tokens=False" in finding.message
-    rendered = plugin.render_chat(facts, CHAT, ChatOptions(), tok3)
+    rendered = plugin.render_chat(facts, CHAT, ChatOptions(), tok3, None)
     naive = tok3(rendered.text)["input_ids"]
     assert naive[:2] == [128000, 128000]  # what a default encode of the rendered chat does
     ids = tokenize_chat(tok3, rendered).input_ids

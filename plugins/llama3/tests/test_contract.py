@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from framework.hookdata import ChatOptions
 from framework.testing import PluginContract
 from framework_llama3 import plugin
 
@@ -57,3 +58,11 @@ class TestLlama3Contract(PluginContract):
 
         torch.manual_seed(0)
         return LlamaForCausalLM(LlamaConfig(**tiny_config()))
+
+    def renderer(self, facts: Any, tokenizer: Any) -> Any:
+        """The plugin's render_chat with ``tools=None``: the contract's conversations declare no tools."""
+
+        def render(messages: list[dict[str, str]], options: ChatOptions) -> Any:
+            return plugin.render_chat(facts, messages, options, tokenizer, None)
+
+        return render
