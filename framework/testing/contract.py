@@ -159,7 +159,8 @@ class PluginContract:
         plugin = self.under_test()
 
         def render(messages: list[dict[str, str]], options: ChatOptions) -> Any:
-            result = plugin.call("render_chat", facts=facts, messages=messages, options=options, tokenizer=tokenizer)
+            result = plugin.call("render_chat", facts=facts, messages=messages, options=options, tokenizer=tokenizer,
+                                 tools=None)
             if result is NOT_IMPLEMENTED or result is None:
                 host = plugin.host()
                 return host.family(host.select(facts), facts).chat_renderer(tokenizer)(messages, options)
