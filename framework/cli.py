@@ -240,6 +240,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "settings": plan.resolved.to_json(),
             "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
             "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
+            "loss": None if plan.loss is None else {"kind": plan.loss.kind, "why": plan.loss.reason},
             "rope": plan.rope.model_dump(),
             "load_settings": plan.load.model_dump(),
             "memory": None if memory is None else {"total": memory.total, "breakdown": memory.breakdown},
@@ -259,6 +260,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     _say(f"method     {plan.config.method}  stage {plan.config.stage}")
     _say(f"attention  {plan.attention[0]}  ({plan.attention[1]})")
     _say(f"dtype      {plan.dtype[0]}  ({plan.dtype[1]})")
+    if plan.loss is not None:
+        _say(f"loss       {plan.loss.line()}")
     _say(f"rope       {plan.rope.action}: {plan.rope.reason}")
     for note in plan.load.notes:
         _say(f"note       {note}")

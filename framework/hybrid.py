@@ -39,8 +39,10 @@ from framework.runner import (
     Say,
     collator,
     default_output_dir,
+    before_answer,
     generate_answer,
     load_for_training,
+    loss_choice,
     prepare_inputs,
     prepare_output_dir,
     training_arguments,
@@ -164,7 +166,7 @@ def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluati
     trainer = _phase_trainer_class()(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=data_collator,
         processing_class=tokenizer, callbacks=callbacks,
-        chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model),
+        chunked_loss=loss_choice(plan).chunked and supports_chunked_loss(model),
         loss_chunk_size=cfg.training.loss_chunk_size, guard=guard, tokens=tokens,
         schedule_steps=total, schedule_offset=offset,
     )
@@ -188,8 +190,10 @@ def _probe_loss(model: Any, batch: dict[str, Any]) -> float:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    # flash-attention batches carry max_length_q/k as Python ints, which transformers wants as ints
+    moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     with torch.no_grad():
-        loss = chunked_causal_lm_loss(model, {k: v.to(device) for k, v in batch.items()})
+        loss = chunked_causal_lm_loss(model, moved)
     if was_training:
         model.train()
     return float(loss)
@@ -263,7 +267,7 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
 
     model = load_for_training(plan, tokenizer, fixes)
     identity = IDENTITY_PROMPT if plan.demo is not None else None
-    before = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
+    before = before_answer(model, tokenizer, plan, fixes.stop_tokens)
     model = apply_method(model, cfg, None, method="full")  # type: ignore[arg-type]
     full_params = count_parameters(model)
     say(f"method hybrid, full phase: {full_params.line()}")

@@ -1,16 +1,20 @@
-"""Optional fused kernels: Liger (Triton) patches for RoPE, RMSNorm and the gated MLP.
+"""Optional fused kernels: Liger (Triton) patches for RoPE, RMSNorm and the gated MLP, and
+which fused loss a run uses.
 
 Liger's kernels are Triton, so they need a CUDA GPU; asking for them elsewhere is a config
-mistake, reported in one line rather than silently ignored. The cross-entropy patches are
-left to the loss setting: with ``training.chunked_loss`` the framework's own fused linear
-cross-entropy runs (it calls the decoder and the head itself, so Liger's patched causal-LM
-forward would never run); without it, Liger's fused linear cross-entropy replaces the
-model's full-logits loss.
+mistake, reported in one line rather than silently ignored. Two fused losses exist and at most
+one can run: the framework's chunked labelled-only loss calls the decoder and the head itself
+(so Liger's patched causal-LM forward never runs under it), and Liger's fused linear
+cross-entropy replaces the model's full-logits loss inside the model's forward. The chunked
+loss cannot run where an engine (DDP, DeepSpeed, FSDP) must see the forward, nor for prompt
+learning or scaled logits; ``choose_loss`` decides both in one place, once the strategy is
+known, so that Liger's loss takes over exactly where the chunked one cannot run.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from framework.errors import ConfigError
 
@@ -18,10 +22,67 @@ WHERE = "training.liger_kernels"
 OFF_HINT = "set training.liger_kernels=false"
 
 
-def liger_settings(chunked_loss: bool) -> dict[str, bool]:
-    """Keyword switches for ``liger_kernel.transformers._apply_liger_kernel_to_instance``."""
+@dataclass(frozen=True)
+class LossChoice:
+    """The loss of a run: ``chunked`` (the framework's), ``liger`` (Liger's fused one) or ``model`` (full logits)."""
+
+    kind: Literal["chunked", "liger", "model"]
+    reason: str
+
+    @property
+    def chunked(self) -> bool:
+        return self.kind == "chunked"
+
+    @property
+    def liger_fused(self) -> bool:
+        return self.kind == "liger"
+
+    def line(self) -> str:
+        names = {"chunked": "chunked labelled-only", "liger": "Liger fused linear cross-entropy",
+                 "model": "the model's own (full logits)"}
+        return f"{names[self.kind]}  ({self.reason})"
+
+
+def chunked_loss_blocker(config: Any, *, strategy: str | None, world_size: int, engine: str | None,
+                         raw_config: dict[str, Any] | None = None) -> str | None:
+    """Why the framework's chunked loss cannot run for this run (None: it can)."""
+    from framework.config import PROMPT_METHODS
+
+    if config.stage == "dpo":
+        return "DPO computes the log-probabilities of both answers itself"
+    if config.method in PROMPT_METHODS:
+        return "prompt learning prepends virtual tokens inside peft's forward"
+    if engine is not None or world_size > 1 or (strategy is not None and strategy != "ddp"):
+        return f"{engine or strategy or 'ddp'} drives the model, so the loss must run inside its forward"
+    raw = raw_config or {}
+    scale = raw.get("logit_scale", (raw.get("text_config") or {}).get("logit_scale"))
+    if scale not in (None, 1, 1.0):
+        return f"the model scales its logits (logit_scale={scale})"
+    return None
+
+
+def choose_loss(config: Any, *, strategy: str | None = None, world_size: int = 1, engine: str | None = None,
+                raw_config: dict[str, Any] | None = None) -> LossChoice:
+    """The one decision about fused losses, shown by ``plan``; ``config`` is the resolved RunConfig."""
+    t = config.training
+    blocker = chunked_loss_blocker(config, strategy=strategy, world_size=world_size, engine=engine,
+                                   raw_config=raw_config)
+    if t.chunked_loss and blocker is None:
+        return LossChoice("chunked", "logits only at labelled positions, chunk by chunk")
+    why = blocker or "training.chunked_loss=false"
+    if t.liger_kernels and config.stage != "dpo":
+        return LossChoice("liger", f"instead of the chunked loss: {why}")
+    hint = "; training.liger_kernels=true fuses it on CUDA" if config.stage != "dpo" else ""
+    return LossChoice("model", f"{why}{hint}")
+
+
+def liger_settings(fused_linear_cross_entropy: bool) -> dict[str, bool]:
+    """Keyword switches for ``liger_kernel.transformers._apply_liger_kernel_to_instance``.
+
+    ``fused_linear_cross_entropy``: ``LossChoice.liger_fused`` of the run.
+    """
     return {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False,
-            "fused_linear_cross_entropy": not chunked_loss}
+            "fused_linear_cross_entropy": fused_linear_cross_entropy}
 
 
 def check_liger(device: str) -> Any:
@@ -37,14 +98,17 @@ def check_liger(device: str) -> Any:
     return _apply_liger_kernel_to_instance
 
 
-def apply_liger(model: Any, *, device: str, chunked_loss: bool) -> str:
-    """Patch a loaded (not yet peft-wrapped) model in place; returns what was applied."""
+def apply_liger(model: Any, *, device: str, fused_loss: bool) -> str:
+    """Patch a loaded (not yet peft-wrapped) model in place; returns what was applied.
+
+    ``fused_loss``: Liger's fused linear cross-entropy, as ``choose_loss`` decided.
+    """
     apply = check_liger(device)
     from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
 
     model_type = getattr(model.config, "model_type", None)
     if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
         raise ConfigError(f"liger-kernel has no kernels for model_type '{model_type}'", where=WHERE, hint=OFF_HINT)
-    settings = liger_settings(chunked_loss)
+    settings = liger_settings(fused_loss)
     apply(model=model, **settings)
     return f"Liger kernels applied ({', '.join(k for k, on in settings.items() if on)}) for model_type {model_type}"

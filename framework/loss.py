@@ -79,54 +79,31 @@ class LinearCrossEntropy(torch.autograd.Function):
     gradients with respect to hidden, weight and bias (``with_grads``: the caller's grad mode,
     since grad mode is always off inside ``forward``); backward only scales them by the
     incoming gradient. Softcapping (``cap * tanh(z / cap)``) is differentiated here too.
+
+    ``compute_dtype`` is the dtype of the head's matmuls (the caller's autocast dtype): QLoRA
+    keeps the head in fp32 (``prepare_model_for_kbit_training``) and its hidden states fp32, so
+    without it the [labelled x vocab] GEMMs, the largest of a step, would run in plain fp32.
+    Softmax and loss stay fp32; the gradients are returned in the inputs' own dtypes.
     """
 
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                targets: torch.Tensor, chunk_size: int, softcap: float | None, with_grads: bool) -> torch.Tensor:
+                targets: torch.Tensor, chunk_size: int, softcap: float | None, with_grads: bool,
+                compute_dtype: torch.dtype | None = None) -> torch.Tensor:
         want_hidden, want_weight = with_grads and ctx.needs_input_grad[0], with_grads and ctx.needs_input_grad[1]
         want_bias = with_grads and bias is not None and ctx.needs_input_grad[2]
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros_like(weight) if want_weight else None
         grad_bias = torch.zeros_like(bias) if want_bias else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        reuse = hidden.device.type == "cpu" and weight.dtype == torch.float32 and hidden.dtype == torch.float32
-        for start in range(0, hidden.shape[0], chunk_size):
-            piece, goal = hidden[start : start + chunk_size], targets[start : start + chunk_size]
-            log_probs = None
-            if reuse:
-                buffers = _cpu_workspace(min(chunk_size, hidden.shape[0]), weight.shape[0])
-                logits, log_probs = (buffer[: goal.shape[0]] for buffer in buffers)
-                if bias is None:
-                    torch.mm(piece, weight.t(), out=logits)
-                else:
-                    torch.addmm(bias, piece, weight.t(), out=logits)
-            else:
-                logits = F.linear(piece, weight, bias).float()
-            squash = None
-            if softcap:
-                squash = torch.tanh(logits / softcap)
-                logits = squash * softcap
-            if log_probs is None:
-                log_probs = torch.log_softmax(logits, dim=-1)
-            else:
-                torch.log_softmax(logits, dim=-1, out=log_probs)
-            del logits
-            rows = torch.arange(goal.shape[0], device=goal.device)
-            total -= log_probs[rows, goal].sum()
-            if not (want_hidden or want_weight or want_bias):
-                continue
-            grad = log_probs.exp_()  # softmax, in place
-            grad[rows, goal] -= 1.0
-            if squash is not None:
-                grad.mul_(squash.mul_(squash).neg_().add_(1.0))
-            grad = grad.to(weight.dtype)
-            if want_hidden:
-                torch.mm(grad, weight, out=grad_hidden[start : start + chunk_size])
-            if want_weight:
-                grad_weight.addmm_(grad.t(), piece)
-            if want_bias:
-                grad_bias.add_(grad.sum(0))
+        compute = compute_dtype or weight.dtype
+        w = weight if weight.dtype == compute else weight.to(compute)  # cast once, not once per chunk
+        b = bias if bias is None or bias.dtype == compute else bias.to(compute)
+        reuse = hidden.device.type == "cpu" and compute == torch.float32 and hidden.dtype == torch.float32
+        with torch.autocast(hidden.device.type, enabled=False):  # the dtypes are explicit from here on
+            for start in range(0, hidden.shape[0], chunk_size):
+                total -= _chunk(hidden, w, b, targets, start, chunk_size, softcap, reuse,
+                                grad_hidden, grad_weight, grad_bias)
         ctx.save_for_backward(*(g for g in (grad_hidden, grad_weight, grad_bias) if g is not None))
         ctx.wanted = (want_hidden, want_weight, want_bias)
         return total
@@ -135,7 +112,57 @@ class LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_total: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = iter(ctx.saved_tensors)
         grads = [next(saved) * grad_total if wanted else None for wanted in ctx.wanted]
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)
+
+
+def _chunk(hidden: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, targets: torch.Tensor, start: int,
+           chunk_size: int, softcap: float | None, reuse: bool, grad_hidden: torch.Tensor | None,
+           grad_weight: torch.Tensor | None, grad_bias: torch.Tensor | None) -> torch.Tensor:
+    """One chunk of ``LinearCrossEntropy``: returns its summed log-likelihood, adds its gradients."""
+    piece, goal = hidden[start : start + chunk_size], targets[start : start + chunk_size]
+    piece = piece if piece.dtype == w.dtype else piece.to(w.dtype)
+    log_probs = None
+    if reuse:
+        buffers = _cpu_workspace(min(chunk_size, hidden.shape[0]), w.shape[0])
+        logits, log_probs = (buffer[: goal.shape[0]] for buffer in buffers)
+        if b is None:
+            torch.mm(piece, w.t(), out=logits)
+        else:
+            torch.addmm(b, piece, w.t(), out=logits)
+    else:
+        logits = F.linear(piece, w, b).float()
+    squash = None
+    if softcap:
+        squash = torch.tanh(logits / softcap)
+        logits = squash * softcap
+    if log_probs is None:
+        log_probs = torch.log_softmax(logits, dim=-1)
+    else:
+        torch.log_softmax(logits, dim=-1, out=log_probs)
+    del logits
+    rows = torch.arange(goal.shape[0], device=goal.device)
+    picked = log_probs[rows, goal].sum()
+    if grad_hidden is None and grad_weight is None and grad_bias is None:
+        return picked
+    grad = log_probs.exp_()  # softmax, in place
+    grad[rows, goal] -= 1.0
+    if squash is not None:
+        grad.mul_(squash.mul_(squash).neg_().add_(1.0))
+    if grad_bias is not None:
+        grad_bias.add_(grad.sum(0))
+    grad = grad.to(w.dtype)
+    end = start + goal.shape[0]
+    if grad_hidden is not None:
+        if grad_hidden.dtype == w.dtype:
+            torch.mm(grad, w, out=grad_hidden[start:end])
+        else:
+            grad_hidden[start:end] = torch.mm(grad, w)
+    if grad_weight is not None:
+        if grad_weight.dtype == w.dtype:
+            grad_weight.addmm_(grad.t(), piece)
+        else:  # an fp32 head trained under autocast: the chunk's product, then accumulated in fp32
+            grad_weight.add_(torch.mm(grad.t(), piece))
+    return picked
 
 
 def chunked_causal_lm_loss(
@@ -168,7 +195,11 @@ def chunked_causal_lm_loss(
     head = lm.get_output_embeddings()
     chunk_size = effective_chunk_size(chunk_size, head.weight.shape[0])
     softcap = getattr(lm.config, "final_logit_softcapping", None)
-    total = LinearCrossEntropy.apply(picked, head.weight, head.bias, targets, chunk_size, softcap, torch.is_grad_enabled())
+    device = picked.device.type
+    # the caller's autocast (the Trainer's, as accelerate applies it to the model's forward) sets the head's dtype
+    compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    total = LinearCrossEntropy.apply(picked, head.weight, head.bias, targets, chunk_size, softcap,
+                                     torch.is_grad_enabled(), compute)
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum()
     if isinstance(denominator, torch.Tensor):
         denominator = denominator.to(total.device)

@@ -107,7 +107,9 @@ def count_parameters(model: Any) -> TrainableReport:
     for param in model.parameters():
         n = param.numel()
         if hasattr(param, "quant_storage") or param.__class__.__name__ == "Params4bit":
-            n *= 2  # two 4-bit weights per stored byte, as peft counts them
+            # two 4-bit weights per stored byte, and a bf16/fp32 storage element (FSDP/ZeRO-3's
+            # quant_storage) holds 2 or 4 bytes: peft's get_nb_trainable_parameters counts the same
+            n *= 2 * param.element_size()
         total += n
         if param.requires_grad:
             trainable += n

@@ -88,6 +88,7 @@ class RunPlan:
     memory: Any = None
     method_choice: Any = None  # framework.planning.MethodChoice when the planner picked the method
     distributed: Any = None  # framework.distributed.DistributedPlan: strategy and per-GPU memory
+    loss: Any = None  # framework.kernels.LossChoice: chunked, Liger's fused or the model's own loss
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -171,8 +172,9 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     if (facts.requires_remote_code or load.trust_remote_code) and not config.model.trust_remote_code:
         raise ModelError(f"{facts.name_or_path} needs its own Python code to load (remote code), which is off by default",
                          hint="read the code in the model repository, then pass --trust-remote-code to allow it")
-    attention = choose_attention(load, hardware, config.model.attn_implementation)
     dtype = choose_dtype(load, hardware, config.model.dtype)
+    # the kernel after the dtype (flash-attn has no fp32) and against the model class and head sizes
+    attention = choose_attention(load, hardware, config.model.attn_implementation, dtype=dtype[0], needs=facts)
     if config.method in ("qlora", "qlora8") and hardware.device == "cpu" and dtype[0] == "fp32":
         pass  # bitsandbytes runs 4-bit on CPU; compute stays fp32
     rope = family.rope_scaling(config.data.cutoff_len)
@@ -192,6 +194,11 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     from framework.distributed import plan_distributed
 
     plan.distributed = plan_distributed(plan)
+    from framework.distributed.launch import launcher_engine
+    from framework.kernels import choose_loss
+
+    plan.loss = choose_loss(config, strategy=plan.distributed.strategy, world_size=plan.distributed.world_size,
+                            engine=launcher_engine(), raw_config=facts.raw)
     return plan
 
 

@@ -126,10 +126,36 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     if plan.config.training.liger_kernels:
         from framework.kernels import apply_liger
 
-        apply_liger(model, device=plan.hardware.device, chunked_loss=plan.config.training.chunked_loss)
+        apply_liger(model, device=plan.hardware.device, fused_loss=loss_choice(plan).liger_fused)
     # packed rows isolate samples through restarted position_ids only when no KV cache is built
     model.config.use_cache = False
+    from framework.hardware import placement
+
+    device = placement(plan.hardware, sharded=sharded(plan), quantized=plan.config.method in ("qlora", "qlora8"))
+    if device is not None:  # on the GPU before the demo's before-answer: flash-attn has no CPU kernel
+        model.to(device)
     return model
+
+
+def sharded(plan: RunPlan) -> bool:
+    """Whether each process holds only a shard of the weights (FSDP, ZeRO-3)."""
+    return plan.distributed is not None and plan.distributed.sharded
+
+
+def loss_choice(plan: RunPlan) -> Any:
+    """The run's ``framework.kernels.LossChoice`` (decided in ``make_plan`` once the strategy is known)."""
+    if plan.loss is not None:
+        return plan.loss
+    from framework.kernels import choose_loss
+
+    return choose_loss(plan.config, raw_config=plan.facts.raw)
+
+
+def before_answer(model: Any, tokenizer: Any, plan: RunPlan, stop_tokens: list[str]) -> str | None:
+    """The demo's answer before training; none from sharded weights, which are whole only inside the engine."""
+    if plan.demo is None or sharded(plan):
+        return None
+    return generate_answer(model, tokenizer, plan, IDENTITY_PROMPT, stop_tokens)
 
 
 def generate_answer(model: Any, tokenizer: Any, plan: RunPlan, prompt: str, stop_tokens: list[str],
@@ -159,6 +185,8 @@ def default_output_dir(plan: RunPlan) -> Path:
 def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
     from transformers import TrainingArguments
 
+    from framework.hardware import use_tf32
+
     cfg = plan.config
     t = cfg.training
     dtype = plan.dtype[0]
@@ -173,7 +201,7 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         warmup_steps=t.warmup,
         lr_scheduler_type=t.lr_scheduler,
         weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm if t.max_grad_norm > 0 else None,
+        max_grad_norm=t.max_grad_norm,  # 0 disables clipping; the Trainer compares it with 0, None fails
         optim=t.optim,
         logging_steps=t.logging_steps,
         **save_and_eval_schedule(t, has_eval),
@@ -183,6 +211,7 @@ def training_arguments(plan: RunPlan, output_dir: Path, has_eval: bool) -> Any:
         data_seed=t.seed,
         bf16=dtype == "bf16",
         fp16=dtype == "fp16",
+        tf32=True if use_tf32(plan.hardware) else None,  # fp32 matmuls left (QLoRA's upcast head) on tensor cores
         report_to=[r for r in t.report_to if r != "none"] or "none",
         remove_unused_columns=False,
         prediction_loss_only=True,
@@ -270,7 +299,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     training_args = training_arguments(plan, output_dir, data.eval is not None)
     model = load_for_training(plan, tokenizer, fixes)
     identity = IDENTITY_PROMPT if plan.demo is not None else None
-    before = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
+    before = before_answer(model, tokenizer, plan, fixes.stop_tokens)
     targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
     model = apply_method(model, cfg, targets)
     if plan.load.train_language_model_only:
@@ -290,7 +319,6 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
     for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
         callbacks.extend(extra or [])
-    from framework.config import PROMPT_METHODS
     from framework.loss import supports_chunked_loss
     from framework.progress import ProgressBar, TokenCounter, install
     from framework.seq_schedule import ScheduledCollator, scheduled
@@ -307,8 +335,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         data_collator=data_collator,
         processing_class=tokenizer,
         callbacks=callbacks,
-        # prompt learning prepends virtual tokens inside peft's forward, which the chunked loss bypasses
-        chunked_loss=cfg.training.chunked_loss and supports_chunked_loss(model) and cfg.method not in PROMPT_METHODS,
+        # decided with Liger's fused loss in make_plan (framework.kernels.choose_loss)
+        chunked_loss=loss_choice(plan).chunked and supports_chunked_loss(model),
         loss_chunk_size=cfg.training.loss_chunk_size,
         guard=guard,
         tokens=tokens,
@@ -333,8 +361,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
 
     # sharded weights are whole only inside the engine's own forward: no greedy answer from them
-    sharded = plan.distributed is not None and plan.distributed.sharded
-    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity and not sharded else None
+    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity and not sharded(plan) else None
     state_dict = distributed.full_state_dict(trainer)  # every process takes part in gathering shards
     if distributed.is_main_process():
         save_outputs(plan, model, tokenizer, fixes, output_dir, state_dict=state_dict)

@@ -64,8 +64,11 @@ class FrameworkTrainer(Trainer):
         if self.args.torch_compile and not getattr(self, "_decoder_compiled", False):
             compile_decoder(model, self.args.torch_compile_backend, self.args.torch_compile_mode)
             self._decoder_compiled = True
-        loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
-                                      num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
+        # the decoder and head run past the model's forward, so outside the autocast accelerate
+        # wraps that forward in: the same autocast here (QLoRA's fp32 head GEMM would run in fp32)
+        with self.accelerator.autocast():
+            loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
+                                          num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
         if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
                 and num_items_in_batch is not None):
             loss = loss * self.accelerator.num_processes
