@@ -21,6 +21,7 @@ from framework.checkpointing import check_resume, checkpoint_step
 from framework import distributed
 from framework.outputs import check_output_dir, plot_losses, write_json
 from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
+from framework.seq_schedule import check_schedule
 
 Say = Callable[[str], None]
 
@@ -107,6 +108,7 @@ def prepare_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunIn
         data = prepare_data(plan, tokenizer)
     for line in data.report.lines():
         say(line)
+    check_schedule(plan.config.data.seq_schedule, data.train, say)  # prompts longer than a phase's length
     findings = plan.family.check_data(tokenizer, list(data.sample_texts)) if check_data else []
     for finding in findings:
         say(f"[{finding.severity}] {finding.code}: {finding.message}")

@@ -9,7 +9,10 @@ The data are prepared once at ``cutoff_len``; the cut happens when a micro-batch
 ``ScheduledCollator`` wraps the run's collator and truncates each sample to its current
 ``max_length``; being a ``TrainerCallback`` too, it moves to the next length as
 ``global_step / max_steps`` passes each boundary (checked at the end of every step). A sample whose trained tokens all lie past
-the cut is left out of the batch (it would add nothing but compute).
+the cut is left out of the batch (it would add nothing but compute); a batch where that is every
+sample is collated whole, so no step trains on nothing and logs a loss of 0. ``check_schedule``
+counts such samples per length before training (``check`` and ``run`` print it) and refuses a
+schedule whose first length leaves no sample anything to learn.
 
 The length is an attribute of the collator in the training process, so the data loader must
 collate in that process (``dataloader_num_workers=0``, which the runner sets). The loader
@@ -27,6 +30,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from framework.chat import IGNORE_INDEX
+from framework.errors import ConfigError
 from framework.data.collate import length_at, seq_schedule
 
 _CUT_KEYS = ("input_ids", "labels", "position_ids", "attention_mask")
@@ -62,7 +66,9 @@ class ScheduledCollator(TrainerCallback):
             return self.inner(features)
         cut = [_truncate(f, limit) for f in features]
         useful = [f for f in cut if _has_label(f)]
-        return self.inner(useful or cut)
+        # a batch none of whose samples has a trained token this short is trained whole: a step
+        # on nothing would log a loss of 0 and teach nothing
+        return self.inner(useful or list(features))
 
     # the callback ----------------------------------------------------------------------
 
@@ -117,6 +123,52 @@ def _has_label(feature: dict[str, Any]) -> bool:
         return len(feature["input_ids"]) > 1
     # the first label of a sample is never trained (collators ignore it)
     return bool((np.asarray(labels[1:]) != IGNORE_INDEX).any())
+
+
+def first_trained_positions(rows: Any) -> np.ndarray:
+    """Per row of a tokenized dataset: the first position from 1 on whose label is trained
+    (position 0 never is), or the row's length when none is. Read from Arrow, no Python loop."""
+    table = rows.with_format("arrow")[:] if hasattr(rows, "with_format") else rows
+    column = table.column("labels").combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(len(flat)) - (offsets[:-1] - offsets[0])[row]
+    trained = (flat != IGNORE_INDEX) & (position >= 1)
+    first = lengths.copy()
+    np.minimum.at(first, row[trained], position[trained])
+    return first
+
+
+def check_schedule(spec: str | None, rows: Any, say: Callable[[str], None] = print) -> None:
+    """Before training: how many training samples keep a trained token at each scheduled length.
+
+    A sample whose prompt is longer than a phase's length has nothing to learn in that phase
+    (it is left out of its batches). When that is every sample at the first length the schedule
+    cannot work and is refused; when it is some of them, a warning gives the count per length.
+    """
+    if not spec or rows is None or "labels" not in getattr(rows, "column_names", ()):
+        return
+    schedule = seq_schedule(spec)
+    first = first_trained_positions(rows)
+    total = len(first)
+    if not total:
+        return
+    counts = [(length, int((first >= length).sum())) for length, _ in schedule]
+    length, empty = counts[0]
+    if empty == total:
+        raise ConfigError(
+            f"the schedule starts at {length} tokens, but none of the {total} training samples has a trained "
+            f"token within its first {length} (the prompts are longer; the shortest reaches its reply at "
+            f"{int(first.min()) + 1})",
+            where="data.seq_schedule",
+            hint=f"start the schedule at {int(first.min()) + 1} tokens or more, or drop --seq-schedule",
+        )
+    short = [(length, n) for length, n in counts if n]
+    if short:
+        say("[warning] data.seq_schedule: training samples with no trained token within the scheduled length "
+            "(left out of batches in that phase): " + ", ".join(f"{n} of {total} at {length}" for length, n in short))
 
 
 def scheduled(inner: Any, spec: str | None, say: Callable[[str], None] = print, **progress: Any) -> Any:
