@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatOptions, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
 from framework_gemma.vocab import BOS, END_OF_TURN, START_OF_TURN
 
 ROLE_NAMES = {"user": "user", "assistant": "model"}
@@ -65,11 +65,31 @@ def bos_text(tokenizer: Any) -> str:
     return bos if isinstance(bos, str) and bos else BOS
 
 
-def render(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
+#: What ``chat_features`` declares for Gemma 1-3: the templates have neither reasoning nor tools.
+FEATURES = ChatFeatures(reasoning=False, tools=False, notes=(
+    "Gemma 1-3 chat templates have no tool role, no tool declarations and no reasoning channel: samples "
+    "with reasoning, tool calls or tool messages are refused (Gemma 4 renders them)",))
+
+
+def _refuse_extras(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> None:
+    """Never drop reasoning or tool calls silently (the core refuses them first; this is the last guard)."""
+    if tools:
+        raise DataError("the sample declares tools, which Gemma 1-3's chat format cannot show",
+                        hint="drop `tools`, or train a Gemma 4 model")
+    for index, message in enumerate(messages):
+        extra = [key for key in ("reasoning_content", "tool_calls") if message.get(key)]
+        if extra:
+            raise DataError(f"message {index} carries {' and '.join(extra)}, which Gemma 1-3's chat format cannot "
+                            "show", hint="drop those fields, or train a Gemma 4 model")
+
+
+def render(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+           tools: list[dict[str, Any]] | None = None) -> RenderedChat:
     """Render ``messages`` exactly as the official Gemma template does (system folded, see above).
 
     The format is the same in every generation, so no variant is needed.
     """
+    _refuse_extras(messages, tools)
     has_system = bool(messages) and messages[0].get("role") == "system"
     first = 1 if has_system else 0
     _check_roles(messages, first)

@@ -126,9 +126,16 @@ def _end_of_turn(facts: ModelFacts, tokenizer: Any, vocab: dict[str, int]) -> li
 
 
 def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    """BOS and pad are the architecture's needs; the turn tokens only matter when Gemma's format renders.
+
+    A Gemma fine-tuned into another chat format (``chat_format="shipped"``) is rendered with its own
+    template, so Gemma's ``<end_of_turn>`` is not demanded then.
+    """
     vocab = tokenizer.get_vocab()
-    return [*_bos_token(tokenizer, vocab), *_bos_on_encode(tokenizer, vocab), *_pad(tokenizer, vocab),
-            *_end_of_turn(facts, tokenizer, vocab)]
+    found = [*_bos_token(tokenizer, vocab), *_bos_on_encode(tokenizer, vocab), *_pad(tokenizer, vocab)]
+    if facts.chat_format == "shipped":
+        return found
+    return [*found, *_end_of_turn(facts, tokenizer, vocab)]
 
 
 # ── model ─────────────────────────────────────────────────────────────────────────────────

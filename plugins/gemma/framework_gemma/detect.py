@@ -13,13 +13,19 @@ the score says how sure that is (hookspecs: 100 for facts only this family has, 
   nested ``text_config.model_type`` decide.
 
 A config with a vocabulary larger than the original and Gemma's ``bos_token_id`` 2 is a
-Gemma with added tokens (score 60). Later Gemma-named architectures with their own formats
+Gemma with added tokens (score 60).
+
+When the model directory ships a chat template, it is evidence too (``shipped``): Gemma's turn
+markers confirm the format and are named in ``reasons``; a template of another format (a ChatML
+fine-tune of Gemma, ...) keeps the claim on the architecture but sets ``chat_format="shipped"``,
+so the core renders with that template instead of Gemma's. Later Gemma-named architectures with their own formats
 (``gemma3n``, ``gemma4``, PaliGemma, RecurrentGemma, T5Gemma ...) are not claimed.
 """
 
 from __future__ import annotations
 
-from framework.hookdata import MatchResult, ModelFacts
+from framework.hookdata import ChatFormat, MatchResult, ModelFacts
+from framework_gemma import shipped
 from framework_gemma.vocab import BOS_ID, VOCAB_GEMMA_1_2, VOCAB_GEMMA_3
 
 SCORE_EXACT = 100
@@ -93,4 +99,19 @@ def match(facts: ModelFacts) -> MatchResult | None:
         implicit = facts.hidden_size // facts.num_attention_heads
         if facts.head_dim != implicit:
             reasons.append(f"explicit head_dim={facts.head_dim} != hidden/heads={implicit} (pitfall G7: honoured)")
-    return MatchResult(score=score, variant=variant, reasons=tuple(reasons))
+    chat_format = _template_evidence(facts, "1-3", reasons)
+    return MatchResult(score=score, variant=variant, reasons=tuple(reasons), chat_format=chat_format)
+
+
+def _template_evidence(facts: ModelFacts, own_format: str, reasons: list[str]) -> ChatFormat:
+    """Append what the shipped template shows; "shipped" when it is not this generation's format."""
+    evidence = shipped.read(facts.chat_template)
+    if evidence is None:
+        return "plugin"
+    reasons.append(evidence.reason)
+    return "plugin" if evidence.format == own_format else "shipped"
+
+
+def uses_shipped_template(facts: ModelFacts) -> bool:
+    """The core routes chat to the shipped template: this plugin's chat hooks step aside."""
+    return facts.chat_format == "shipped"

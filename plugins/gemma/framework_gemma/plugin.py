@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import (
+    ChatFeatures,
     ChatOptions,
     Finding,
     HardwareFacts,
     LoadSettings,
     LoraTargets,
     MatchResult,
+    Message,
     ModelFacts,
     RenderedChat,
     RopeDecision,
@@ -56,12 +58,24 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
-    return chat.render(messages, options, tokenizer)
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None) -> RenderedChat | None:
+    if detect.uses_shipped_template(facts):
+        return None
+    return chat.render(messages, options, tokenizer, tools)
 
 
 @hookimpl
-def stop_tokens(tokenizer: Any) -> list[str]:
+def chat_features(facts: ModelFacts) -> ChatFeatures | None:
+    if detect.uses_shipped_template(facts):
+        return None
+    return chat.FEATURES
+
+
+@hookimpl
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
+    if detect.uses_shipped_template(facts):
+        return None
     return checks.stop_tokens(tokenizer.get_vocab() if tokenizer is not None else None)
 
 

@@ -12,8 +12,17 @@ import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.errors import DataError
-from framework.hookdata import ChatOptions
+from framework.hookdata import ChatOptions, ModelFacts
 from framework_gemma import plugin
+
+#: Facts of a Gemma 3 model whose chat the plugin renders itself (no shipped template of another format).
+PLAIN = ModelFacts(name_or_path="google/gemma-3-1b-it", model_type="gemma3_text", variant="3")
+
+
+def render_chat(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None = None) -> Any:
+    """The render_chat hook as the core calls it."""
+    return plugin.render_chat(facts=PLAIN, messages=messages, options=options, tokenizer=tokenizer, tools=tools)
 
 CONVERSATIONS: list[list[dict[str, str]]] = [
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
@@ -77,7 +86,7 @@ CASES = [(g, p, i) for g in ("1", "2", "3") for p in (False, True) for i in rang
 def test_render_equals_official_string_and_ids(generation: str, prompt: bool, index: int,
                                                tokenizers: dict[str, Any], official_template: Any) -> None:
     tok, messages = tokenizers[generation], CONVERSATIONS[index]
-    rendered = plugin.render_chat(messages, ChatOptions(add_generation_prompt=prompt), tok)
+    rendered = render_chat(messages, ChatOptions(add_generation_prompt=prompt), tok)
     expected = official_render(tok, official_template(oracle(generation, index)), messages, prompt)
     assert rendered.text == expected
     tokenized = tokenize_chat(tok, rendered)
@@ -99,7 +108,7 @@ def test_gemma_1_2_templates_refuse_system_and_the_plugin_folds_it(generation: s
     tok, messages = tokenizers[generation], CONVERSATIONS[2]
     with pytest.raises(jinja2.exceptions.TemplateError, match="System role not supported"):
         official_render(tok, official_template(generation), messages, False)
-    text = plugin.render_chat(messages, ChatOptions(), tok).text
+    text = render_chat(messages, ChatOptions(), tok).text
     assert text.startswith("<bos><start_of_turn>user\nYou are terse.\n\nName a colour.<end_of_turn>\n")
 
 
@@ -109,7 +118,7 @@ def test_labels_train_replies_and_their_end_of_turn(generation: str, index: int,
                                                     official_template: Any) -> None:
     tok, messages = tokenizers[generation], CONVERSATIONS[index]
     template = official_template(oracle(generation, index))
-    rendered = plugin.render_chat(messages, ChatOptions(), tok)
+    rendered = render_chat(messages, ChatOptions(), tok)
     text = rendered.text
     all_turns = tokenize_chat(tok, rendered, "all_assistant")
     assert all_turns.labels == labels_from_spans(tok, text, expected_trained_spans(tok, template, messages))
@@ -134,7 +143,7 @@ def test_end_of_turn_ids_per_generation(tok12: Any, tok3: Any) -> None:
 
 def test_base_tokenizer_without_template_gets_the_instruct_format(tok12: Any) -> None:
     assert not tok12.chat_template
-    text = plugin.render_chat(CONVERSATIONS[0], ChatOptions(add_generation_prompt=True), tok12).text
+    text = render_chat(CONVERSATIONS[0], ChatOptions(add_generation_prompt=True), tok12).text
     assert text == ("<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
                     "<start_of_turn>model\n")
 
@@ -142,14 +151,14 @@ def test_base_tokenizer_without_template_gets_the_instruct_format(tok12: Any) ->
 def test_system_only_conversation(tok3: Any, official_template: Any) -> None:
     messages = [{"role": "system", "content": "x"}]
     for prompt in (False, True):
-        ours = plugin.render_chat(messages, ChatOptions(add_generation_prompt=prompt), tok3).text
+        ours = render_chat(messages, ChatOptions(add_generation_prompt=prompt), tok3).text
         assert ours == official_render(tok3, official_template("3"), messages, prompt)
 
 
 def test_missing_bos_token_still_renders_bos(build_tokenizer: Any) -> None:
     """G1: the format starts with <bos> even when the tokenizer has lost its bos_token."""
     tok = build_tokenizer("3", bos_token=None)
-    assert plugin.render_chat(CONVERSATIONS[0], ChatOptions(), tok).text.startswith("<bos><start_of_turn>")
+    assert render_chat(CONVERSATIONS[0], ChatOptions(), tok).text.startswith("<bos><start_of_turn>")
 
 
 @pytest.mark.parametrize("bad", [
@@ -161,9 +170,9 @@ def test_missing_bos_token_still_renders_bos(build_tokenizer: Any) -> None:
 ])
 def test_non_alternating_or_non_text_turns_are_refused(bad: list[dict[str, Any]], tok3: Any) -> None:
     with pytest.raises(DataError):
-        plugin.render_chat(bad, ChatOptions(), tok3)
+        render_chat(bad, ChatOptions(), tok3)
 
 
 def test_stop_tokens(tok12: Any) -> None:
-    assert plugin.stop_tokens(tok12) == ["<end_of_turn>"]
-    assert plugin.stop_tokens(None) == ["<end_of_turn>"]
+    assert plugin.stop_tokens(PLAIN, tok12) == ["<end_of_turn>"]
+    assert plugin.stop_tokens(PLAIN, None) == ["<end_of_turn>"]

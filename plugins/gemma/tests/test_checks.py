@@ -8,8 +8,17 @@ import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes
-from framework.hookdata import ChatOptions
+from framework.hookdata import ChatOptions, ModelFacts
 from framework_gemma import plugin
+
+#: Facts of a Gemma 3 model whose chat the plugin renders itself (no shipped template of another format).
+PLAIN = ModelFacts(name_or_path="google/gemma-3-1b-it", model_type="gemma3_text", variant="3")
+
+
+def render_chat(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None = None) -> Any:
+    """The render_chat hook as the core calls it."""
+    return plugin.render_chat(facts=PLAIN, messages=messages, options=options, tokenizer=tokenizer, tools=tools)
 
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
@@ -29,7 +38,7 @@ def test_clean_tokenizer_has_only_the_double_bos_note(tok3: Any, facts_for: Any)
 
 def test_double_bos_is_reported_and_avoided(tok3: Any, facts_for: Any) -> None:
     """G1 mirror bug: the template emits <bos> and the tokenizer adds one more on a default encode."""
-    rendered = plugin.render_chat(CHAT, ChatOptions(), tok3)
+    rendered = render_chat(CHAT, ChatOptions(), tok3)
     assert tok3(rendered.text)["input_ids"][:2] == [2, 2]  # what a default encode of the rendered chat does
     ids = tokenize_chat(tok3, rendered).input_ids
     assert ids[0] == 2 and ids.count(2) == 1
@@ -88,13 +97,13 @@ def test_pad_equal_to_end_of_turn_would_untrain_the_stop(build_tokenizer: Any, f
     tok.pad_token = "<end_of_turn>"
     facts = facts_for("gemma-3-1b-it", "3")
     findings = plugin.check_tokenizer(facts, tok)
-    sample = tokenize_chat(tok, plugin.render_chat(CHAT, ChatOptions(), tok))
+    sample = tokenize_chat(tok, render_chat(CHAT, ChatOptions(), tok))
     assert 106 in [label for label in sample.labels if label != IGNORE_INDEX]
     features = [{"input_ids": sample.input_ids}, {"input_ids": sample.input_ids[:-3]}]
     broken = DataCollatorForLanguageModeling(tok, mlm=False)(features)["labels"]
     assert 106 not in broken[0].tolist()  # the trap: the reply's <end_of_turn> is never learned
     size = len(tok)
-    report = apply_tokenizer_fixes(tok, findings, plugin.stop_tokens(tok))
+    report = apply_tokenizer_fixes(tok, findings, plugin.stop_tokens(PLAIN, tok))
     assert tok.pad_token == "<pad>" and len(tok) == size and not report.added_tokens
     fixed = DataCollatorForLanguageModeling(tok, mlm=False)(features)["labels"]
     assert 106 in fixed[0].tolist()
