@@ -38,8 +38,12 @@ def _as_ids(value: Any) -> tuple[int, ...]:
     return (int(value),)
 
 
-def facts_from_config(config: dict[str, Any], name_or_path: str) -> ModelFacts:
-    """Normalise a config.json dict; nested ``text_config`` fills facts a wrapper leaves out."""
+def facts_from_config(config: dict[str, Any], name_or_path: str, chat_template: str | None = None) -> ModelFacts:
+    """Normalise a config.json dict; nested ``text_config`` fills facts a wrapper leaves out.
+
+    ``chat_template`` is the template shipped beside the config (``read_chat_template``): the
+    evidence a plugin uses to tell variants with identical configs apart.
+    """
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else None
     merged = {**(text or {}), **{k: v for k, v in config.items() if v is not None}}
     if "model_type" not in config:
@@ -73,6 +77,7 @@ def facts_from_config(config: dict[str, Any], name_or_path: str) -> ModelFacts:
         requires_remote_code=bool(config.get("auto_map")) and not _known_to_transformers(config),
         text_config=text,
         raw=config,
+        chat_template=chat_template,
         **values,
     )
 
@@ -97,3 +102,42 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ModelError(f"invalid JSON ({exc.msg})", where=f"{path}:{exc.lineno}:{exc.colno}",
                          hint="fix or re-download config.json") from exc
+
+
+#: Where a model directory keeps its chat template, in the order transformers reads them.
+TEMPLATE_FILE = "chat_template.jinja"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
+def chat_template_location(model_dir: Path | None) -> Path | None:
+    """The file that holds the shipped chat template, or None when there is none."""
+    if model_dir is None:
+        return None
+    jinja = model_dir / TEMPLATE_FILE
+    if jinja.is_file():
+        return jinja
+    config = model_dir / TOKENIZER_CONFIG
+    return config if config.is_file() else None
+
+
+def read_chat_template(model_dir: Path | None) -> str | None:
+    """The chat template the model ships, as transformers would use it at inference.
+
+    ``chat_template.jinja`` wins over ``tokenizer_config.json`` (transformers 5 saves the former
+    and prefers it on load); in the latter the value is a string, or a list of named templates
+    of which ``default`` is the one used for plain chat. A broken tokenizer_config.json is
+    reported when the tokenizer is loaded, not here: planning must still work without it.
+    """
+    path = chat_template_location(model_dir)
+    if path is None:
+        return None
+    if path.name == TEMPLATE_FILE:
+        return path.read_text(encoding="utf-8")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        return None
+    if isinstance(value, list):
+        named = {t.get("name"): t.get("template") for t in value if isinstance(t, dict)}
+        value = named.get("default")
+    return value if isinstance(value, str) and value else None

@@ -28,6 +28,7 @@ from framework.errors import PluginError, SelectionError
 from framework.hookdata import (
     HOOK_API_VERSION,
     ChatFeatures,
+    ChatFormat,
     ChatOptions,
     DemoModel,
     Finding,
@@ -268,10 +269,20 @@ class PluginHost:
         name, match = claims[0]
         return Selection(name, self.infos[name], match, candidates=candidates)
 
-    def family(self, selection: Selection, facts: ModelFacts) -> FamilyHooks:
-        """Typed access to the family hooks, answered by the selected plugin alone."""
+    def family(self, selection: Selection, facts: ModelFacts, chat_format: ChatFormat | None = None) -> FamilyHooks:
+        """Typed access to the family hooks, answered by the selected plugin alone.
+
+        ``chat_format`` overrides the plugin's decision (``data.template``); by default it is the
+        winning ``MatchResult.chat_format``, and "shipped" for the generic fallback (it has no
+        format of its own).
+        """
         variant = selection.match.variant if selection.match else None
-        return FamilyHooks(self, selection, facts.model_copy(update={"variant": variant}))
+        if chat_format is None:
+            chat_format = selection.match.chat_format if selection.match else "plugin"
+            if selection.name == GENERIC:
+                chat_format = "shipped"
+        update = {"variant": variant, "chat_format": chat_format}
+        return FamilyHooks(self, selection, facts.model_copy(update=update))
 
     def demo_model(self, cache_dir: Any) -> DemoModel | None:
         """The demo model of the plugin whose name sorts first (deterministic)."""
@@ -301,9 +312,17 @@ class FamilyHooks:
         self.facts = facts
         self._order = [selection.name] if selection.name == GENERIC else [selection.name, GENERIC]
         self._check_order = [*self._order, "core-checks"]
+        # With the shipped template in charge, the chat hooks skip the selected plugin: its
+        # format is not the model's (a distill or fine-tune on this family's architecture).
+        self._chat_order = [GENERIC] if facts.chat_format == "shipped" else self._order
 
-    def _first(self, hook: str, **kwargs: Any) -> tuple[str, Any]:
-        for name, impl in self.host._impls(hook, self._order):
+    @property
+    def chat_format(self) -> ChatFormat:
+        """Who renders the chat for this run: the plugin's format or the shipped template."""
+        return self.facts.chat_format or "plugin"
+
+    def _first(self, hook: str, order: list[str] | None = None, **kwargs: Any) -> tuple[str, Any]:
+        for name, impl in self.host._impls(hook, order or self._order):
             result = self.host._call(name, impl, hook, {"facts": self.facts, **kwargs})
             if result is not None:
                 return name, result
@@ -340,7 +359,7 @@ class FamilyHooks:
         return self.host._validated(name, "lora_target_modules", result, LoraTargets)
 
     def stop_tokens(self, tokenizer: Any) -> list[str]:
-        _, result = self._first("stop_tokens", tokenizer=tokenizer)
+        _, result = self._first("stop_tokens", self._chat_order, tokenizer=tokenizer)
         return list(result or [])
 
     def check_tokenizer(self, tokenizer: Any) -> list[Finding]:
@@ -354,12 +373,17 @@ class FamilyHooks:
 
     def chat_features(self, tokenizer: Any) -> ChatFeatures:
         """What the renderer in charge can render beyond plain text (reasoning, tools)."""
-        name, result = self._first("chat_features", tokenizer=tokenizer)
+        name, result = self._first("chat_features", self._chat_order, tokenizer=tokenizer)
         return self.host._validated(name, "chat_features", result, ChatFeatures) or ChatFeatures()
 
-    def chat_renderer(self, tokenizer: Any) -> Callable[..., RenderedChat]:
-        """A fast per-sample renderer: the hook implementations are resolved once."""
-        impls = self.host._impls("render_chat", self._order)
+    def chat_renderer(self, tokenizer: Any, chat_format: ChatFormat | None = None) -> Callable[..., RenderedChat]:
+        """A fast per-sample renderer: the hook implementations are resolved once.
+
+        ``chat_format`` picks a renderer other than the run's (the drift check renders through
+        both the plugin and the shipped template).
+        """
+        order = self._chat_order if chat_format is None else ([GENERIC] if chat_format == "shipped" else self._order)
+        impls = self.host._impls("render_chat", order)
         host, facts = self.host, self.facts
 
         def render(

@@ -1,12 +1,24 @@
 """The generic family plugin: answers family hooks when the selected plugin has no opinion,
-and handles models no plugin claims (with a warning) using the tokenizer's own template."""
+handles models no plugin claims (with a warning), and renders every model whose chat format
+is its shipped template (``chat_format="shipped"``) with that template."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from framework.builtin.shipped import THINK_CLOSE, THINK_OPEN, render_shipped
 from framework.errors import ModelError
-from framework.hookdata import ChatOptions, LoadSettings, LoraTargets, ModelFacts, RenderedChat, RopeDecision, Segment
+from framework.hookdata import (
+    ChatFeatures,
+    ChatOptions,
+    LoadSettings,
+    LoraTargets,
+    Message,
+    ModelFacts,
+    RenderedChat,
+    RopeDecision,
+)
 from framework.hookspecs import hookimpl
 
 
@@ -37,47 +49,20 @@ def lora_target_modules() -> LoraTargets:
     return LoraTargets(target_modules="all-linear")
 
 
-def _template_text(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> str:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
-    return text if isinstance(text, str) else str(text)
-
-
 @hookimpl(trylast=True)
-def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
-    """Render with the tokenizer's own chat template, segment by segment.
+def render_chat(messages: list[Message], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None) -> RenderedChat:
+    """Render with the model's own (shipped) chat template; see ``framework.builtin.shipped``.
 
-    Each message's text is the difference between renders of growing prefixes of the
-    conversation; an assistant message's segment starts after the generation prompt, so its
-    reply and end-of-turn text carry loss. A template whose renders are not prefixes of each
-    other cannot be split this way and is refused.
+    Each trained reply is what the model generates after the template's inference prompt at
+    that point, so templates that pre-fill a think block or rewrite earlier turns train right.
     """
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(
-            "no plugin claims this model and its tokenizer has no chat template",
+            "the model ships no chat template and no installed plugin renders its chat format",
             hint="install a plugin for this family, or force one with --plugin NAME (see `framework plugins`)",
         )
-    segments: list[Segment] = []
-    done = ""
-    for i, message in enumerate(messages):
-        if message["role"] == "assistant":
-            prompt = _template_text(tokenizer, messages[:i], True)
-            if not prompt.startswith(done):
-                raise ModelError("the tokenizer's chat template is not prefix-stable", hint="write a family plugin")
-            segments.append(Segment(prompt[len(done):], message_index=None))
-            done = prompt
-        text = _template_text(tokenizer, messages[: i + 1], False)
-        if not text.startswith(done):
-            raise ModelError("the tokenizer's chat template is not prefix-stable", hint="write a family plugin")
-        piece = text[len(done):]
-        if message["role"] == "assistant":
-            segments.extend(_assistant_segments(piece, message["content"], i, _specials(tokenizer)))
-        else:
-            segments.extend(_data_segments(piece, message["content"], i))
-        done = text
-    if options.add_generation_prompt:
-        text = _template_text(tokenizer, messages, True)
-        segments.append(Segment(text[len(done):]))
-    return RenderedChat(tuple(s for s in segments if s.text))
+    return render_shipped(messages, options, tokenizer, tools, _specials(tokenizer))
 
 
 def _specials(tokenizer: Any) -> list[str]:
@@ -86,51 +71,66 @@ def _specials(tokenizer: Any) -> list[str]:
     return sorted(special_token_strings(tokenizer), key=len, reverse=True)
 
 
-def _data_segments(piece: str, content: str, index: int) -> list[Segment]:
-    """A non-assistant turn: only the message text is data; the template's markers are not."""
-    body = content.strip()
-    start = piece.find(body) if body else -1
-    if start < 0:
-        return [Segment(piece, message_index=index)]
-    end = start + len(body)
-    out = [Segment(piece[:start], message_index=index), Segment(piece[start:end], message_index=index, from_data=True),
-           Segment(piece[end:], message_index=index)]
-    return [seg for seg in out if seg.text]
+def _template_source(tokenizer: Any) -> str:
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        return "\n".join(str(t) for t in template.values())
+    return template or ""
 
 
-def _assistant_segments(piece: str, content: str, index: int, specials: list[str]) -> list[Segment]:
-    """Split an assistant turn into trained reply + end-of-turn marker and untrained trailing text.
-
-    Text after the last control token of the turn (usually a newline before the next turn) is
-    template text the model never has to produce: generation stops at the control token.
-    """
-    body = content.strip()
-    start = piece.find(body) if body else -1
-    if start < 0:
-        return [Segment(piece, trainable=True, message_index=index, from_data=True)]
-    end = start + len(body)
-    tail = piece[end:]
-    last = -1
-    for token in specials:
-        pos = tail.rfind(token)
-        if pos >= 0:
-            last = max(last, pos + len(token))
-    cut = end + (last if last >= 0 else len(tail))
-    out = [Segment(piece[:start], message_index=index), Segment(piece[start:end], True, index, from_data=True),
-           Segment(piece[end:cut], True, index), Segment(piece[cut:], message_index=index)]
-    return [seg for seg in out if seg.text]
+@hookimpl(trylast=True)
+def chat_features(tokenizer: Any) -> ChatFeatures:
+    """Read from the shipped template: reasoning when it renders ``reasoning_content`` or think
+    blocks, tools when it renders the ``tools`` declarations."""
+    source = _template_source(tokenizer)
+    reasoning = "reasoning_content" in source or THINK_OPEN in source or THINK_CLOSE in source
+    tools = re.search(r"\btools\b", source) is not None
+    notes = []
+    if reasoning:
+        notes.append("reasoning: rendered by the model's shipped template (think blocks)")
+    if tools:
+        notes.append("tools: declarations, calls and results rendered by the model's shipped template")
+    return ChatFeatures(reasoning=reasoning, tools=tools, notes=tuple(notes))
 
 
 @hookimpl(trylast=True)
 def stop_tokens(tokenizer: Any) -> list[str] | None:
-    """The control token the tokenizer's own template puts right after an assistant reply."""
-    if not getattr(tokenizer, "chat_template", None):
-        return None
-    probe = "\u2063probe\u2063"
+    """The control token the shipped template puts right after a reply, and generation_config.json's eos.
+
+    Inference servers stop on the generation config's eos ids; a template's end-of-turn token
+    that is not among them is added so evaluation and ``framework chat`` stop where they do.
+    """
+    found: list[str] = []
+    if getattr(tokenizer, "chat_template", None):
+        probe = "\u2063probe\u2063"
+        convo = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}]
+        try:
+            text = tokenizer.apply_chat_template(convo, tokenize=False)
+        except Exception:  # a template that refuses the probe conversation gives no hint
+            text = ""
+        tail = text[text.find(probe) + len(probe):] if probe in text else ""
+        hits = [(tail.find(t), t) for t in _specials(tokenizer) if t in tail]
+        if hits:
+            found.append(min(hits)[1])
+    for token in _generation_config_eos(tokenizer):
+        if token not in found:
+            found.append(token)
+    return found or None
+
+
+def _generation_config_eos(tokenizer: Any) -> list[str]:
+    """Token strings of generation_config.json's eos_token_id in the tokenizer's directory."""
+    import json
+    from pathlib import Path
+
+    directory = getattr(tokenizer, "name_or_path", None)
+    path = Path(directory) / "generation_config.json" if directory else None
+    if path is None or not path.is_file():
+        return []
     try:
-        text = _template_text(tokenizer, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}], False)
-    except Exception:  # a template that refuses the probe conversation gives no hint
-        return None
-    tail = text[text.find(probe) + len(probe):] if probe in text else ""
-    found = [(tail.find(t), t) for t in _specials(tokenizer) if t in tail]
-    return [min(found)[1]] if found else None
+        value = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        return []
+    ids = value if isinstance(value, list) else [value] if isinstance(value, int) else []
+    tokens = [tokenizer.convert_ids_to_tokens(int(i)) for i in ids if isinstance(i, int) and 0 <= i < len(tokenizer)]
+    return [t for t in tokens if isinstance(t, str)]
