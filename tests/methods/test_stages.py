@@ -41,13 +41,15 @@ def test_sequence_length_schedule_in_a_run(train: Any, monkeypatch: pytest.Monke
     original = runner.collator
     monkeypatch.setattr(runner, "collator", lambda *a: _Recorder(original(*a), seen))
     run = train(method="lora", sets=["training.max_steps=8", "training.micro_batch_size=2", "training.learning_rate=1e-2"],
-                seq_schedule="16:0.5,128:1.0")
+                seq_schedule="24:0.5,128:1.0")  # the replies start at token 19: phase 1 trains them
     assert run.metrics["steps"] == 8
     assert "sequence length 128 after step 4" in run.said
-    # steps 1-4 (progress < 0.5) train batches cut to 16 tokens; steps 5-8 whole samples. The
+    # steps 1-4 (progress < 0.5) train batches cut to 24 tokens; steps 5-8 whole samples. The
     # loader collates one batch ahead, which can only delay a switch, never bring it forward;
     # here every epoch (two batches) starts at a step boundary, so the switch is exact
-    assert len(seen) == 8 and all(n <= 16 for n in seen[:4]) and all(n > 16 for n in seen[4:]), seen
+    assert len(seen) == 8 and all(n <= 24 for n in seen[:4]) and all(n > 24 for n in seen[4:]), seen
+    losses = [loss for _, loss in run.metrics["train_history"]]
+    assert losses and all(loss > 0 for loss in losses)  # no step trained on nothing
 
 
 def _state(step: int, max_steps: int = 10) -> Any:
@@ -80,7 +82,8 @@ def test_samples_without_trained_tokens_after_the_cut_are_left_out() -> None:
     out = collate([_sample(6, 3), _sample(1, 5)])
     assert out["input_ids"].shape == (1, 4)  # the first sample's reply lies past the cut
     only_prompts = collate([_sample(6, 3)])
-    assert only_prompts["input_ids"].shape == (1, 4)  # nothing useful left: the cut batch is kept
+    # nothing trained within the cut: the sample goes whole, never a step on nothing (loss 0)
+    assert only_prompts["input_ids"].shape == (1, 9)
 
 
 def test_evaluation_sees_whole_samples() -> None:
