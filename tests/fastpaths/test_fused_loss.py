@@ -73,3 +73,22 @@ def test_chunks_are_capped_by_vocabulary_size() -> None:
     assert effective_chunk_size(1024, 128_256) == 2**25 // 128_256  # ~128 MiB of fp32 logits
     assert effective_chunk_size(1024, 1000) == 1024
     assert effective_chunk_size(16, 10**9) == 64
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fp32_head_under_bf16_autocast_runs_its_gemms_in_bf16(with_bias: bool) -> None:
+    """QLoRA's upcast fp32 head under the Trainer's bf16 autocast: the head GEMMs run in bf16 (the
+    same rounding as autocast's own ``F.linear``), gradients come back fp32, as the leaves are."""
+    hidden, weight, bias, targets = _leaves(torch.float32, with_bias)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = _reference(hidden, weight, bias, targets, None)  # autocast's bf16 F.linear
+        ours = LinearCrossEntropy.apply(hidden, weight, bias, targets, 5, None, True, torch.bfloat16)
+    assert ours.dtype == torch.float32
+    assert torch.allclose(ours, reference, rtol=1e-3)
+    fp32 = _reference(hidden, weight, bias, targets, None)
+    assert not torch.equal(ours, fp32)  # bf16 rounding shows: the GEMM really ran in bf16
+    ours_grads = _grads(ours, hidden, weight, bias)
+    reference_grads = _grads(fp32, hidden, weight, bias)
+    for mine, theirs in zip(ours_grads, reference_grads):
+        assert mine.dtype == torch.float32
+        assert torch.allclose(mine, theirs, rtol=5e-2, atol=2e-2)

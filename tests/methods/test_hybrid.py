@@ -129,3 +129,21 @@ def test_step_arithmetic() -> None:
 def test_hybrid_refuses_resume(train: Any) -> None:
     with pytest.raises(ConfigError, match="cannot be resumed"):
         train(method="hybrid", sets=["training.max_steps=4"], resume=True)
+
+
+def test_switch_probe_takes_a_flash_attention_batch(tiny_model_dir: Path) -> None:
+    """The flash-attention packing batch holds max_length_q/k as Python ints (transformers wants
+    ints): the probe at the switch must pass them through, not call ``.to`` on them."""
+    from transformers import AutoModelForCausalLM
+
+    from framework.data.collate import PackingCollator
+    from framework.hybrid import _probe_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    rows = [{"input_ids": [5, 17, 42, 99, 7], "labels": [-100, -100, 42, 99, 7]},
+            {"input_ids": [3, 250, 12, 8], "labels": [-100, 250, 12, 8]}]
+    flash_batch = PackingCollator(flash_kwargs=True)(rows)
+    assert isinstance(flash_batch["max_length_q"], int)
+    flash = _probe_loss(model, flash_batch)
+    plain = _probe_loss(model, PackingCollator()(rows))  # SDPA ignores the varlen keys: same loss
+    assert flash == pytest.approx(plain, abs=1e-6) and 0 < flash < 20
