@@ -32,19 +32,18 @@ from __future__ import annotations
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatOptions, ModelFacts, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 
+from framework_mistral import tools as tool_json
 from framework_mistral.detect import variant_of
 
 ALTERNATE = "After the optional system message, conversation roles must alternate user/assistant/user/assistant/..."
 ROLES = "Only user and assistant roles are supported, with the exception of an initial optional system message!"
 LEGACY_ALTERNATE = "Conversation roles must alternate user/assistant/user/assistant/..."
 LEGACY_ROLES = "Only user and assistant roles are supported!"
-TOOL_ID = "Tool call IDs should be alphanumeric strings with length 9!"
 
 # Text between the pieces of a turn, per format: (user open, user close, reply prefix).
 _SPACED = {"v1": (" [INST] ", " [/INST]", " "), "v3": ("[INST] ", "[/INST]", " "), "tekken": ("[INST]", "[/INST]", "")}
-_TOOL_RESULTS = {"v3": '[TOOL_RESULTS] {"content": ', "tekken": '[TOOL_RESULTS]{"content": '}
 
 
 def chat_format(facts: ModelFacts, tokenizer: Any) -> str | None:
@@ -83,9 +82,14 @@ def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, int]:
 
 
 def _reply(content: str, index: int, prefix: str, eos: str, tail: str = "") -> list[Segment]:
-    """An assistant turn: template prefix, the reply and eos trained, optional template tail."""
+    """An assistant turn: the reply with its template prefix and eos trained, optional template tail.
+
+    The prefix space of the sentencepiece formats is trained: mistral-common encodes the reply
+    with sentencepiece's dummy prefix, so the model generates that "▁" (a token of its own
+    before digits and some punctuation) after ``[/INST]``.
+    """
     return [
-        Segment(prefix),
+        Segment(prefix, trainable=True, message_index=index),
         Segment(content, trainable=True, message_index=index, from_data=True),
         Segment(eos, trainable=True, message_index=index),
         Segment(tail),
@@ -152,45 +156,87 @@ def _check_v3_alternation(messages: list[dict[str, Any]], start: int) -> None:
         turn += 1
 
 
-def _tool_result(message: dict[str, Any], index: int, fmt: str) -> list[Segment]:
-    call_id = message.get("tool_call_id")
-    if call_id is None or len(str(call_id)) != 9:
-        raise _fail(TOOL_ID, index, message.get("role"), "give each tool message a 9-character tool_call_id")
-    return [
-        Segment(_TOOL_RESULTS[fmt]),
-        Segment(str(message.get("content", "")), message_index=index, from_data=True),
-        Segment(', "call_id": "'),
-        Segment(str(call_id), message_index=index, from_data=True),
-        Segment('"}[/TOOL_RESULTS]'),
-    ]
+def _no_tools(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> None:
+    """v1 formats (7B v0.1/v0.2, Mixtral 8x7B) have no tool tokens: refuse, never drop."""
+    hint = "tools need a v0.3+ Mistral (v0.3, NeMo, Mixtral 8x22B Instruct); drop the tool parts of this sample"
+    if tools:
+        raise DataError("this Mistral format (sentencepiece v1) has no tool tokens", where="tools", hint=hint)
+    for index, message in enumerate(messages):
+        if message.get("tool_calls"):
+            raise DataError("this Mistral format (sentencepiece v1) has no tool tokens",
+                            where=f"message {index} (role 'assistant')", hint=hint)
 
 
-def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, last_user: bool) -> list[Segment]:
+def _no_reasoning(messages: list[dict[str, Any]]) -> None:
+    for index, message in enumerate(messages):
+        if message.get("reasoning_content"):
+            raise DataError("this Mistral format has no reasoning markers ([THINK] arrived with v13 tokenizers)",
+                            where=f"message {index} (role 'assistant')",
+                            hint="drop reasoning_content, or train a reasoning Mistral (Magistral, Ministral 3)")
+
+
+def _available_tools(tools: list[dict[str, Any]], space: str) -> list[Segment]:
+    return [Segment("[AVAILABLE_TOOLS]", kind="tools"),
+            Segment(space + tool_json.dumps(tool_json.declarations(tools)), from_data=True, kind="tools"),
+            Segment("[/AVAILABLE_TOOLS]", kind="tools")]
+
+
+def _tool_calls(message: dict[str, Any], index: int, last: bool, space: str, eos: str) -> list[Segment]:
+    """``[TOOL_CALLS]`` and the calls' JSON list (InstructTokenizerV3), trained with the closing eos."""
+    if str(message.get("content") or "").strip():
+        raise DataError("mistral-common cannot encode an assistant message with both text and tool_calls "
+                        "in v3 tokenizers", where=f"message {index} (role 'assistant')",
+                        hint="put the text in the final answer after the tool results, or drop it")
+    calls = tool_json.v3_calls(message, index, last)
+    return [Segment("[TOOL_CALLS]", trainable=True, message_index=index, kind="tool_call"),
+            Segment(space + calls, trainable=True, message_index=index, from_data=True, kind="tool_call"),
+            Segment(eos, trainable=True, message_index=index, kind="tool_call")]
+
+
+def _tool_result(message: dict[str, Any], index: int, space: str) -> list[Segment]:
+    """``[TOOL_RESULTS]`` with mistral-common's ``{"content": ..., "call_id": ...}`` JSON; never trained.
+
+    The Hub templates paste the content unquoted (``{"content": sunny, ...}``, not JSON for
+    plain text); mistral-common parses JSON content and quotes the rest. The two agree on
+    JSON objects; this follows mistral-common.
+    """
+    return [Segment("[TOOL_RESULTS]", message_index=index, kind="tool_result"),
+            Segment(space + tool_json.v3_result(message, index), message_index=index, from_data=True,
+                    kind="tool_result"),
+            Segment("[/TOOL_RESULTS]", message_index=index, kind="tool_result")]
+
+
+def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, last_user: bool,
+               tools: list[dict[str, Any]] | None) -> list[Segment]:
     system, start = _split_system(messages)
     _check_v3_alternation(messages, start)
     users = [i for i in range(start, len(messages)) if messages[i].get("role") == "user"]
     system_at = (users[-1] if users else None) if last_user else len(messages) - 1
+    tools_at = users[-1] if users and tools else None  # mistral-common: before the last user message
+    space = _SPACED[fmt][2]
     segments = [Segment(bos)]
     for index in range(start, len(messages)):
         message, role = messages[index], messages[index].get("role")
         content = message.get("content", "")
         if role == "user":
+            if index == tools_at:
+                segments += _available_tools(tools or [], space)
             segments += _user(str(content), index, fmt, system if index == system_at else None, 0)
-        elif message.get("tool_calls") is not None:
-            raise DataError("assistant tool calls are not rendered by this plugin", where=f"message {index}",
-                            hint="flatten tool calls into the assistant content or drop them")
+        elif role == "assistant" and message.get("tool_calls"):
+            segments += _tool_calls(message, index, index == len(messages) - 1, space, eos)
         elif role == "assistant":
             reply = str(content).strip() if fmt == "v3" else str(content)
-            segments += _reply(reply, index, _SPACED[fmt][2], eos)
+            segments += _reply(reply, index, space, eos)
         elif role in ("tool", "tool_results"):
-            segments += _tool_result(message, index, fmt)
+            segments += _tool_result(message, index, space)
         else:
             raise _fail(ROLES, index, role, "drop or convert messages of other roles")
     return segments
 
 
 def render(
-    facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any
+    facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+    tools: list[dict[str, Any]] | None = None,
 ) -> RenderedChat | None:
     """Render like the official template of ``facts.variant``; None defers to the checkpoint's own."""
     fmt = chat_format(facts, tokenizer)
@@ -204,15 +250,30 @@ def render(
     if placement not in ("template", "last_user"):
         raise DataError(f"unknown system_placement {placement!r}", where="chat options",
                         hint="use 'last_user' (mistral-common, default) or 'template' (the Hub template)")
+    _no_reasoning(messages)
+    if fmt == "v1":
+        _no_tools(messages, tools)
     if fmt == "v1" and options.get("legacy_template", False):
         segments = _render_legacy(messages, bos, eos, mixtral=variant_of(facts).name.startswith("mixtral"))
     elif fmt == "v1":
         segments = _render_v1(messages, bos, eos)
     else:
-        segments = _render_v3(messages, bos, eos, fmt, last_user=placement == "last_user")
+        segments = _render_v3(messages, bos, eos, fmt, last_user=placement == "last_user", tools=tools)
     return RenderedChat(tuple(s for s in segments if s.text))
 
 
 def stop_tokens(tokenizer: Any) -> list[str]:
     """Every format ends an assistant turn with eos (``</s>``)."""
     return [_special(tokenizer, "eos_token", "</s>")]
+
+
+def features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
+    """Tools from v0.3 on (v3 tokenizers have the tool control tokens); no reasoning before v13."""
+    fmt = chat_format(facts, tokenizer)
+    if fmt is None:
+        return None
+    if fmt == "v1":
+        return ChatFeatures(notes=("sentencepiece v1 has no tool or reasoning tokens",))
+    return ChatFeatures(tools=True, notes=(
+        "tools as mistral-common encodes them: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] "
+        "JSON list with 9-character ids, [TOOL_RESULTS] {content, call_id}",))

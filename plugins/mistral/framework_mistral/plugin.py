@@ -10,12 +10,14 @@ from typing import Any
 
 from framework import hookimpl
 from framework.hookdata import (
+    ChatFeatures,
     ChatOptions,
     Finding,
     HardwareFacts,
     LoadSettings,
     LoraTargets,
     MatchResult,
+    Message,
     ModelFacts,
     RenderedChat,
     RopeDecision,
@@ -58,9 +60,15 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 @hookimpl
 def render_chat(
-    facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any
+    facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
+    tools: list[dict[str, Any]] | None,
 ) -> RenderedChat | None:
-    return chat.render(facts, messages, options, tokenizer)
+    return chat.render(facts, messages, options, tokenizer, tools)
+
+
+@hookimpl
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
+    return chat.features(facts, tokenizer)
 
 
 @hookimpl

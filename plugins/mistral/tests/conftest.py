@@ -175,3 +175,25 @@ def tiny_mixtral_config(**overrides: Any) -> Any:
                   max_position_embeddings=256)
     values.update(overrides)
     return MixtralConfig(**values)
+
+
+def mistral_common_encoder(name: str, mode: str = "finetuning") -> Any:
+    """mistral-common's own tokenizer for a file it ships (ground truth); ``mode`` "finetuning" accepts
+    conversations ending with a reply, "test" inference prompts."""
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    return MistralTokenizer.from_file(str(mistral_data(name)), mode=ValidationMode(mode))
+
+
+def mistral_common_request(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> Any:
+    """Our ``Message`` dicts as a mistral-common request (an assistant turn that only calls tools has no content)."""
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+    converted = []
+    for message in messages:
+        message = dict(message)
+        if message.get("role") == "assistant" and message.get("tool_calls") and not message.get("content"):
+            message["content"] = None
+        converted.append(message)
+    return ChatCompletionRequest(messages=converted, tools=tools)

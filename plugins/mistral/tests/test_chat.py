@@ -83,7 +83,7 @@ def official_text(tokenizer: Any, template: str, messages: list[dict[str, str]],
 
 
 def render(fmt: Format, facts: Any, tokenizer: Any, messages: list[dict[str, str]], prompt: bool) -> Any:
-    return plugin.render_chat(facts, messages, ChatOptions(add_generation_prompt=prompt, extra=fmt.options), tokenizer)
+    return plugin.render_chat(facts, messages, ChatOptions(add_generation_prompt=prompt, extra=fmt.options), tokenizer, None)
 
 
 def runs(labels: list[int]) -> list[list[int]]:
@@ -169,7 +169,7 @@ def test_checkpoint_with_its_own_template_is_left_to_it(facts_v01):
         chat_template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
         bos_token, eos_token = "<s>", "</s>"
 
-    assert plugin.render_chat(facts_v01, CONVERSATIONS["single"], ChatOptions(), ChatMLTokenizer()) is None
+    assert plugin.render_chat(facts_v01, CONVERSATIONS["single"], ChatOptions(), ChatMLTokenizer(), None) is None
 
 
 def test_default_placement_differs_from_the_hub_template_only_by_keeping_the_system_prompt(
@@ -177,7 +177,7 @@ def test_default_placement_differs_from_the_hub_template_only_by_keeping_the_sys
     for facts, tok, name in ((facts_v03, tok_v3, "mistral-7b-instruct-v0.3.jinja"),
                              (facts_nemo, tok_tekken, "mistral-nemo-instruct-2407.jinja")):
         for key, messages in CONVERSATIONS.items():
-            text = plugin.render_chat(facts, messages, ChatOptions(), tok).text
+            text = plugin.render_chat(facts, messages, ChatOptions(), tok, None).text
             hub = official_text(tok, official.template(name), messages, False)
             drops = messages[0]["role"] == S and messages[-1]["role"] == A
             assert (text == hub) is not drops, key
@@ -187,5 +187,5 @@ def test_default_placement_differs_from_the_hub_template_only_by_keeping_the_sys
 
 def test_base_tokenizer_without_template_gets_the_official_format(facts_v03, tok_v3):
     assert tok_v3.chat_template is None
-    rendered = plugin.render_chat(facts_v03, CONVERSATIONS["single"], ChatOptions(), tok_v3)
+    rendered = plugin.render_chat(facts_v03, CONVERSATIONS["single"], ChatOptions(), tok_v3, None)
     assert rendered.text == "<s>[INST] Hi[/INST] Hello!</s>"

@@ -52,7 +52,7 @@ def test_raises_where_the_official_template_raises(request, official_templates, 
         with pytest.raises(TemplateError):
             official(tok_v1, official_templates[template], messages)
         with pytest.raises(DataError) as err:
-            plugin.render_chat(facts, messages, ChatOptions(), tok_v1)
+            plugin.render_chat(facts, messages, ChatOptions(), tok_v1, None)
         assert "\n" not in str(err.value) and "message" in str(err.value)
 
 
@@ -68,21 +68,21 @@ def test_legacy_2023_template_has_no_system_role(facts_v01, tok_v1, official_tem
     with pytest.raises(TemplateError, match="Conversation roles must alternate"):
         official(tok_v1, official_templates["mistral-7b-instruct-v0.1.legacy-2023.jinja"], messages)
     with pytest.raises(DataError, match="no system role"):
-        plugin.render_chat(facts_v01, messages, LEGACY, tok_v1)
+        plugin.render_chat(facts_v01, messages, LEGACY, tok_v1, None)
     # the current v0.1 template merges it into the first user turn instead
-    text = plugin.render_chat(facts_v01, messages, ChatOptions(), tok_v1).text
+    text = plugin.render_chat(facts_v01, messages, ChatOptions(), tok_v1, None).text
     assert text == "<s> [INST] be nice\n\nhi [/INST] hello</s>"
 
 
 def test_v03_hub_template_drops_the_system_prompt_of_a_sample_ending_with_a_reply(facts_v03, tok_v3):
     messages = [m(S, "SYS"), m(U, "Hi"), m(A, "Hello!")]
-    assert plugin.render_chat(facts_v03, messages, HUB, tok_v3).text == "<s>[INST] Hi[/INST] Hello!</s>"
-    kept = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3).text  # default: mistral-common
+    assert plugin.render_chat(facts_v03, messages, HUB, tok_v3, None).text == "<s>[INST] Hi[/INST] Hello!</s>"
+    kept = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3, None).text  # default: mistral-common
     assert kept == "<s>[INST] SYS\n\nHi[/INST] Hello!</s>"
     # an inference prompt renders the same either way: the system prompt is in the last (user) message
     prompt = messages[:2]
-    assert plugin.render_chat(facts_v03, prompt, HUB, tok_v3).text == \
-        plugin.render_chat(facts_v03, prompt, ChatOptions(), tok_v3).text == "<s>[INST] SYS\n\nHi[/INST]"
+    assert plugin.render_chat(facts_v03, prompt, HUB, tok_v3, None).text == \
+        plugin.render_chat(facts_v03, prompt, ChatOptions(), tok_v3, None).text == "<s>[INST] SYS\n\nHi[/INST]"
 
 
 def test_tool_results_render_like_the_official_templates(facts_v03, facts_nemo, tok_v3, tok_tekken,
@@ -90,7 +90,7 @@ def test_tool_results_render_like_the_official_templates(facts_v03, facts_nemo, 
     messages = [m(U, "weather?"), m("tool", '{"temp": 21}', tool_call_id="abc123XYZ"), m(A, "21 degrees.")]
     for facts, tok, name in ((facts_v03, tok_v3, "mistral-7b-instruct-v0.3.jinja"),
                              (facts_nemo, tok_tekken, "mistral-nemo-instruct-2407.jinja")):
-        rendered = plugin.render_chat(facts, messages, ChatOptions(), tok)
+        rendered = plugin.render_chat(facts, messages, ChatOptions(), tok, None)
         assert rendered.text == official(tok, official_templates[name], messages)
         labels = tokenize_chat(tok, rendered).labels
         assert tok.decode([i for i in labels if i != -100]).strip() == "21 degrees.</s>"
@@ -98,7 +98,7 @@ def test_tool_results_render_like_the_official_templates(facts_v03, facts_nemo, 
 
 def test_unknown_system_placement_is_a_data_error(facts_v03, tok_v3):
     with pytest.raises(DataError, match="system_placement"):
-        plugin.render_chat(facts_v03, [m(U, "a")], ChatOptions(extra=(("system_placement", "first"),)), tok_v3)
+        plugin.render_chat(facts_v03, [m(U, "a")], ChatOptions(extra=(("system_placement", "first"),)), tok_v3, None)
 
 
 # ── mistral-common agreement (pitfall M4) ──────────────────────────────────────────────
@@ -146,7 +146,7 @@ def test_rendered_ids_reproduce_mistral_common(request, kind):
     facts, tok = request.getfixturevalue(facts_name), request.getfixturevalue(tok_name)
     reference = _mistral_common(kind)
     for messages in CONVERSATIONS:
-        rendered = plugin.render_chat(facts, messages, options, tok)
+        rendered = plugin.render_chat(facts, messages, options, tok, None)
         same = tokenize_chat(tok, rendered).input_ids == mistral_common_ids(reference, messages)
         # The one known gap: replies with surrounding spaces. mistral-common (v2+ tokenizers) rstrips
         # them and keeps leading spaces; the Hub v0.3 template strips both sides, the NeMo one neither.
@@ -157,5 +157,5 @@ def test_rendered_ids_reproduce_mistral_common(request, kind):
 def test_per_chunk_dummy_prefix_tokenizers_drift_from_mistral_common(facts_v03, tok_v3_legacy):
     """The same string through a legacy-mode conversion gets a lone '▁' after each control token."""
     messages = CONVERSATIONS[0]
-    rendered = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3_legacy)
+    rendered = plugin.render_chat(facts_v03, messages, ChatOptions(), tok_v3_legacy, None)
     assert tokenize_chat(tok_v3_legacy, rendered).input_ids != mistral_common_ids(_mistral_common("v3"), messages)

@@ -47,7 +47,7 @@ def test_pad_equal_to_eos_masks_every_end_of_turn_until_fixed(facts_v01, fresh_v
     assert pad in tok.get_vocab() and pad not in (tok.eos_token, tok.bos_token)
 
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
-    ids = tok(plugin.render_chat(facts_v01, messages, ChatOptions(), tok).text, add_special_tokens=False)["input_ids"]
+    ids = tok(plugin.render_chat(facts_v01, messages, ChatOptions(), tok, None).text, add_special_tokens=False)["input_ids"]
     collate = DataCollatorForLanguageModeling(tok, mlm=False)
     assert tok.eos_token_id not in collate([{"input_ids": ids}])["labels"][0].tolist()  # the pitfall
     tok.pad_token = pad  # the fix
@@ -118,6 +118,6 @@ def test_byte_fallback_heavy_data(facts_v01, facts_nemo, tok_v1, tok_tekken):
 def test_double_bos_is_what_the_report_warns_about(facts_v01, tok_v1):
     """The tokenizer adds <s> and the template emits <s>: default tokenization doubles it."""
     assert "bos-added-by-tokenizer" in codes(plugin.check_tokenizer(facts_v01, tok_v1))
-    text = plugin.render_chat(facts_v01, [{"role": "user", "content": "Hi"}], ChatOptions(), tok_v1).text
+    text = plugin.render_chat(facts_v01, [{"role": "user", "content": "Hi"}], ChatOptions(), tok_v1, None).text
     assert tok_v1(text)["input_ids"][:2] == [1, 1]  # the pitfall
     assert tok_v1(text, add_special_tokens=False)["input_ids"].count(1) == 1  # what the core does

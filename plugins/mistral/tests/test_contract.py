@@ -69,7 +69,7 @@ class TestMistralContract(PluginContract):
 
         def hub(messages: list[dict[str, str]], options: ChatOptions) -> Any:
             extra = (*options.extra, ("system_placement", "template"))
-            return plugin.render_chat(facts, messages, ChatOptions(options.add_generation_prompt, extra), tok)
+            return plugin.render_chat(facts, messages, ChatOptions(options.add_generation_prompt, extra), tok, None)
 
         problems = P.official_template_problems(tok, self.for_variant(official_chat_template, claimed[1]), hub,
                                                 list(conversation))
