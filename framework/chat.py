@@ -9,6 +9,10 @@ seams, the classic train/inference drift).
 The one exception is data that contains control-token text (a literal ``<|eot_id|>`` in a
 user message): by default those pieces are tokenized with special-token parsing off, so data
 can never inject a turn boundary.
+
+Reasoning segments (``Segment.kind == "reasoning"``) are trained like the rest of the reply
+unless ``train_reasoning`` is off; on request each token also gets the kind of the segment it
+starts in, so ``framework render`` can mark reasoning, tool calls and tool results apart.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from framework.hookdata import RenderedChat, Segment, TrainOn
+from framework.hookdata import RenderedChat, Segment, SegmentKind, TrainOn
 
 IGNORE_INDEX = -100
+#: Segment kinds in the order of their codes in ``TokenizedChat.kinds``.
+KINDS: tuple[SegmentKind, ...] = ("text", "reasoning", "tool_call", "tool_result", "tools")
+_KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,7 @@ class TokenizedChat:
     input_ids: list[int]
     labels: list[int]
     injected_special_text: bool = False
+    kinds: list[int] | None = None  # per token: index into KINDS, when asked for
 
 
 def special_token_strings(tokenizer: Any) -> frozenset[str]:
@@ -49,13 +57,17 @@ def trained_message_indices(segments: Sequence[Segment], train_on: TrainOn) -> s
     return indices
 
 
-def _trained_spans(segments: Sequence[Segment], keep: set[int | None] | None) -> list[tuple[int, int]]:
-    """Merged, sorted character spans that carry loss."""
+def _trained_spans(
+    segments: Sequence[Segment], keep: set[int | None] | None, train_reasoning: bool = True
+) -> list[tuple[int, int]]:
+    """Merged, sorted character spans that carry loss (reasoning left out unless trained)."""
     spans: list[tuple[int, int]] = []
     pos = 0
     for seg in segments:
         end = pos + len(seg.text)
         on = True if keep is None else (seg.trainable and seg.message_index in keep)
+        if on and not train_reasoning and seg.kind == "reasoning":
+            on = False
         if on and end > pos:
             if spans and spans[-1][1] == pos:
                 spans[-1] = (spans[-1][0], end)
@@ -112,6 +124,22 @@ def _labels_from_encoding(encoding: Any, spans: list[tuple[int, int]]) -> list[i
     return labels
 
 
+def _token_kinds(segments: Sequence[Segment], offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """Per token, the code of the kind of the segment its first character lies in."""
+    bounds: list[tuple[int, int]] = []  # (segment end, kind code)
+    pos = 0
+    for seg in segments:
+        pos += len(seg.text)
+        bounds.append((pos, _KIND_CODE[seg.kind]))
+    kinds: list[int] = []
+    j = 0
+    for start, _ in offsets:
+        while j < len(bounds) - 1 and bounds[j][0] <= start:
+            j += 1
+        kinds.append(bounds[j][1] if bounds else 0)
+    return kinds
+
+
 def _injected(segments: Sequence[Segment], specials: frozenset[str]) -> list[bool]:
     return [seg.from_data and any(sp in seg.text for sp in specials) for seg in segments]
 
@@ -123,10 +151,13 @@ def tokenize_chat(
     *,
     specials: frozenset[str] | None = None,
     allow_special_in_data: bool = False,
+    train_reasoning: bool = True,
+    with_kinds: bool = False,
 ) -> TokenizedChat:
     """Tokenize one rendered conversation; see ``tokenize_chats`` for the batched form."""
     return tokenize_chats(
-        tokenizer, [rendered], train_on, specials=specials, allow_special_in_data=allow_special_in_data
+        tokenizer, [rendered], train_on, specials=specials, allow_special_in_data=allow_special_in_data,
+        train_reasoning=train_reasoning, with_kinds=with_kinds,
     )[0]
 
 
@@ -137,6 +168,8 @@ def tokenize_chats(
     *,
     specials: frozenset[str] | None = None,
     allow_special_in_data: bool = False,
+    train_reasoning: bool = True,
+    with_kinds: bool = False,
 ) -> list[TokenizedChat]:
     """Tokenize a batch of rendered conversations in one tokenizer call.
 
@@ -146,6 +179,8 @@ def tokenize_chats(
         train_on: loss policy: every assistant turn, the last one, or every token.
         specials: control-token strings (computed once by the caller for speed).
         allow_special_in_data: parse control-token text inside data as control tokens.
+        train_reasoning: reasoning segments carry loss (``data.train_on_reasoning``).
+        with_kinds: also give each token the kind of its segment (``TokenizedChat.kinds``).
     """
     if specials is None:
         specials = special_token_strings(tokenizer)
@@ -153,7 +188,7 @@ def tokenize_chats(
     results: list[TokenizedChat | None] = [None] * len(rendered)
     for i, chat in enumerate(rendered):
         if not allow_special_in_data and any(_injected(chat.segments, specials)):
-            results[i] = _tokenize_protected(tokenizer, chat, train_on, specials)
+            results[i] = _tokenize_protected(tokenizer, chat, train_on, specials, train_reasoning, with_kinds)
         else:
             plain.append(i)
     if plain:
@@ -162,12 +197,13 @@ def tokenize_chats(
         encodings = _rust_encodings(enc)
         for row, i in enumerate(plain):
             segs = rendered[i].segments
-            spans = _trained_spans(segs, trained_message_indices(segs, train_on))
+            spans = _trained_spans(segs, trained_message_indices(segs, train_on), train_reasoning)
             ids = enc["input_ids"][row]
             labels = _labels_from_encoding(encodings[row], spans) if encodings else None
             if labels is None:
                 labels = _labels_from_offsets(ids, enc["offset_mapping"][row], spans)
-            results[i] = TokenizedChat(ids, labels)
+            kinds = _token_kinds(segs, enc["offset_mapping"][row]) if with_kinds else None
+            results[i] = TokenizedChat(ids, labels, kinds=kinds)
     return [r for r in results if r is not None]
 
 
@@ -183,7 +219,12 @@ def _rust_encodings(enc: Any) -> list[Any] | None:
 
 
 def _tokenize_protected(
-    tokenizer: Any, chat: RenderedChat, train_on: TrainOn, specials: frozenset[str]
+    tokenizer: Any,
+    chat: RenderedChat,
+    train_on: TrainOn,
+    specials: frozenset[str],
+    train_reasoning: bool = True,
+    with_kinds: bool = False,
 ) -> TokenizedChat:
     """Tokenize with control-token text inside data segments kept as plain text.
 
@@ -192,7 +233,7 @@ def _tokenize_protected(
     ``split_special_tokens=True``.
     """
     segs = chat.segments
-    spans = _trained_spans(segs, trained_message_indices(segs, train_on))
+    spans = _trained_spans(segs, trained_message_indices(segs, train_on), train_reasoning)
     flags = _injected(segs, specials)
     pieces: list[tuple[str, bool, int]] = []  # text, protect, char offset
     offset = 0
@@ -205,6 +246,7 @@ def _tokenize_protected(
         offset += len(seg.text)
     ids: list[int] = []
     labels: list[int] = []
+    offsets: list[tuple[int, int]] = []
     for text, protect, start in pieces:
         enc = tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=protect
@@ -212,4 +254,6 @@ def _tokenize_protected(
         shifted = [(a + start, b + start) for a, b in enc["offset_mapping"]]
         ids.extend(enc["input_ids"])
         labels.extend(_labels_from_offsets(enc["input_ids"], shifted, spans))
-    return TokenizedChat(ids, labels, injected_special_text=True)
+        offsets.extend(shifted)
+    kinds = _token_kinds(segs, offsets) if with_kinds else None
+    return TokenizedChat(ids, labels, injected_special_text=True, kinds=kinds)

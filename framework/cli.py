@@ -80,7 +80,8 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="show exactly what the model sees for each sample")
     _model_arguments(render)
-    render.add_argument("--json", action="store_true", help="one JSON object per sample: input_ids and labels")
+    render.add_argument("--json", action="store_true",
+                        help="one JSON object per sample: input_ids, labels and spans (token ranges with their kind)")
     render.add_argument("--limit", type=int, default=None, help="show at most N samples")
     render.set_defaults(func=_cmd_render)
 
@@ -302,38 +303,25 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     plan = _plan(args, need_weights=True)
     tokenizer, _ = prepare_tokenizer(plan)
-    data = prepare_data(plan, tokenizer)
+    data = prepare_data(plan, tokenizer, with_kinds=True)
     rows = data.train if data.eval is None else __import__("datasets").concatenate_datasets([data.train, data.eval])
     limit = len(rows) if args.limit is None else min(args.limit, len(rows))
     for i in range(limit):
         row = rows[i]
         if args.json:
-            sys.stdout.write(json.dumps({"input_ids": row["input_ids"], "labels": row["labels"]}) + "\n")
+    from framework.render_view import marked, spans
+
+            out = {"input_ids": row["input_ids"], "labels": row["labels"],
+                   "spans": spans(row["input_ids"], row["labels"], kinds)}
+            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
             continue
         _say(f"── sample {i} ({len(row['input_ids'])} tokens) " + "─" * 20)
-        _say(_marked(tokenizer, row["input_ids"], row["labels"]))
+        _say(marked(tokenizer, row["input_ids"], row["labels"], kinds))
     if not args.json:
-        _say("(trained text between ⟦ and ⟧)")
+        _say("(trained text between ⟦ and ⟧; reasoning, tool calls, tool results and tool declarations are "
+             "named at their start, e.g. ⟦reasoning: …⟧, and shown between ⟨ and ⟩ when not trained)")
     return EXIT_OK
-
-
-def _marked(tokenizer: Any, ids: list[int], labels: list[int]) -> str:
-    """Decode with trained spans between ⟦ ⟧, so the loss mask can be read."""
-    out: list[str] = []
-    run: list[int] = []
-    trained = None
-    for token, label in zip(ids, labels):
-        on = label != -100
-        if trained is not None and on != trained:
-            text = tokenizer.decode(run)
-            out.append(f"⟦{text}⟧" if trained else text)
-            run = []
-        trained = on
-        run.append(token)
-    if run:
-        text = tokenizer.decode(run)
-        out.append(f"⟦{text}⟧" if trained else text)
-    return "".join(out)
+        kinds = row.get("kinds")
 
 
 def _cmd_new_plugin(args: argparse.Namespace) -> int:

@@ -25,10 +25,12 @@ def evaluate_run(output_dir: Path, data: Sequence[str], *, generate_answers: boo
     run = load_run(output_dir)
     if not (output_dir / "adapter_config.json").exists():
         raise ConfigError("eval compares base and adapter; this run saved a full model", where=str(output_dir))
-    options = ChatOptions()
-    prepared = prepare_sft(list(data), run.tokenizer, lambda m: run.render(m, options),
+    def render(messages: list[dict[str, Any]], tools: Any = None, extra: dict[str, Any] | None = None) -> Any:
+        return run.render(messages, ChatOptions(False, tuple(sorted((extra or {}).items()))), tools)
+
+    prepared = prepare_sft(list(data), run.tokenizer, render,
                            cutoff_len=int(run.record["config"]["data.cutoff_len"]["value"]), val_size=0.0,
-                           max_samples=limit)
+                           max_samples=limit, features=run.features, renderer_name="the run's chat renderer")
     rows = prepared.train
     with _adapter_off(run.model):
         before = perplexity(run.model, rows)

@@ -27,6 +27,7 @@ class TrainedRun:
     render: Callable[[list[dict[str, str]], ChatOptions], Any]
     stop_ids: list[int]
     base_directory: Path
+    features: Any = None  # the renderer's ChatFeatures: reasoning and tool content it renders
 
 
 def read_record(output_dir: Path) -> dict[str, Any]:
@@ -69,7 +70,8 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
     model.eval()
     stop_tokens = record.get("fixes", {}).get("stop_tokens", [])
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens) if isinstance(i, int) and i >= 0]
-    return TrainedRun(output_dir, record, model, tokenizer, family.chat_renderer(tokenizer), stop_ids, base)
+    return TrainedRun(output_dir, record, model, tokenizer, family.chat_renderer(tokenizer), stop_ids, base,
+                      family.chat_features(tokenizer))
 
 
 def generate(run: TrainedRun, messages: list[dict[str, str]], max_new_tokens: int = 128) -> str:

@@ -38,14 +38,35 @@ def prepare_tokenizer(plan: RunPlan) -> tuple[Any, FixReport]:
     return tokenizer, report
 
 
-def renderer(plan: RunPlan, tokenizer: Any, *, generation: bool = False) -> Callable[[list[dict[str, str]]], RenderedChat]:
+def renderer(plan: RunPlan, tokenizer: Any, *, generation: bool = False) -> Callable[..., RenderedChat]:
+    """The plugin's template bound for the data pipeline: ``render(messages[, tools, options])``.
+
+    ``options`` are a sample's own template options (``enable_thinking``), passed to the
+    plugin in ``ChatOptions.extra``.
+    """
     render = plan.family.chat_renderer(tokenizer)
-    options = ChatOptions(add_generation_prompt=generation)
-    return lambda messages: render(messages, options)
+    plain = ChatOptions(add_generation_prompt=generation)
+
+    def bound(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+              options: dict[str, Any] | None = None) -> RenderedChat:
+        chosen = ChatOptions(generation, tuple(sorted(options.items()))) if options else plain
+        return render(messages, chosen, tools)
+
+    return bound
 
 
-def prepare_data(plan: RunPlan, tokenizer: Any) -> Any:
-    """Read, validate, render, tokenize and mask the data (cached)."""
+def chat_support(plan: RunPlan, tokenizer: Any) -> dict[str, Any]:
+    """What the renderer declares (``chat_features``) and its name, for refusing undeclared data."""
+    name = f"plugin {plan.selection.info.label()}"
+    if plan.facts.chat_format == "shipped":
+        via = "" if plan.selection.name == "generic" else f" (model claimed by {name})"
+        name = f"the model's shipped chat template{via}"
+    return {"features": plan.family.chat_features(tokenizer), "renderer_name": name}
+
+
+def prepare_data(plan: RunPlan, tokenizer: Any, *, with_kinds: bool = False) -> Any:
+    """Read, validate, render, tokenize and mask the data (cached); ``with_kinds`` keeps each
+    token's segment kind (reasoning, tool call, ...) for ``framework render``."""
     from datasets.utils.logging import disable_progress_bar
 
     from framework.data.pipeline import prepare_pretrain, prepare_preference, prepare_sft
@@ -59,13 +80,16 @@ def prepare_data(plan: RunPlan, tokenizer: Any) -> Any:
         return prepare_pretrain(plan.data_paths, tokenizer, **common)
     if cfg.stage == "dpo":
         return prepare_preference(plan.data_paths, tokenizer, renderer(plan, tokenizer),
-                                  render_prompt=renderer(plan, tokenizer, generation=True), **common)
+                                  render_prompt=renderer(plan, tokenizer, generation=True),
+                                  **chat_support(plan, tokenizer), **common)
     return prepare_sft(
         plan.data_paths, tokenizer, renderer(plan, tokenizer), fmt=fmt, train_on=cfg.data.train_on,
         truncation=cfg.data.truncation, max_samples=cfg.data.max_samples, strict=cfg.data.strict,
         allow_special_in_data=cfg.data.allow_special_in_data, mix_weights=cfg.data.mix_weights,
         cache_dir=_cache_dir(), overwrite_cache=cfg.data.overwrite_cache, num_proc=cfg.data.num_proc,
-        task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan, tokenizer), **common,
+        task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan, tokenizer),
+        train_on_reasoning=cfg.data.train_on_reasoning, with_kinds=with_kinds, **chat_support(plan, tokenizer),
+        **common,
     )
 
 

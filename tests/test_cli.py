@@ -98,7 +98,8 @@ def test_render_json_is_ids_and_labels_only(tiny_model_dir: Path, alpaca_file: P
     assert len(lines) == 24
     for line in lines:
         row = json.loads(line)
-        assert set(row) == {"input_ids", "labels"} and len(row["input_ids"]) == len(row["labels"])
+        assert set(row) == {"input_ids", "labels", "spans"} and len(row["input_ids"]) == len(row["labels"])
+        assert [s["kind"] for s in row["spans"]] == ["text"] * len(row["spans"])
         trained = [t for t, l in zip(row["input_ids"], row["labels"]) if l != -100]
         assert trained and all(l in (-100, t) for t, l in zip(row["input_ids"], row["labels"]))
 

@@ -23,14 +23,15 @@ import numpy as np
 from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
 from framework.data.encode import batch_encoder, special_text_finder
+from framework.data.content_checks import refuse_undeclared
 from framework.data.formats import Example, Format
-from framework.data.prepared import PreparedData, Renderer
+from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
 from framework.data.split import check_val_size, check_weights, split_and_mix
 from framework.data.validate import DataReport, raise_if_empty, raise_problem
 from framework.errors import ConfigError, ModelError
-from framework.hookdata import RenderedChat, TrainOn
+from framework.hookdata import ChatFeatures, RenderedChat, TrainOn
 
 __all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain", "prepare_sft"]
 
@@ -55,6 +56,8 @@ class _SftState:
     truncate: bool
     specials: frozenset[str]
     allow_special: bool
+    train_reasoning: bool = True
+    with_kinds: bool = False
 
     def __post_init__(self) -> None:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
@@ -66,22 +69,26 @@ class _SftState:
         Only those need the protected path; the rest are tokenized in one backend call with
         the control-token scan already done (same ids, same labels).
         """
+        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
         if self.allow_special:
             return tokenize_chats(
-                self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True
+                self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **masks
             )
         find = self.has_special
         flagged = [i for i, chat in enumerate(rendered) if any(s.from_data and find(s.text) for s in chat.segments)]
         if not flagged:
-            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS)
+            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, **masks)
         marked = set(flagged)
         plain = [i for i in range(len(rendered)) if i not in marked]
         out: list[TokenizedChat | None] = [None] * len(rendered)
         for i, chat in zip(
-            plain, tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS)
+            plain,
+            tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS, **masks),
         ):
             out[i] = chat
-        special = tokenize_chats(self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials)
+        special = tokenize_chats(
+            self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials, **masks
+        )
         for i, chat in zip(flagged, special):
             out[i] = chat
         return out  # type: ignore[return-value]
@@ -110,10 +117,11 @@ class _TokenizeBatch:
     def __call__(self, batch: dict[str, list[Any]]) -> Any:
         st = self.state or _STATE[self.key]
         examples = st.examples
-        rendered = [st.render(list(examples[i].messages)) for i in batch["index"]]
+        rendered = [render_sample(st.render, examples[i].messages, examples[i]) for i in batch["index"]]
         tokenized = st.tokenize(rendered)
         ids_out: list[list[int]] = []
         labels_out: list[list[int]] = []
+        kinds_out: list[list[int]] = []
         status: list[int] = []
         lengths: list[int] = []
         special: list[bool] = []
@@ -129,22 +137,25 @@ class _TokenizeBatch:
             if code != _TOO_LONG and labels.count(IGNORE_INDEX) == len(labels):
                 code = _NO_LABEL
             lengths.append(len(ids))
+            kinds = chat.kinds[: len(ids)] if chat.kinds is not None else []
             if code in (_TOO_LONG, _NO_LABEL):
-                ids, labels = [], []
+                ids, labels, kinds = [], [], []
+            kinds_out.append(kinds)
             ids_out.append(ids)
             labels_out.append(labels)
             status.append(code)
             special.append(chat.injected_special_text)
-        return _table(
-            {
-                "index": batch["index"],
-                "input_ids": ids_out,
-                "labels": labels_out,
-                "length": lengths,
-                "status": status,
-                "special": special,
-            }
-        )
+        columns = {
+            "index": batch["index"],
+            "input_ids": ids_out,
+            "labels": labels_out,
+            "length": lengths,
+            "status": status,
+            "special": special,
+        }
+        if st.with_kinds:
+            columns["kinds"] = kinds_out
+        return _table(columns)
 
 
 def _int32_lists(rows: list[list[int]]) -> Any:
@@ -162,31 +173,33 @@ def _int32_lists(rows: list[list[int]]) -> Any:
 def _table(columns: dict[str, list[Any]]) -> Any:
     import pyarrow as pa
 
-    return pa.table(
-        {
-            "index": pa.array(columns["index"], type=pa.int64()),
-            "input_ids": _int32_lists(columns["input_ids"]),
-            "labels": _int32_lists(columns["labels"]),
-            "length": pa.array(columns["length"], type=pa.int32()),
-            "status": pa.array(columns["status"], type=pa.int8()),
-            "special": pa.array(columns["special"], type=pa.bool_()),
-        }
-    )
+    table = {
+        "index": pa.array(columns["index"], type=pa.int64()),
+        "input_ids": _int32_lists(columns["input_ids"]),
+        "labels": _int32_lists(columns["labels"]),
+        "length": pa.array(columns["length"], type=pa.int32()),
+        "status": pa.array(columns["status"], type=pa.int8()),
+        "special": pa.array(columns["special"], type=pa.bool_()),
+    }
+    if "kinds" in columns:
+        table["kinds"] = _int32_lists(columns["kinds"])
+    return pa.table(table)
 
 
-def _features() -> Any:
+def _features(with_kinds: bool = False) -> Any:
     from datasets import Features, List, Value
 
-    return Features(
-        {
-            "index": Value("int64"),
-            "input_ids": List(Value("int32")),
-            "labels": List(Value("int32")),
-            "length": Value("int32"),
-            "status": Value("int8"),
-            "special": Value("bool"),
-        }
-    )
+    features = {
+        "index": Value("int64"),
+        "input_ids": List(Value("int32")),
+        "labels": List(Value("int32")),
+        "length": Value("int32"),
+        "status": Value("int8"),
+        "special": Value("bool"),
+    }
+    if with_kinds:
+        features["kinds"] = List(Value("int32"))
+    return Features(features)
 
 
 def _check_common(cutoff_len: int, truncation: str, val_size: float, num_proc: int, max_samples: int | None) -> None:
@@ -234,6 +247,10 @@ def prepare_sft(
     task_system_prompts: Mapping[str, str] | None = None,
     template_fingerprint: str | None = None,
     batch_size: int = 1000,
+    train_on_reasoning: bool = True,
+    features: ChatFeatures | None = None,
+    renderer_name: str = "the chat renderer",
+    with_kinds: bool = False,
 ) -> PreparedData:
     """Prepare conversation data for supervised fine-tuning.
 
@@ -259,6 +276,12 @@ def prepare_sft(
         template_fingerprint: identifies the template for the cache (a probe render is
             hashed when None).
         batch_size: samples per tokenizer call.
+        train_on_reasoning: reasoning segments carry loss (off: only the rest of each reply).
+        features: what the renderer declares it renders (``chat_features``); a sample with
+            reasoning or tool content it does not declare stops the run. None: plain text only.
+        renderer_name: who renders, for that error (``plugin qwen (framework-qwen 0.3.0)``).
+        with_kinds: add a ``kinds`` column: per token, the index in ``framework.chat.KINDS``
+            of its segment's kind (for ``framework render``).
 
     Columns: ``input_ids``, ``labels`` (``IGNORE_INDEX`` where no loss), ``length``.
     """
@@ -288,6 +311,9 @@ def prepare_sft(
             "allow_special": allow_special_in_data,
             "weights": weights,
             "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
+            "train_on_reasoning": train_on_reasoning,
+            "features": features.model_dump(mode="json") if features is not None else None,
+            "kinds": with_kinds,
         }
         key = cache.cache_key("sft", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
@@ -304,6 +330,7 @@ def prepare_sft(
         weights=weights,
         task_system_prompts=task_system_prompts,
     )
+    refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
     report.cutoff_len = cutoff_len
     state = _SftState(
@@ -315,6 +342,8 @@ def prepare_sft(
         truncation == "truncate",
         special_token_strings(tokenizer),
         allow_special_in_data,
+        train_on_reasoning,
+        with_kinds,
     )
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
@@ -344,7 +373,7 @@ def _tokenize(state: _SftState, key: str | None, num_proc: int, batch_size: int)
             batched=True,
             batch_size=batch_size,
             num_proc=num_proc if num_proc > 1 else None,
-            features=_features(),
+            features=_features(state.with_kinds),
             new_fingerprint=f"{token}-tokenized",
             desc="Rendering and tokenizing",
             keep_in_memory=True,

@@ -8,6 +8,11 @@ alone, keeps every template detail (headers, separators) exactly where the templ
 
 TRL (1.x) appends ``tokenizer.eos_token`` to a chosen/rejected string that does not end with
 it, so the runner should make the tokenizer's eos the template's end-of-turn token for DPO.
+
+Replies with reasoning or tool calls work the same way: the prompt is the inference prompt
+(what the model sees before it starts to think), and chosen/rejected hold the reasoning, the
+answer and the end-of-turn text as the template renders them. TRL takes strings, so the
+reasoning of a DPO reply is always part of what is compared (``train_on_reasoning`` is SFT's).
 """
 
 from __future__ import annotations
@@ -20,15 +25,16 @@ import numpy as np
 
 from framework.chat import special_token_strings
 from framework.data import cache
+from framework.data.content_checks import refuse_undeclared
 from framework.data.encode import special_text_finder
 from framework.data.formats import Example, Format
-from framework.data.prepared import PreparedData, Renderer
+from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
 from framework.data.split import check_val_size, check_weights, split_and_mix
 from framework.data.validate import raise_if_empty, raise_problem
 from framework.errors import ConfigError, ModelError
-from framework.hookdata import RenderedChat
+from framework.hookdata import ChatFeatures, RenderedChat
 
 
 def prompt_text(full: RenderedChat) -> str:
@@ -61,6 +67,8 @@ def prepare_preference(
     overwrite_cache: bool = False,
     template_fingerprint: str | None = None,
     batch_size: int = 1000,
+    features: ChatFeatures | None = None,
+    renderer_name: str = "the chat renderer",
 ) -> PreparedData:
     """Prepare preference pairs as ``prompt`` / ``chosen`` / ``rejected`` strings.
 
@@ -84,6 +92,9 @@ def prepare_preference(
         overwrite_cache: rebuild even when a stored copy exists.
         template_fingerprint: identifies the template for the cache.
         batch_size: pairs per tokenizer call.
+        features: what the renderer declares it renders; reasoning or tool content it does
+            not declare stops the run. None: plain text only.
+        renderer_name: who renders, for that error.
     """
     if truncation not in ("drop", "truncate"):
         raise ConfigError(
@@ -109,6 +120,7 @@ def prepare_preference(
             "strict": strict,
             "weights": weights,
             "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
+            "features": features.model_dump(mode="json") if features is not None else None,
         }
         key = cache.cache_key("dpo", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
@@ -125,6 +137,7 @@ def prepare_preference(
         weights=weights,
         task_system_prompts=task_system_prompts,
     )
+    refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
     report.cutoff_len = cutoff_len
     has_special = special_text_finder(special_token_strings(tokenizer))
@@ -152,7 +165,8 @@ def prepare_preference(
                     report.too_long += 1
                     continue
                 report.truncated += 1
-            if any(has_special(m["content"]) for m in (*ex.messages, ex.rejected[-1])):  # type: ignore[index]
+            if any(has_special(m["content"]) or has_special(m.get("reasoning_content", ""))
+                   for m in (*ex.messages, ex.rejected[-1])):  # type: ignore[index]
                 report.special_text += 1
             for name, text in zip(("prompt", "chosen", "rejected"), triple):
                 columns[name].append(text)
@@ -178,9 +192,13 @@ def prepare_preference(
 
 
 def _strings(ex: Example, render: Renderer, render_prompt: Renderer | None) -> tuple[str, str, str]:
-    chosen_full = render(list(ex.messages))
-    rejected_full = render(list(ex.rejected or ()))
-    prompt = render_prompt(list(ex.messages[:-1])).text if render_prompt is not None else prompt_text(chosen_full)
+    chosen_full = render_sample(render, ex.messages, ex)
+    rejected_full = render_sample(render, ex.rejected or (), ex)
+    prompt = (
+        render_sample(render_prompt, ex.messages[:-1], ex).text
+        if render_prompt is not None
+        else prompt_text(chosen_full)
+    )
     chosen, rejected = chosen_full.text, rejected_full.text
     if not (chosen.startswith(prompt) and rejected.startswith(prompt)):
         raise ModelError(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from framework.data.validate import DataReport
 from framework.hookdata import RenderedChat
@@ -12,8 +12,20 @@ from framework.hookdata import RenderedChat
 if TYPE_CHECKING:
     import datasets
 
+    from framework.data.formats import Example
+
 #: The selected plugin's chat template, bound by the runner: messages -> rendered segments.
-Renderer = Callable[[list[dict[str, str]]], RenderedChat]
+#: Called as ``render(messages)`` for a plain sample and ``render(messages, tools, options)``
+#: for one with tool declarations or template options (``enable_thinking``), so a renderer
+#: that only knows plain text keeps working for plain data.
+Renderer = Callable[..., RenderedChat]
+
+
+def render_sample(render: Renderer, messages: Sequence[dict[str, Any]], example: Example) -> RenderedChat:
+    """Render (part of) a sample's conversation with the sample's tools and template options."""
+    if example.tools is None and not example.options:
+        return render(list(messages))
+    return render(list(messages), list(example.tools) if example.tools else None, dict(example.options))
 
 
 @dataclass

@@ -11,7 +11,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framework.data.formats import Example, Format, detect_format, to_examples
+from framework.data.formats import Example, Format, IgnoredFields, detect_format, to_examples
+from framework.data.messages import THINK_CLOSE, THINK_OPEN
 from framework.data.problems import Problem
 from framework.data.records import data_files, read_records
 from framework.data.validate import DataReport, validate
@@ -111,6 +112,7 @@ def load_sources(
     source_of: list[int] = []
     problems: list[Problem] = []
     formats: list[str] = []
+    ignored = IgnoredFields()
     read = 0
     for index, (own, limit) in enumerate(zip(groups, limits)):
         for _, found, part in own:
@@ -120,7 +122,7 @@ def load_sources(
                 continue
             read += len(part)
             formats.append(found)
-            converted, bad = to_examples(part, found, task_system_prompts=task_system_prompts)
+            converted, bad = to_examples(part, found, task_system_prompts=task_system_prompts, ignored=ignored)
             examples.extend(converted)
             source_of.extend([index] * len(converted))
             problems.extend(bad)
@@ -128,6 +130,9 @@ def load_sources(
     report = DataReport(format="+".join(dict.fromkeys(formats)), files=names, read=read)
     if skipped:
         report.notes.append(f"skipped {len(skipped)} file(s) stage {stage} does not read: {', '.join(skipped)}")
+    unused = ignored.note()
+    if unused is not None:
+        report.notes.append(unused)
     origin = {id(ex): src for ex, src in zip(examples, source_of)}
     kept, report = validate(examples, strict=strict, problems=problems, report=report)
     return Loaded(kept, [origin[id(ex)] for ex in kept], names, formats, report, files)
@@ -171,13 +176,22 @@ def sample_limits(sizes: Sequence[int], total: int | None, weights: Sequence[flo
 
 
 def sample_texts(examples: Sequence[Example], limit: int = 2000) -> list[str]:
-    """Up to ``limit`` message texts for the family's ``check_data`` hook."""
+    """Up to ``limit`` message texts for the family's ``check_data`` hook.
+
+    A reply's reasoning is shown in the data's common ``<think>...</think>`` form in front of
+    the reply, so a check about thinking data sees it.
+    """
     texts: list[str] = []
     for ex in examples:
         if ex.text is not None:
             texts.append(ex.text)
         else:
-            texts.extend(m["content"] for m in ex.messages)
+            texts.extend(
+                f"{THINK_OPEN}\n{m['reasoning_content']}\n{THINK_CLOSE}\n\n{m['content']}"
+                if "reasoning_content" in m
+                else m["content"]
+                for m in ex.messages
+            )
         if len(texts) >= limit:
             break
     return texts[:limit]

@@ -4,7 +4,8 @@ The checklist of practice notes (seed 003 §3.2: no HTML tags or stray control c
 empty outputs, valid JSON, instruction and output that belong together, nothing over the
 length limit) plus duplicates: an exact copy, or a copy that differs only in case, spacing or
 punctuation, trains the model on the same sample twice and inflates an eval split with
-samples the model has seen. Bad samples are dropped and counted by default; ``strict`` stops
+samples the model has seen. Reasoning and tool content get their own checks
+(``framework.data.content_checks``). Bad samples are dropped and counted by default; ``strict`` stops
 at the first one with its ``file:line``. Every check is a string scan or a hash, so 100k
 samples take well under a second.
 """
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from framework.data.content_checks import content_counts, content_problem, mixed_thinking_note
 from framework.data.formats import Example
 from framework.data.problems import Problem
 from framework.errors import DataError
@@ -61,6 +63,7 @@ class DataReport:
     cutoff_len: int | None = None
     mixture: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    content: dict[str, int] = field(default_factory=dict)
 
     def add(self, problem: Problem) -> None:
         """Count a dropped sample, keeping the first few of each kind as examples."""
@@ -82,6 +85,8 @@ class DataReport:
         """Human-readable lines for the run log and ``framework plan``."""
         files = self.files[0] if len(self.files) == 1 else f"{len(self.files)} files"
         out = [f"data: {files} ({self.format}): read {self.read}, kept {self.kept}, dropped {self.dropped_total}"]
+        if self.content:
+            out.append("  samples with " + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in self.content.items()))
         if self.dropped:
             out.append(f"  dropped: {self.summary()}")
         if self.truncated:
@@ -139,6 +144,8 @@ def validate(
     near: dict[int, Example] = {}
     for ex in examples:
         problem = _content_problem(ex)
+        if problem is None and (ex.tools or any(len(m) > 2 for m in ex.messages)):
+            problem = content_problem(ex)
         if problem is None:
             key = _exact_key(ex)
             first = exact.get(key)
@@ -172,6 +179,10 @@ def validate(
         report.add(problem)
     report.kept = len(kept)
     raise_if_empty(report)
+    report.content = content_counts(kept)
+    note = mixed_thinking_note(report.content, len(kept))
+    if note is not None:
+        report.notes.append(note)
     return kept, report
 
 
@@ -201,14 +212,27 @@ def _content_problem(ex: Example) -> Problem | None:
     if ex.text is not None:
         return _text_problem(ex.text, ex, "text", "empty-text")
     for i, message in enumerate(ex.messages):
-        role = message["role"]
-        code = "empty-output" if role == "assistant" else "empty-prompt" if role == "user" else None
-        problem = _text_problem(message["content"], ex, ex.field(i), code)
+        problem = _message_problem(message, ex, ex.field(i), "empty-output")
         if problem is not None:
             return problem
     if ex.rejected is not None:
-        return _text_problem(ex.rejected[-1]["content"], ex, "rejected", "missing-rejected")
+        return _message_problem(ex.rejected[-1], ex, "rejected", "missing-rejected")
     return None
+
+
+def _message_problem(message: dict[str, Any], ex: Example, name: str, empty_reply: str) -> Problem | None:
+    """Text checks of one message: its content, and its reasoning when it has one.
+
+    A reply that only calls tools may have no text; a tool result may be empty.
+    """
+    role = message["role"]
+    code = empty_reply if role == "assistant" else "empty-prompt" if role == "user" else None
+    if code == empty_reply and "tool_calls" in message:
+        code = None
+    problem = _text_problem(message["content"], ex, name, code)
+    if problem is None and "reasoning_content" in message:
+        problem = _text_problem(message["reasoning_content"], ex, f"{name} (reasoning)", None)
+    return problem
 
 
 def _text_problem(text: str, ex: Example, name: str, empty_code: str | None) -> Problem | None:
@@ -242,8 +266,20 @@ def _text_problem(text: str, ex: Example, name: str, empty_code: str | None) -> 
 def _exact_key(ex: Example) -> Any:
     if ex.text is not None:
         return ex.text
-    key = tuple((m["role"], m["content"]) for m in ex.messages)
-    return key if ex.rejected is None else (key, ex.rejected[-1]["content"])
+    key = tuple((m["role"], m["content"]) if len(m) == 2 else _message_key(m) for m in ex.messages)
+    key = key if ex.tools is None else (key, _json(ex.tools))
+    return key if ex.rejected is None else (key, _message_key(ex.rejected[-1]))
+
+
+def _message_key(message: dict[str, Any]) -> Any:
+    """Everything a message carries, hashable (reasoning and tool calls make samples differ)."""
+    return tuple(sorted((k, v if isinstance(v, str) else _json(v)) for k, v in message.items()))
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _normalized(ex: Example) -> bytes:
@@ -251,9 +287,10 @@ def _normalized(ex: Example) -> bytes:
     if ex.text is not None:
         text = ex.text
     else:
-        parts = [m["content"] for m in ex.messages]
-        if ex.rejected is not None:
-            parts.append(ex.rejected[-1]["content"])
+        messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
+        parts = [m["content"] if len(m) == 2 else _json(m) for m in messages]
+        if ex.tools is not None:
+            parts.append(_json(ex.tools))
         text = "\n".join(parts)
     folded = text.casefold().encode().translate(None, _ASCII_FOLDED)
     return folded if folded.isascii() else _WIDE_FOLDED.sub(b"", folded)

@@ -118,9 +118,14 @@ def test_messages_text_parts_are_joined():
     ("turns", "code", "text"),
     [
         (
-            [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}],
+            [{"role": "user", "content": "q"}, {"role": "robot", "content": "x"}],
             "unknown-role",
-            "messages[1].role is 'tool'",
+            "messages[1].role is 'robot'",
+        ),
+        (
+            [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}],
+            "tool-result-without-call",
+            "messages[1].content is a tool result with no tool call before it",
         ),
         (
             [{"role": "user", "content": "q"}, {"role": "user", "content": "q2"}],
