@@ -301,6 +301,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     from framework.runner import prepare_data, prepare_tokenizer
 
+    from framework.render_view import marked, spans
+
     plan = _plan(args, need_weights=True)
     tokenizer, _ = prepare_tokenizer(plan)
     data = prepare_data(plan, tokenizer, with_kinds=True)
@@ -308,9 +310,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     limit = len(rows) if args.limit is None else min(args.limit, len(rows))
     for i in range(limit):
         row = rows[i]
+        kinds = row.get("kinds")
         if args.json:
-    from framework.render_view import marked, spans
-
             out = {"input_ids": row["input_ids"], "labels": row["labels"],
                    "spans": spans(row["input_ids"], row["labels"], kinds)}
             sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -321,7 +322,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
         _say("(trained text between ⟦ and ⟧; reasoning, tool calls, tool results and tool declarations are "
              "named at their start, e.g. ⟦reasoning: …⟧, and shown between ⟨ and ⟩ when not trained)")
     return EXIT_OK
-        kinds = row.get("kinds")
 
 
 def _cmd_new_plugin(args: argparse.Namespace) -> int:

@@ -65,16 +65,16 @@ class DataSection(_Section):
     train_on: Literal["all_assistant", "last_assistant", "everything"] = Field(
         default="all_assistant", description="Which tokens carry loss."
     )
-    packing: bool = Field(default=True, description="Padding-free packing with restarted position_ids.")
-    seq_schedule: str | None = Field(
-        default=None, description="Progressive max length, e.g. '512:0.3,1024:0.6,2048:1.0'."
-    )
-    val_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="Share of samples held out for validation.")
     train_on_reasoning: bool = Field(
         default=True,
         description="Train the reasoning (think block) of each trained reply; false masks it and trains the "
         "answer, tool calls and end-of-turn only (DPO always compares whole replies).",
     )
+    packing: bool = Field(default=True, description="Padding-free packing with restarted position_ids.")
+    seq_schedule: str | None = Field(
+        default=None, description="Progressive max length, e.g. '512:0.3,1024:0.6,2048:1.0'."
+    )
+    val_size: float = Field(default=0.1, ge=0.0, lt=1.0, description="Share of samples held out for validation.")
     max_samples: int | None = Field(
         default=None, ge=1,
         description="Use at most this many samples in all: the first ones of each file; several --data paths share "
