@@ -29,6 +29,8 @@ RESERVED_PAD = "<|reserved_special_token_0|>"
 
 def stop_tokens(facts: ModelFacts, vocab: dict[str, int] | None) -> list[str]:
     """End-of-turn tokens of the format: ``<|eot_id|>``, plus ``<|eom_id|>`` from 3.1 on."""
+    if facts.chat_format == "shipped":
+        return []
     variant = facts.variant or variant_of(facts)[0]
     wanted = [EOT] if variant == "3" else [EOT, EOM]
     return [t for t in wanted if vocab is None or t in vocab]
@@ -112,7 +114,10 @@ def _pad(facts: ModelFacts, tokenizer: Any, vocab: dict[str, int]) -> list[Findi
 
 
 def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    """BOS, end of turn and pad of the Llama 3 format; only pad when the shipped template is another format."""
     vocab = tokenizer.get_vocab()
+    if facts.chat_format == "shipped":  # its own markers and end token: the core checks them from the template
+        return _pad(facts.model_copy(update={"variant": "3"}), tokenizer, vocab)
     return [*_bos(tokenizer, vocab), *_end_of_turn(facts, tokenizer, vocab), *_pad(facts, tokenizer, vocab)]
 
 

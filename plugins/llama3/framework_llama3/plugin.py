@@ -88,8 +88,8 @@ def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTarget
 
 
 @hookimpl
-def check_model(model: Any, tokenizer: Any) -> list[Finding]:
-    return checks.check_model(model, tokenizer)
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    return [] if facts.chat_format == "shipped" else checks.check_model(model, tokenizer)
 
 
 @hookimpl

@@ -113,16 +113,17 @@ def test_untrained_format_rows_are_found_and_reinitialised(tiny_model: Any, tok3
     """L4: base Llama 3 8B has ~zero rows for the header and end-of-turn tokens."""
     import torch
 
-    assert plugin.check_model(tiny_model, tok3) == []
+    facts = facts_for("Meta-Llama-3-8B", "3")
+    assert plugin.check_model(facts, tiny_model, tok3) == []
     with torch.no_grad():
         tiny_model.get_input_embeddings().weight[[128006, 128007, 128009]] = 0.0
         tiny_model.get_output_embeddings().weight[128009] *= 1e-6
-    findings = plugin.check_model(tiny_model, tok3)
+    findings = plugin.check_model(facts, tiny_model, tok3)
     assert [f.code for f in findings] == ["untrained-format-tokens"]
     assert findings[0].fix.reinit_token_ids == (128006, 128007, 128009)
     report = FixReport()
     apply_model_fixes(tiny_model, tok3, report, findings)
-    assert plugin.check_model(tiny_model, tok3) == []
+    assert plugin.check_model(facts, tiny_model, tok3) == []
 
 
 # ── data ──────────────────────────────────────────────────────────────────────────────────

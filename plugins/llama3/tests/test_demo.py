@@ -79,6 +79,7 @@ def test_missing_llama_models_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 def test_demo_has_no_untrained_format_rows(demo_dir: Path, loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
-    assert plugin.check_model(model, tok) == []
-    codes = {f.code for f in plugin.check_tokenizer(facts_from_config(read_config(demo_dir), "demo"), tok)}
+    facts = facts_from_config(read_config(demo_dir), "demo")
+    assert plugin.check_model(facts, model, tok) == []
+    codes = {f.code for f in plugin.check_tokenizer(facts, tok)}
     assert codes == {"pad-token-missing", "eos-not-end-of-turn", "bos-added-on-encode"}
