@@ -1,58 +1,76 @@
 """Render conversations in Qwen's ChatML, character for character as the official templates do.
 
 Every Qwen generation speaks ChatML: ``<|im_start|>{role}\\n{content}<|im_end|>\\n``. They differ in
-the system turn and, for Qwen3, in the thinking block:
+the system turn, the tools block, the thinking block and the tool-call syntax:
 
 * v1, 1.5, 2: a default system turn "You are a helpful assistant." when the conversation has
   none (Qwen1.5/Qwen2 template ``qwen2-7b-instruct.jinja``; Qwen v1 ``make_context``/``chat()``
-  in its remote code, default ``system="You are a helpful assistant."``).
+  in its remote code). No tools, no reasoning: the shipped templates render neither.
 * 2.5: default system "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-  (``qwen2.5-7b-instruct.jinja``); tool results become a ``user`` turn of ``<tool_response>``s.
-* 3: no default system turn; an assistant turn after the last user query carries
-  ``<think>\\n{reasoning}\\n</think>\\n\\n`` (the last turn always, empty when there is no
-  reasoning); reasoning of earlier turns is dropped (``qwen3-*.jinja``, both revisions agree on
-  string contents). ``enable_thinking=False`` adds an empty think block to the generation prompt.
+  (``qwen2.5-7b-instruct.jinja``); Hermes tools: a ``# Tools`` block in the system turn,
+  ``<tool_call>\\n{"name": ..., "arguments": ...}\\n</tool_call>`` in the reply, tool results as a
+  ``user`` turn of ``<tool_response>``s.
+* 3: no default system turn; Hermes tools as 2.5; an assistant turn after the last user query
+  carries ``<think>\\n{reasoning}\\n</think>\\n\\n`` (the last turn always, empty when there is no
+  reasoning); reasoning of earlier turns is dropped (``qwen3-*.jinja``). ``enable_thinking=False``
+  adds an empty think block to the generation prompt.
+* 2507 (Qwen3-Instruct-2507): Qwen3's Hermes tools without any thinking block.
+* 3.5, 3.6, 3.8: see ``framework_qwen.chat_xml`` (XML tool calls, trimmed contents).
 
 What carries loss: an assistant reply as the model produces it at inference -- everything after
-``<|im_start|>assistant\\n`` up to and including ``<|im_end|>`` (for Qwen3 the think block too;
-it is prompt, not reply, when ``enable_thinking`` is False and the reply has no reasoning, since
-the inference prompt then already holds the empty block). The ``\\n`` after ``<|im_end|>`` is not
-trained: generation stops at ``<|im_end|>``, so that newline is always template text of the next
-prompt, never model output.
+the inference prompt (``<|im_start|>assistant\\n``) up to and including ``<|im_end|>`` (for Qwen3
+the think block too; it is prompt, not reply, when ``enable_thinking`` is False and the reply has
+no reasoning, since the inference prompt then already holds the empty block). The ``\\n`` after
+``<|im_end|>`` is not trained: generation stops at ``<|im_end|>``, so that newline is always
+template text of the next prompt, never model output.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatOptions, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 ENDOFTEXT = "<|endoftext|>"
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+QWEN2_SYSTEM = "You are a helpful assistant."
+QWEN25_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
 #: Default system prompt per variant (None: the template adds none).
 DEFAULT_SYSTEM: dict[str, str | None] = {
-    "1": "You are a helpful assistant.",
-    "1.5": "You are a helpful assistant.",
-    "2": "You are a helpful assistant.",
-    "2.5": "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-    "3": None,
+    "1": QWEN2_SYSTEM, "1.5": QWEN2_SYSTEM, "2": QWEN2_SYSTEM, "2.5": QWEN25_SYSTEM,
+    "3": None, "2507": None, "2507-thinking": None, "3.5": None, "3.6": None, "3.8": None,
 }
 
+#: Variants rendered by ``chat_xml`` (XML tool calls, Qwen3.5 template family).
+XML_VARIANTS = frozenset({"3.5", "3.6", "3.8"})
+#: Variants whose template renders reasoning_content (think blocks).
+THINKING_VARIANTS = frozenset({"3", "2507-thinking"}) | XML_VARIANTS
+#: Variants whose template renders tools (a tools block, tool calls and tool results).
+TOOL_VARIANTS = frozenset({"2.5", "3", "2507", "2507-thinking"}) | XML_VARIANTS
+
+_CHATML = (IM_START, IM_END)
+_THINK = (IM_START, IM_END, THINK_OPEN, THINK_CLOSE)
 #: Special tokens each variant's template emits (used by the tokenizer and weight checks).
 TEMPLATE_TOKENS: dict[str, tuple[str, ...]] = {
-    "1": (IM_START, IM_END),
-    "1.5": (IM_START, IM_END),
-    "2": (IM_START, IM_END),
-    "2.5": (IM_START, IM_END),
-    "3": (IM_START, IM_END, THINK_OPEN, THINK_CLOSE),
+    variant: _THINK if variant in THINKING_VARIANTS else _CHATML for variant in DEFAULT_SYSTEM
 }
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+HERMES_TOOLS_HEAD = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+                     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+HERMES_TOOLS_TAIL = ("\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+                     "within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, "
+                     "\"arguments\": <args-json-object>}\n</tool_call>")
 
 
 def variant_of(variant: str | None) -> str:
@@ -60,14 +78,49 @@ def variant_of(variant: str | None) -> str:
     return variant if variant in DEFAULT_SYSTEM else "2.5"
 
 
-def _check(messages: list[dict[str, Any]], variant: str) -> None:
+def features(variant: str | None) -> ChatFeatures:
+    """What the variant's official template renders beyond plain text (the ``chat_features`` answer)."""
+    chosen = variant_of(variant)
+    reasoning, tools = chosen in THINKING_VARIANTS, chosen in TOOL_VARIANTS
+    notes = []
+    if reasoning:
+        notes.append("reasoning_content as <think> blocks, dropped from assistant turns before the last user "
+                     "query" + (" unless preserve_thinking" if chosen in ("3.6", "3.8") else "")
+                     + " (official template)")
+    if tools:
+        notes.append("tools: XML <tool_call><function=...><parameter=...> calls" if chosen in XML_VARIANTS else
+                     "tools: Hermes <tool_call> JSON calls")
+        notes.append("tool results as <tool_response> blocks inside a user turn")
+    else:
+        notes.append(f"the Qwen{chosen} template renders no tools")
+    return ChatFeatures(reasoning=reasoning, tools=tools, notes=tuple(notes))
+
+
+def tojson(value: Any) -> str:
+    """transformers' ``tojson`` filter for chat templates: ``json.dumps`` without ASCII escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def call_parts(call: dict[str, Any]) -> tuple[str, Any]:
+    """(name, arguments) of an OpenAI-shaped tool call (also accepts the flat {name, arguments})."""
+    function = call.get("function") or call
+    return str(function.get("name", "")), function.get("arguments", {})
+
+
+def _check(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, Any]] | None) -> None:
     for i, message in enumerate(messages):
         if message.get("role") not in _ROLES:
             raise DataError(f"message {i} has role {message.get('role')!r}; Qwen chat knows "
                             "system, user, assistant and tool")
-        if message.get("tool_calls") and variant in ("2.5", "3"):
-            raise DataError(f"message {i} has tool_calls, which this plugin does not render",
-                            hint="put the call text in the assistant content")
+        if message.get("tool_calls") and variant not in TOOL_VARIANTS:
+            raise DataError(f"message {i} has tool_calls, which the Qwen{variant} template does not render",
+                            hint="use a Qwen2.5 or later model for tool-calling data")
+        if message.get("reasoning_content") and variant not in THINKING_VARIANTS:
+            raise DataError(f"message {i} has reasoning_content, which the Qwen{variant} template does not render",
+                            hint="use a thinking model (Qwen3 or later) or drop the reasoning")
+    if tools and variant not in TOOL_VARIANTS:
+        raise DataError(f"the sample declares tools, which the Qwen{variant} template does not render",
+                        hint="use a Qwen2.5 or later model for tool-calling data")
 
 
 def _turn(role: str, content: str, index: int, trainable: bool) -> list[Segment]:
@@ -80,19 +133,30 @@ def _turn(role: str, content: str, index: int, trainable: bool) -> list[Segment]
     ]
 
 
-def _chatml(messages: list[dict[str, Any]], variant: str) -> list[Segment]:
-    """v1, 1.5, 2, 2.5: every message a ChatML turn after the (default) system turn."""
-    segments: list[Segment] = []
-    default = DEFAULT_SYSTEM[variant]
-    if messages[0]["role"] != "system" and default is not None:
-        segments.append(Segment(f"{IM_START}system\n{default}{IM_END}\n"))
-    for i, message in enumerate(messages):
-        role = message["role"]
-        if role == "tool" and variant == "2.5":
-            segments.extend(_tool(messages, i))
-            continue
-        segments.extend(_turn(role, message["content"], i, role == "assistant"))
+def _hermes_tools(system: str | None, tools: list[dict[str, Any]], separator: str) -> list[Segment]:
+    """The system turn that declares ``tools`` (Qwen2.5/3/2507), with the system text before it."""
+    segments = [Segment(f"{IM_START}system\n")]
+    if system is not None:
+        segments += [Segment(system, message_index=0, from_data=True), Segment(separator)]
+    segments.append(Segment(HERMES_TOOLS_HEAD, kind="tools"))
+    for tool in tools:
+        segments += [Segment("\n", kind="tools"), Segment(tojson(tool), from_data=True, kind="tools")]
+    segments += [Segment(HERMES_TOOLS_TAIL, kind="tools"), Segment(f"{IM_END}\n")]
     return segments
+
+
+def _hermes_call(call: dict[str, Any], index: int, separator: str, arguments_as_given: bool) -> list[Segment]:
+    """``<tool_call>\\n{"name": ..., "arguments": ...}\\n</tool_call>`` (trainable: the model writes it)."""
+    name, arguments = call_parts(call)
+    shown = arguments if arguments_as_given and isinstance(arguments, str) else tojson(arguments)
+    kind = "tool_call"
+    return [
+        Segment(f'{separator}{TOOL_CALL_OPEN}\n{{"name": "', trainable=True, message_index=index, kind=kind),
+        Segment(name, trainable=True, message_index=index, from_data=True, kind=kind),
+        Segment('", "arguments": ', trainable=True, message_index=index, kind=kind),
+        Segment(shown, trainable=True, message_index=index, from_data=True, kind=kind),
+        Segment(f"}}\n{TOOL_CALL_CLOSE}", trainable=True, message_index=index, kind=kind),
+    ]
 
 
 def _tool(messages: list[dict[str, Any]], i: int) -> list[Segment]:
@@ -101,15 +165,51 @@ def _tool(messages: list[dict[str, Any]], i: int) -> list[Segment]:
     last = i == len(messages) - 1 or messages[i + 1]["role"] != "tool"
     return [
         Segment(f"{IM_START}user" if first else ""),
-        Segment("\n<tool_response>\n"),
-        Segment(messages[i]["content"], message_index=i, from_data=True),
-        Segment("\n</tool_response>"),
+        Segment("\n<tool_response>\n", kind="tool_result"),
+        Segment(messages[i]["content"], message_index=i, from_data=True, kind="tool_result"),
+        Segment("\n</tool_response>", kind="tool_result"),
         Segment(f"{IM_END}\n" if last else ""),
     ]
 
 
-def _last_query_index(messages: list[dict[str, Any]]) -> int:
-    """Index of the last user message that is not a wrapped tool response (Qwen3 ``ns``)."""
+def _chatml(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, Any]] | None) -> list[Segment]:
+    """v1, 1.5, 2, 2.5: every message a ChatML turn after the (default) system turn."""
+    segments: list[Segment] = []
+    default = DEFAULT_SYSTEM[variant]
+    has_system = messages[0]["role"] == "system"
+    if tools:
+        segments += _hermes_tools(messages[0]["content"] if has_system else default, tools, "\n\n")
+    elif not has_system and default is not None:
+        segments.append(Segment(f"{IM_START}system\n{default}{IM_END}\n"))
+    for i, message in enumerate(messages):
+        role = message["role"]
+        if i == 0 and has_system and tools:
+            continue
+        if role == "tool" and variant == "2.5":
+            segments.extend(_tool(messages, i))
+        elif role == "assistant" and message.get("tool_calls"):
+            segments.extend(_qwen25_tool_reply(message, i))
+        else:
+            segments.extend(_turn(role, message["content"], i, role == "assistant"))
+    return segments
+
+
+def _qwen25_tool_reply(message: dict[str, Any], i: int) -> list[Segment]:
+    """Qwen2.5: ``<|im_start|>assistant`` + (``\\n`` content) + ``\\n<tool_call>...`` per call.
+
+    The inference prompt ends in ``assistant\\n``: that newline is the one before the content, or
+    before the first call when there is no content, so the reply starts right after it."""
+    segments = [Segment(f"{IM_START}assistant\n")]
+    content = message["content"]
+    if content:
+        segments.append(Segment(content, trainable=True, message_index=i, from_data=True))
+    for n, call in enumerate(message["tool_calls"]):
+        segments += _hermes_call(call, i, "" if n == 0 and not content else "\n", arguments_as_given=False)
+    return segments + [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
+
+
+def last_query_index(messages: list[dict[str, Any]]) -> int | None:
+    """Index of the last user message that is not a wrapped tool response (the templates' ``ns``)."""
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
         content = message["content"]
@@ -117,10 +217,10 @@ def _last_query_index(messages: list[dict[str, Any]]) -> int:
             content.startswith("<tool_response>") and content.endswith("</tool_response>")
         ):
             return index
-    return len(messages) - 1
+    return None
 
 
-def _split_reasoning(message: dict[str, Any]) -> tuple[str, str]:
+def split_reasoning(message: dict[str, Any]) -> tuple[str, str]:
     """(reasoning, answer) of an assistant message, parsed as the Qwen3 template parses it."""
     content = message["content"]
     reasoning = message.get("reasoning_content")
@@ -132,11 +232,32 @@ def _split_reasoning(message: dict[str, Any]) -> tuple[str, str]:
     return "", content
 
 
-def _qwen3(messages: list[dict[str, Any]], options: ChatOptions) -> list[Segment]:
+def _think_block(reasoning: str, index: int, thinking_prompt: bool) -> list[Segment]:
+    """``<think>\n{reasoning}\n</think>\n\n`` as reasoning segments.
+
+    With thinking off the inference prompt already ends in ``<think>\n\n</think>\n\n``: the part
+    of the block the prompt holds is prompt (all of it for an empty block, ``<think>\n`` otherwise)."""
+    trained = thinking_prompt or bool(reasoning)
+    return [
+        Segment(f"{THINK_OPEN}\n", trainable=thinking_prompt, message_index=index,
+                kind="reasoning" if thinking_prompt else "text"),
+        Segment(reasoning, trainable=True, message_index=index, from_data=True, kind="reasoning"),
+        Segment(f"\n{THINK_CLOSE}\n\n", trainable=trained, message_index=index,
+                kind="reasoning" if trained else "text"),
+    ]
+
+
+def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dict[str, Any]] | None,
+           thinking: bool) -> list[Segment]:
+    """Qwen3 (``thinking``: its hybrid template) and Qwen3-Instruct-2507 (no think blocks at all)."""
     segments: list[Segment] = []
-    if messages[0]["role"] == "system":
+    has_system = messages[0]["role"] == "system"
+    if tools:
+        segments += _hermes_tools(messages[0]["content"] if has_system else None, tools, "\n\n")
+    elif has_system:
         segments.extend(_turn("system", messages[0]["content"], 0, False))
-    last_query = _last_query_index(messages)
+    found = last_query_index(messages)
+    last_query = len(messages) - 1 if found is None else found
     thinking_prompt = options.get("enable_thinking") is not False
     for i, message in enumerate(messages):
         role = message["role"]
@@ -148,40 +269,45 @@ def _qwen3(messages: list[dict[str, Any]], options: ChatOptions) -> list[Segment
         if role != "assistant":
             segments.extend(_turn(role, message["content"], i, False))
             continue
-        reasoning, answer = _split_reasoning(message)
+        reasoning, answer = split_reasoning(message) if thinking else ("", message["content"])
         segments.append(Segment(f"{IM_START}assistant\n"))
-        if i > last_query and (i == len(messages) - 1 or reasoning):
+        if thinking and i > last_query and (i == len(messages) - 1 or reasoning):
             # An empty think block is part of the inference prompt when thinking is switched off.
-            block_trained = thinking_prompt or bool(reasoning.strip("\n"))
-            segments += [
-                Segment(f"{THINK_OPEN}\n", trainable=block_trained, message_index=i),
-                Segment(reasoning.strip("\n"), trainable=True, message_index=i, from_data=True),
-                Segment(f"\n{THINK_CLOSE}\n\n", trainable=block_trained, message_index=i),
-            ]
-            answer = answer.lstrip("\n")
-        segments += [
-            Segment(answer, trainable=True, message_index=i, from_data=True),
-            Segment(IM_END, trainable=True, message_index=i),
-            Segment("\n"),
-        ]
+            segments += _think_block(reasoning.strip("\n"), i, thinking_prompt)
+            segments.append(Segment(answer.lstrip("\n"), trainable=True, message_index=i, from_data=True))
+        else:
+            segments.append(Segment(answer, trainable=True, message_index=i, from_data=True))
+        for n, call in enumerate(message.get("tool_calls") or ()):
+            segments += _hermes_call(call, i, "\n" if n > 0 or answer else "", arguments_as_given=True)
+        segments += [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
     return segments
 
 
 def generation_prompt(variant: str, options: ChatOptions) -> str:
     """What the template appends with ``add_generation_prompt``."""
     prompt = f"{IM_START}assistant\n"
-    if variant == "3" and options.get("enable_thinking") is False:
+    if variant in ("3", "2507-thinking") and options.get("enable_thinking") is False:
         prompt += f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
     return prompt
 
 
-def render(variant: str | None, messages: list[dict[str, Any]], options: ChatOptions) -> RenderedChat:
-    """The conversation as the official template of ``variant`` renders it, in segments."""
+def render(variant: str | None, messages: list[dict[str, Any]], options: ChatOptions,
+           tools: list[dict[str, Any]] | None = None, thinking_default: bool = True) -> RenderedChat:
+    """The conversation as the official template of ``variant`` renders it, in segments.
+
+    ``thinking_default`` is False for templates that think only when asked (Qwen3.5 0.8B/2B)."""
     chosen = variant_of(variant)
     if not messages:
         raise DataError("empty conversation")
-    _check(messages, chosen)
-    segments = _qwen3(messages, options) if chosen == "3" else _chatml(messages, chosen)
+    _check(messages, chosen, tools)
+    if chosen in XML_VARIANTS:
+        from framework_qwen import chat_xml
+
+        return chat_xml.render(chosen, messages, options, tools, thinking_default)
+    if chosen in ("3", "2507", "2507-thinking"):
+        segments = _qwen3(messages, options, tools, thinking=chosen != "2507")
+    else:
+        segments = _chatml(messages, chosen, tools)
     if options.add_generation_prompt:
         segments.append(Segment(generation_prompt(chosen, options)))
     return RenderedChat(tuple(s for s in segments if s.text))

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import (
+    ChatFeatures,
     ChatOptions,
     Finding,
     HardwareFacts,
     LoadSettings,
     LoraTargets,
     MatchResult,
+    Message,
     ModelFacts,
     RenderedChat,
     RopeDecision,
@@ -57,8 +59,14 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(facts: ModelFacts, messages: list[dict[str, str]], options: ChatOptions) -> RenderedChat:
-    return chat.render(facts.variant, messages, options)
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions,
+                tools: list[dict[str, Any]] | None) -> RenderedChat:
+    return chat.render(facts.variant, messages, options, tools, detect.thinking_default(facts))
+
+
+@hookimpl
+def chat_features(facts: ModelFacts) -> ChatFeatures:
+    return chat.features(facts.variant)
 
 
 @hookimpl

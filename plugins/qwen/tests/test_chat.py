@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
+from framework.errors import DataError
 from framework.hookdata import ChatOptions, ModelFacts
 from framework_qwen import plugin
 
@@ -81,7 +82,7 @@ def facts(variant: str) -> ModelFacts:
 
 def render(variant: str, messages: list[dict[str, Any]], generation: bool, **extra: Any) -> Any:
     options = ChatOptions(add_generation_prompt=generation, extra=tuple(extra.items()))
-    return plugin.render_chat(facts=facts(variant), messages=messages, options=options)
+    return plugin.render_chat(facts=facts(variant), messages=messages, options=options, tools=None)
 
 
 def official(tokenizer: Any, template: str, messages: list[dict[str, Any]], generation: bool, **extra: Any) -> str:
@@ -92,7 +93,7 @@ def official(tokenizer: Any, template: str, messages: list[dict[str, Any]], gene
 def reply_regions(text: str, variant: str, thinking: bool | None) -> list[tuple[int, int]]:
     """Character spans an assistant produces, found in the official string independently of the plugin:
     from after ``<|im_start|>assistant\\n`` to the closing ``<|im_end|>`` included; with thinking off,
-    an empty think block belongs to the prompt."""
+    an empty think block belongs to the prompt, and so does the ``<think>\\n`` a non-empty one shares with it."""
     regions = []
     for found in re.finditer(re.escape(f"{IM_START}assistant\n"), text):
         start = found.end()
@@ -102,6 +103,8 @@ def reply_regions(text: str, variant: str, thinking: bool | None) -> list[tuple[
         empty_block = "<think>\n\n</think>\n\n"
         if variant == "3" and thinking is False and text.startswith(empty_block, start):
             start += len(empty_block)
+        elif variant == "3" and thinking is False and text.startswith("<think>\n", start):
+            start += len("<think>\n")  # the inference prompt's empty block begins the same way
         regions.append((start, end + len(IM_END)))
     return regions
 
@@ -145,6 +148,11 @@ CASES = [(v, t, n, g) for v, names in TEMPLATES.items() for t in names for n in 
 def test_matches_official_template(tokenizer: Any, template: Any, variant: str, template_name: str, name: str,
                                    generation: bool) -> None:
     messages = CONVERSATIONS[name]
+    if name == "reasoning_key" and variant != "3":
+        # The template would drop reasoning_content silently; the plugin refuses it (chat_features says so).
+        with pytest.raises(DataError, match="reasoning_content"):
+            render(variant, messages, generation)
+        return
     thinking_options: list[bool | None] = [None, True, False] if variant == "3" else [None]
     for thinking in thinking_options:
         extra = {} if thinking is None else {"enable_thinking": thinking}
@@ -220,13 +228,15 @@ def test_thinking_off_keeps_empty_block_untrained(tokenizer: Any) -> None:
 
 
 def test_unknown_role_is_a_data_error() -> None:
-    from framework.errors import DataError
-
     with pytest.raises(DataError):
         render("2.5", [{"role": "function", "content": "x"}], False)
-    with pytest.raises(DataError):
-        render("3", [{"role": "user", "content": "x"},
-                     {"role": "assistant", "content": "", "tool_calls": [{"name": "f"}]}], False)
+    call = {"id": None, "type": "function", "function": {"name": "f", "arguments": {}}}
+    with pytest.raises(DataError, match="tool_calls"):
+        render("2", [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]}],
+               False)
+    with pytest.raises(DataError, match="reasoning_content"):
+        render("2.5", [{"role": "user", "content": "x"},
+                       {"role": "assistant", "content": "y", "reasoning_content": "z"}], False)
 
 
 def test_stop_tokens() -> None:
