@@ -18,14 +18,17 @@ Gemma with added tokens (score 60).
 When the model directory ships a chat template, it is evidence too (``shipped``): Gemma's turn
 markers confirm the format and are named in ``reasons``; a template of another format (a ChatML
 fine-tune of Gemma, ...) keeps the claim on the architecture but sets ``chat_format="shipped"``,
-so the core renders with that template instead of Gemma's. Later Gemma-named architectures with their own formats
-(``gemma3n``, ``gemma4``, PaliGemma, RecurrentGemma, T5Gemma ...) are not claimed.
+so the core renders with that template instead of Gemma's.
+
+Gemma 4 (``gemma4``, ``gemma4_text``, ``gemma4_unified``) -> "4-E2B", "4-E4B", "4-12B", "4-26B-A4B" or
+"4-31B" (``detect4``). Other Gemma-named architectures with their own formats (``gemma3n``,
+PaliGemma, RecurrentGemma, T5Gemma ...) are not claimed.
 """
 
 from __future__ import annotations
 
 from framework.hookdata import ChatFormat, MatchResult, ModelFacts
-from framework_gemma import shipped
+from framework_gemma import detect4, shipped
 from framework_gemma.vocab import BOS_ID, VOCAB_GEMMA_1_2, VOCAB_GEMMA_3
 
 SCORE_EXACT = 100
@@ -47,13 +50,16 @@ def variant_of(facts: ModelFacts) -> str | None:
 
 
 def generation(facts: ModelFacts) -> str:
-    """"1", "2" or "3" (the multimodal wrapper is a Gemma 3)."""
+    """"1", "2", "3" (the multimodal wrapper is a Gemma 3) or "4"."""
+    if detect4.is_gemma4(facts):
+        return "4"
     variant = variant_of(facts) or "1"
     return "3" if variant.startswith("3") else variant
 
 
 def is_multimodal(facts: ModelFacts) -> bool:
-    return variant_of(facts) == MULTIMODAL
+    """A vision(-audio) wrapper whose language model alone is trained."""
+    return variant_of(facts) == MULTIMODAL or detect4.is_wrapper(facts)
 
 
 def _vocab_reason(facts: ModelFacts, known: tuple[int, ...]) -> tuple[int, str] | None:
@@ -80,8 +86,22 @@ def _softcap_reason(facts: ModelFacts) -> tuple[int, str] | None:
     return None
 
 
+def match_gemma4(facts: ModelFacts) -> MatchResult:
+    variant, why = detect4.size(facts)
+    kind = "multimodal wrapper" if detect4.is_wrapper(facts) else "text-only"
+    vocab = detect4.vocab_reason(facts)
+    reasons = [f"model_type={facts.model_type} (Gemma 4, {kind})", why]
+    if vocab:
+        reasons.append(vocab)
+    chat_format = _template_evidence(facts, "4", reasons)
+    return MatchResult(score=SCORE_EXACT if vocab else SCORE_TYPE_ONLY, variant=variant, reasons=tuple(reasons),
+                       chat_format=chat_format)
+
+
 def match(facts: ModelFacts) -> MatchResult | None:
-    """Score a config; None when it is not a Gemma 1/2/3."""
+    """Score a config; None when it is not a Gemma 1/2/3/4."""
+    if facts.model_type in detect4.TYPES:
+        return match_gemma4(facts)
     variant = VARIANT_OF_TYPE.get(facts.model_type)
     if variant is None:
         return None

@@ -29,3 +29,16 @@ VOCAB_GEMMA_1_2 = 256_000
 #: Gemma 3: 262144 in the text-only 1B; the multimodal 4B/12B/27B add 64 rows for image tokens
 #: (transformers' convert_gemma3_weights_orbax_to_hf.py stacks 64 extra embeddings: 262208).
 VOCAB_GEMMA_3 = (262_144, 262_208)
+
+#: Gemma 4 control tokens and their ids (oracles 2026/special_tokens.json: the google-deepmind `gemma` package
+#: 4.0.1 tokenizer constants and public snippets; <|tool> 46, <tool|> 47 and <tool_response|> 51 are marked
+#: unconfirmed there). "\n" is an ordinary token at 107, right after the turn tokens.
+GEMMA4_IDS = {
+    "<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4,
+    "<|tool>": 46, "<tool|>": 47, "<|tool_call>": 48, "<tool_call|>": 49, "<|tool_response>": 50,
+    "<tool_response|>": 51, '<|"|>': 52, "<|think|>": 98, "<|channel>": 100, "<channel|>": 101,
+    "<|turn>": 105, "<turn|>": 106,
+}
+GEMMA4_NEWLINE_ID = 107
+#: Gemma 4's vocabulary (every size; oracles 2026/special_tokens.json and the class default of gemma4_text).
+VOCAB_GEMMA_4 = 262_144

@@ -73,6 +73,48 @@ def _trained_vocab(generation: str) -> tuple[str, str]:
     return json.dumps(model["vocab"]), json.dumps(model["merges"])
 
 
+def _reserved_gemma4() -> list[str]:
+    """Gemma 4's first 108 ids: the control tokens at their real ids, unused fillers between, "\\n" at 107."""
+    from framework_gemma.vocab import GEMMA4_IDS, GEMMA4_NEWLINE_ID
+
+    by_id = {i: t for t, i in GEMMA4_IDS.items()}
+    by_id[GEMMA4_NEWLINE_ID] = "\n"
+    return [by_id.get(i, f"<unused{i}>") for i in range(GEMMA4_NEWLINE_ID + 1)]
+
+
+@functools.lru_cache(maxsize=None)
+def _trained_vocab_gemma4() -> tuple[str, str]:
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    tok = Tokenizer(BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(pattern=" ", behavior="merged_with_previous", invert=False)
+    trainer = BpeTrainer(vocab_size=2000, special_tokens=_reserved_gemma4() + byte_tokens, show_progress=False)
+    tok.train_from_iterator(CORPUS * 20, trainer)
+    model = json.loads(tok.to_str())["model"]
+    return json.dumps(model["vocab"]), json.dumps(model["merges"])
+
+
+def build_gemma4_tokenizer(**attributes: Any) -> Any:
+    """A synthetic Gemma 4 tokenizer: Gemma 4's control tokens at their real ids (no Gemma 4 tokenizer file ships
+    in any package: oracles/2026/SOURCES), the rest a BPE trained here, in transformers' GemmaTokenizer pipeline."""
+    from transformers.models.gemma.tokenization_gemma import GemmaTokenizer
+
+    from framework_gemma.vocab import GEMMA4_IDS
+
+    vocab, merges = _trained_vocab_gemma4()
+    tok = GemmaTokenizer(vocab=json.loads(vocab), merges=[tuple(m) for m in json.loads(merges)])
+    controls = [t for t in GEMMA4_IDS if t not in ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")]
+    tok.add_special_tokens({"additional_special_tokens": controls})
+    tok.add_bos_token = True
+    for name, value in attributes.items():
+        setattr(tok, name, value)
+    return tok
+
+
 def build_gemma_tokenizer(generation: str = "3", **attributes: Any) -> Any:
     """A fresh synthetic Gemma tokenizer (see the module docstring); attributes override defaults."""
     from transformers.models.gemma.tokenization_gemma import GemmaTokenizer
@@ -188,3 +230,20 @@ def tok3() -> Any:
 @pytest.fixture(scope="session")
 def tokenizers(tok12: Any, tok3: Any) -> dict[str, Any]:
     return {"1": tok12, "2": tok12, "3": tok3}
+
+
+@pytest.fixture(scope="session")
+def tok4() -> Any:
+    """Synthetic Gemma 4 tokenizer with the real control-token ids."""
+    return build_gemma4_tokenizer()
+
+
+def gemma4_template(which: str) -> str:
+    """The official Gemma 4 template: "small" (E2B/E4B) or "large" (12B/26B-A4B/31B)."""
+    name = "google-gemma-4-E2B-it.jinja" if which == "small" else "google-gemma-4-31B-it.jinja"
+    return (OFFICIAL / "2026" / "templates" / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session", name="gemma4_template")
+def _gemma4_template_fixture() -> Any:
+    return gemma4_template

@@ -1,0 +1,229 @@
+"""Gemma 4's chat format against Google's two shipped templates: same text, same ids, the right labels.
+
+Token ids are compared on the synthetic Gemma 4 vocabulary of conftest.py (the real control-token ids;
+no Gemma 4 tokenizer file ships in any package). E2B/E4B ("small") renders must equal the official
+template's output. For 12B/26B-A4B/31B ("large") the final model turn is rendered after the inference
+prompt, whose pre-filled empty thought block the full rendering lacks (chat4 docstring): the oracle is
+then the official inference prompt followed by the official rendering of the reply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from framework.chat import IGNORE_INDEX, tokenize_chat
+from framework.errors import DataError
+from framework.hookdata import ChatOptions, ModelFacts
+from framework_gemma import chat4, plugin
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                          "arguments": {"city": "Paris", "unit": "c"}}}
+CALL_2 = {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": {"tz": "Europe/Paris"}}}
+CALL_ZH = {"id": None, "type": "function", "function": {"name": "搜索", "arguments": {
+    "查询": "北京天气", "limit": 3, "exact": False, "filters": {"Lang": "zh", "after": None, "tags": ["a", 1.5]}}}}
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "description": "City name"},
+            "unit": {"type": "string", "enum": ["c", "f"]},
+            "days": {"type": "array", "items": {"type": "integer"}, "nullable": True}}, "required": ["city"]}}},
+    {"type": "function", "function": {"name": "get_time", "description": "时间",
+                                      "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "搜索", "description": "Web search"}},
+]
+
+PLAIN = [
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+    [{"role": "system", "content": "  You are terse.\n"}, {"role": "user", "content": "Name a colour."},
+     {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "Another?"},
+     {"role": "assistant", "content": "Red."}],
+    [{"role": "user", "content": "用中文解释一下量子纠缠。"},
+     {"role": "assistant", "content": "量子纠缠是指两个粒子的状态相互关联，即使相距遥远。🎉"}],
+    [{"role": "user", "content": "   padded  \n\n"}, {"role": "assistant", "content": "\n\n  reply\t \n"},
+     {"role": "user", "content": "```python\ndef f(x):\n    return x * 2\n```"}],
+    [{"role": "system", "content": "sys"}, {"role": "user", "content": "only a question"}],
+]
+REASONING = [
+    [{"role": "user", "content": "What is 17*23?"},
+     {"role": "assistant", "content": "391", "reasoning_content": "17*23 = 17*20 + 17*3 = 340 + 51 = 391."}],
+    [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4", "reasoning_content": "early thought"},
+     {"role": "user", "content": "再加3？"},
+     {"role": "assistant", "content": "7", "reasoning_content": "4 加 3 等于 7。"}],
+]
+TOOL_USE = [
+    [{"role": "user", "content": "Weather in Paris?"},
+     {"role": "assistant", "content": "", "tool_calls": [CALL]},
+     {"role": "tool", "tool_call_id": "call_1", "content": "18 C, sunny"},
+     {"role": "assistant", "content": "It is 18 C and sunny."}],
+    [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather and time in Paris?"},
+     {"role": "assistant", "content": "", "reasoning_content": "Two tools.", "tool_calls": [CALL, CALL_2]},
+     {"role": "tool", "tool_call_id": "call_1", "content": "18 C"},
+     {"role": "tool", "tool_call_id": "call_2", "content": "14:00"},
+     {"role": "assistant", "content": "18 C at 14:00.", "reasoning_content": "Both answered."}],
+    [{"role": "user", "content": "搜索北京天气"}, {"role": "assistant", "content": "", "tool_calls": [CALL_ZH]},
+     {"role": "tool", "name": "搜索", "content": "晴，25度"}, {"role": "assistant", "content": "北京今天晴，25度。"}],
+    [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "", "tool_calls": [CALL]}],
+    [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "", "tool_calls": [CALL]},
+     {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}],
+]
+CONVERSATIONS = [*PLAIN, *REASONING, *TOOL_USE]
+LARGE = ModelFacts(name_or_path="google/gemma-4-31B-it", model_type="gemma4", variant="4-31B", chat_format="plugin")
+SMALL = ModelFacts(name_or_path="google/gemma-4-E2B-it", model_type="gemma4", variant="4-E2B", chat_format="plugin")
+FACTS = {"small": SMALL, "large": LARGE}
+
+
+def _tools(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    return TOOLS if any(m.get("tool_calls") for m in messages) else None
+
+
+def _thinking(messages: list[dict[str, Any]]) -> bool:
+    return any(m.get("reasoning_content") for m in messages)
+
+
+def official(tok: Any, template: str, messages: list[dict[str, Any]], generation: bool, thinking: bool,
+             tools: Any) -> str:
+    return tok.apply_chat_template(messages, tools=tools, chat_template=template, tokenize=False,
+                                   add_generation_prompt=generation, enable_thinking=thinking)
+
+
+def expected_text(tok: Any, template: str, which: str, messages: list[dict[str, Any]], generation: bool) -> str:
+    """The official text; for the large template, the final model turn follows the official inference prompt."""
+    thinking, tools = _thinking(messages), _tools(messages)
+    full = official(tok, template, messages, generation, thinking, tools)
+    system = 1 if messages[0]["role"] == "system" else 0
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    k = last_user + 1
+    final_turn = (k < len(messages) and messages[k]["role"] == "assistant"
+                  and not any(m["role"] == "tool" for m in messages[k:]))
+    if which == "small" or thinking or not final_turn or k <= system:
+        return full
+    prompt = official(tok, template, messages[:k], True, thinking, tools)
+    head = official(tok, template, messages[:k], False, thinking, tools) + "<|turn>model\n"
+    assert full.startswith(head)
+    return prompt + full[len(head):]
+
+
+def render(which: str, messages: list[dict[str, Any]], generation: bool, tok: Any, **extra: Any) -> Any:
+    options = ChatOptions(add_generation_prompt=generation, extra=tuple(extra.items()))
+    return plugin.render_chat(facts=FACTS[which], messages=messages, options=options, tokenizer=tok,
+                              tools=_tools(messages))
+
+
+CASES = [(w, g, i) for w in ("small", "large") for g in (False, True) for i in range(len(CONVERSATIONS))]
+
+
+@pytest.mark.parametrize(("which", "generation", "index"), CASES)
+def test_render_equals_official_text_and_ids(which: str, generation: bool, index: int, tok4: Any,
+                                             gemma4_template: Any) -> None:
+    messages = CONVERSATIONS[index]
+    rendered = render(which, messages, generation, tok4)
+    expected = expected_text(tok4, gemma4_template(which), which, messages, generation)
+    assert rendered.text == expected
+    ids = tokenize_chat(tok4, rendered).input_ids
+    assert ids == tok4(expected, add_special_tokens=False)["input_ids"]
+    assert ids[0] == 2 and ids.count(2) == 1
+
+
+def test_large_inference_prompt_pre_fills_the_empty_thought_block(tok4: Any, gemma4_template: Any) -> None:
+    messages = PLAIN[0][:1]
+    large, small = render("large", messages, True, tok4).text, render("small", messages, True, tok4).text
+    assert large == official(tok4, gemma4_template("large"), messages, True, False, None)
+    assert large.endswith("<|turn>model\n<|channel>thought\n<channel|>") and small.endswith("<|turn>model\n")
+    # The training text of the reply starts with that prompt: train and inference see the same context.
+    for which in ("small", "large"):
+        for k, message in enumerate(PLAIN[1]):
+            if message["role"] == "assistant":
+                prompt = render(which, PLAIN[1][:k], True, tok4).text
+                assert render(which, PLAIN[1][: k + 1], False, tok4).text.startswith(prompt)
+
+
+def _trained(rendered: Any, index: int) -> str:
+    return "".join(s.text for s in rendered.segments if s.trainable and s.message_index == index)
+
+
+def test_labels_train_reply_and_turn_end_only(tok4: Any) -> None:
+    messages = PLAIN[1]
+    rendered = render("large", messages, False, tok4)
+    assert _trained(rendered, 2) == "Blue.<turn|>" and _trained(rendered, 4) == "Red.<turn|>"
+    tokens = tokenize_chat(tok4, rendered)
+    trained = [t for t, label in zip(tokens.input_ids, tokens.labels) if label != IGNORE_INDEX]
+    assert trained.count(106) == 2 and 107 not in trained and 105 not in trained
+    assert tok4.decode(trained) == "Blue.<turn|>Red.<turn|>"
+    assert "<|channel>thought\n<channel|>" not in tok4.decode(trained)  # the pre-fill is prompt
+
+
+def test_reasoning_is_trained_as_its_own_kind_and_dropped_before_the_last_user(tok4: Any) -> None:
+    messages = REASONING[1]
+    rendered = render("small", messages, False, tok4)
+    assert "early thought" not in rendered.text  # the template drops reasoning before the last user message
+    assert rendered.text.startswith("<bos><|turn>system\n<|think|>\n<turn|>\n")
+    assert _trained(rendered, 3) == "<|channel>thought\n4 加 3 等于 7。\n<channel|>7<turn|>"
+    kinds = {s.kind for s in rendered.segments if s.trainable and s.message_index == 3}
+    assert kinds == {"reasoning", "text"}
+    masked = tokenize_chat(tok4, rendered, "all_assistant")
+    assert tok4.decode([t for t, lab in zip(masked.input_ids, masked.labels) if lab != IGNORE_INDEX]).startswith("4")
+
+
+def test_tool_call_result_answer_labels(tok4: Any) -> None:
+    messages = TOOL_USE[1]
+    rendered = render("large", messages, False, tok4)
+    assert _trained(rendered, 2) == ('<|channel>thought\nTwo tools.\n<channel|>'
+                                     '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>,unit:<|"|>c<|"|>}<tool_call|>'
+                                     '<|tool_call>call:get_time{tz:<|"|>Europe/Paris<|"|>}<tool_call|><|tool_response>')
+    assert _trained(rendered, 5) == "<|channel>thought\nBoth answered.\n<channel|>18 C at 14:00.<turn|>"
+    results = [s for s in rendered.segments if s.kind == "tool_result"]
+    assert results and not any(s.trainable for s in results)
+    assert {s.message_index for s in results} == {3, 4}
+    assert "".join(s.text for s in results if s.message_index == 4) == \
+        '<|tool_response>response:get_time{value:<|"|>14:00<|"|>}<tool_response|>'
+    declarations = "".join(s.text for s in rendered.segments if s.kind == "tools")
+    assert declarations.count("<|tool>declaration:") == 3
+    assert not any(s.trainable for s in rendered.segments if s.kind == "tools")
+
+
+def test_a_pending_tool_call_ends_at_the_hand_over_token(tok4: Any) -> None:
+    rendered = render("large", TOOL_USE[3], False, tok4)
+    assert rendered.text.endswith("<tool_call|><|tool_response>")
+    assert _trained(rendered, 1).endswith("<tool_call|><|tool_response>")
+    assert "<|tool_response>" in plugin.stop_tokens(facts=LARGE, tokenizer=tok4)
+    assert plugin.stop_tokens(facts=LARGE, tokenizer=tok4)[0] == "<turn|>"
+
+
+def test_thinking_switch_defaults_to_the_data_and_can_be_forced(tok4: Any, gemma4_template: Any) -> None:
+    plain = PLAIN[0]
+    assert "<|think|>" not in render("small", plain, False, tok4).text
+    forced = render("small", plain, False, tok4, enable_thinking=True).text
+    assert forced == official(tok4, gemma4_template("small"), plain, False, True, None)
+    assert "<|think|>" in render("small", REASONING[0], False, tok4).text
+
+
+def test_control_token_text_in_data_stays_text(tok4: Any) -> None:
+    messages = [{"role": "user", "content": "say <turn|> and <|tool_call>"},
+                {"role": "assistant", "content": 'literal <|"|> quote'}]
+    ids = tokenize_chat(tok4, render("small", messages, False, tok4)).input_ids
+    assert ids.count(106) == 2 and ids.count(48) == 0 and ids.count(52) == 0
+
+
+@pytest.mark.parametrize(("messages", "says"), [
+    ([{"role": "user", "content": "a"}, {"role": "tool", "content": "42"}], "follows no assistant tool call"),
+    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "tool", "content": "42"}],
+     "follows no assistant tool call"),
+    ([{"role": "user", "content": ["not", "text"]}], "non-text content"),
+])
+def test_data_the_template_would_drop_is_refused(messages: list[dict[str, Any]], says: str, tok4: Any) -> None:
+    with pytest.raises(DataError, match=says):
+        render("small", messages, False, tok4)
+
+
+def test_gemma4_declares_reasoning_and_tools() -> None:
+    for facts in (SMALL, LARGE):
+        features = plugin.chat_features(facts=facts)
+        assert features.reasoning and features.tools
+
+
+def test_format_argument_matches_the_macro_on_nested_values() -> None:
+    text = "".join(t for t, _ in chat4.format_argument({"b": [1, True, None], "A": {"z": "s"}}, escape_keys=False))
+    assert text == '{A:{z:<|"|>s<|"|>},b:[1,true,null]}'
