@@ -23,6 +23,11 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(VENV)/bin/python bench/run_all.py
 
+# The first command on a GPU machine: every method and stage for a few steps, then bench/gpu.py.
+# Without CUDA it says so in one line and exits 0.
+gpu-smoke: $(VENV)/.installed-test
+	$(VENV)/bin/python bench/gpu_smoke.py
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel

@@ -8,7 +8,8 @@ weights (``to_empty`` + normal init, RoPE frequencies recomputed), and saved onc
 bf16 for LoRA, bitsandbytes NF4 with double quantization for QLoRA).
 
 Cases, each for LoRA bf16 and QLoRA (r 16 on all seven projections, alpha 32, no dropout, no
-activation checkpointing, AdamW lr 1e-3, the same samples in the same order):
+activation checkpointing, AdamW lr 1e-3, the same samples in the same order, both sides under the
+bf16 autocast and TF32 a run's Trainer uses):
 
 * framework: micro-batches packed padding-free up to ``--seq`` tokens (``PackingCollator``,
   with the flash-attention varlen keys when flash-attn is used), the fused chunked
@@ -302,10 +303,13 @@ def run_case(base: Any, method: str, side: str, groups: list[list[dict[str, list
             if device == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-            if side == "framework":
-                loss = chunked_causal_lm_loss(model, batch, chunk_size=1024)
-            else:
-                loss = model(**batch).loss
+            # both sides under the bf16 autocast the Trainer applies (bf16=True): QLoRA's upcast
+            # fp32 head and norms would otherwise run their GEMMs in fp32
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                if side == "framework":
+                    loss = chunked_causal_lm_loss(model, batch, chunk_size=1024)
+                else:
+                    loss = model(**batch).loss
             loss.backward()
             grad_norm = torch.stack([p.grad.float().norm() for p in lora_params if p.grad is not None]).norm()
             optimizer.step()
@@ -397,6 +401,9 @@ def main() -> None:
     import torch
 
     shape = SMOKE if args.smoke else LLAMA3_8B
+    if args.device == "cuda":  # as the Trainer's tf32=True does for a run (framework.hardware.use_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     attn = attention_implementation(args.attn, args.device)
     started = time.perf_counter()
     peak = matmul_tflops(args.device)
