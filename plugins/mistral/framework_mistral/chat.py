@@ -35,7 +35,7 @@ from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 
 from framework_mistral import tools as tool_json
-from framework_mistral.detect import variant_of
+from framework_mistral.detect import uses_shipped_template, variant_of
 
 ALTERNATE = "After the optional system message, conversation roles must alternate user/assistant/user/assistant/..."
 ROLES = "Only user and assistant roles are supported, with the exception of an initial optional system message!"
@@ -53,6 +53,8 @@ def chat_format(facts: ModelFacts, tokenizer: Any) -> str | None:
     own format (Zephyr, ChatML merges...): it was trained on that template, so the plugin
     steps aside. A tokenizer without a template gets the variant's official format.
     """
+    if uses_shipped_template(facts):
+        return None
     own = getattr(tokenizer, "chat_template", None)
     if isinstance(own, dict):
         own = own.get("default")

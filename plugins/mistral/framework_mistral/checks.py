@@ -70,6 +70,8 @@ def _token_id(tokenizer: Any, text: str) -> int | None:
 
 
 def _bos_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    if chat.chat_format(facts, tokenizer) is None:
+        return []  # the checkpoint's own template decides whether a bos is emitted
     bos_id = getattr(tokenizer, "bos_token_id", None)
     if getattr(tokenizer, "bos_token", None) is None or bos_id is None:
         fix = Fix(description="set bos_token to '<s>'", special_tokens={"bos_token": "<s>"}) \

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from framework.hookdata import MatchResult, ModelFacts
 
+from framework_mistral import evidence
+
 MODEL_TYPES = ("mistral", "mixtral")
 
 # Vocabulary sizes of the published tokenizers (mistral-common README, tokenizer table:
@@ -118,10 +120,33 @@ def _mixtral(facts: ModelFacts) -> MatchResult:
     )
 
 
+def _with_template(facts: ModelFacts, match: MatchResult) -> MatchResult:
+    """Weigh the shipped chat template: it confirms a Mistral format or hands the chat to itself.
+
+    A Mistral architecture whose template has no ``[INST]`` (a ChatML or Llama 3-style
+    fine-tune) stays claimed, with its score, for everything but chat: ``chat_format="shipped"``.
+    """
+    found = evidence.read(facts.chat_template)
+    if found is None:
+        return match
+    update: dict[str, object] = {"reasons": (*match.reasons, found.reason)}
+    if not found.mistral:
+        update["chat_format"] = "shipped"
+    return match.model_copy(update=update)
+
+
 def match_model(facts: ModelFacts) -> MatchResult | None:
     """Claim ``mistral``/``mixtral`` configs; None for every other model type."""
     if facts.model_type == "mixtral":
-        return _mixtral(facts)
+        return _with_template(facts, _mixtral(facts))
     if facts.model_type == "mistral":
-        return _mistral(facts)
+        return _with_template(facts, _mistral(facts))
     return None
+
+
+def uses_shipped_template(facts: ModelFacts) -> bool:
+    """The chat belongs to the model's own template (decided by selection, or recomputed)."""
+    if facts.chat_format is not None:
+        return facts.chat_format == "shipped"
+    found = evidence.read(facts.chat_template)
+    return found is not None and not found.mistral
