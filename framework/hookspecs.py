@@ -121,9 +121,10 @@ def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSetti
     """Constrain how the model is loaded: attention implementation, dtypes, remote code.
 
     Called on the selected plugin during planning, before the model is loaded. The core picks
-    the first attention implementation in ``attn_implementations`` that the machine can run
-    (``flash_attention_2`` only on CUDA with flash-attn importable), and refuses a requested
-    dtype listed in ``forbidden_dtypes`` with a one-line error. Stops at the first non-None
+    the dtype first, then the first attention implementation in ``attn_implementations`` that
+    can run (``flash_attention_2`` only on an Ampere-or-newer CUDA GPU with flash-attn
+    importable, in fp16/bf16, for a model class that supports it, with head sizes up to 256),
+    and refuses a requested dtype listed in ``forbidden_dtypes`` with a one-line error. Stops at the first non-None
     result; ``None`` means the core's defaults (flash-attn, then SDPA, then eager; any dtype).
 
     Args:
