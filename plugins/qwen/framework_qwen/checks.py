@@ -130,7 +130,12 @@ def _bos_findings(tokenizer: Any) -> list[Finding]:
 
 
 def tokenizer_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
-    """Missing ChatML tokens, pad, BOS, eos vs end-of-turn, and a template of another generation."""
+    """Missing ChatML tokens, pad, BOS, eos vs end-of-turn, and a template of another generation.
+
+    A model rendered with its shipped template (a Qwen architecture fine-tuned into another chat
+    format, e.g. a DeepSeek-R1 distill) has none of ChatML's tokens to demand: nothing to check here."""
+    if facts.chat_format == "shipped":
+        return []
     variant = variant_of(facts.variant)
     missing = [t for t in TEMPLATE_TOKENS[variant] if token_id(tokenizer, t) is None]
     if missing:
@@ -154,7 +159,7 @@ def tokenizer_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     """Reasoning blocks in the data versus the variant's thinking format (Q6)."""
-    if not texts:
+    if not texts or facts.chat_format == "shipped":
         return []
     variant = variant_of(facts.variant)
     with_think = sum(1 for t in texts if THINK_OPEN in t or THINK_CLOSE in t)
@@ -211,6 +216,8 @@ def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
 
 def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
     """ChatML token rows left untrained in a base checkpoint (near-zero norm): re-initialise them."""
+    if facts.chat_format == "shipped":
+        return []  # the shipped template's tokens are not ChatML's: the generic checks cover them
     variant = variant_of(facts.variant)
     findings = _v1_base_findings(facts)
     named = {t: token_id(tokenizer, t) for t in TEMPLATE_TOKENS[variant]}
