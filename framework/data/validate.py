@@ -144,7 +144,7 @@ def validate(
     near: dict[int, Example] = {}
     for ex in examples:
         problem = _content_problem(ex)
-        if problem is None and (ex.tools or any(len(m) > 2 for m in ex.messages)):
+        if problem is None and (ex.tools or ex.options or any(len(m) > 2 or "think>" in m["content"] for m in ex.messages)):
             problem = content_problem(ex)
         if problem is None:
             key = _exact_key(ex)
