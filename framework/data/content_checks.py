@@ -173,9 +173,16 @@ def refuse_undeclared(examples: Sequence[Example], features: ChatFeatures | None
         raise DataError(
             f"the sample has {what}, which {renderer} does not render (its chat_features do not declare it)",
             where=f"{ex.source}:{ex.line}",
-            hint=f"{fix}, or use a plugin version or model whose chat template renders it (`framework plan` shows "
-            "what the renderer declares)",
+            hint=f"{fix}, or use a plugin version or model whose chat template renders it",
         )
+
+
+def features_note(features: ChatFeatures | None, renderer: str) -> str:
+    """One report line: what the renderer renders beyond plain text, with its notes."""
+    features = features or ChatFeatures()
+    kinds = [k for k, on in (("reasoning", features.reasoning), ("tools", features.tools)) if on]
+    line = f"{renderer} renders {' and '.join(kinds) or 'plain text only (no reasoning, no tools)'}"
+    return line + (f" ({'; '.join(features.notes)})" if features.notes else "")
 
 
 def _undeclared(ex: Example, features: ChatFeatures) -> tuple[str, str] | None:

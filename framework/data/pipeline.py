@@ -23,7 +23,7 @@ import numpy as np
 from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
 from framework.data.encode import batch_encoder, special_text_finder
-from framework.data.content_checks import refuse_undeclared
+from framework.data.content_checks import features_note, refuse_undeclared
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
@@ -332,6 +332,8 @@ def prepare_sft(
     )
     refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
+    if features is not None:
+        report.notes.insert(0, features_note(features, renderer_name))
     report.cutoff_len = cutoff_len
     state = _SftState(
         loaded.examples,

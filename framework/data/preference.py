@@ -25,7 +25,7 @@ import numpy as np
 
 from framework.chat import special_token_strings
 from framework.data import cache
-from framework.data.content_checks import refuse_undeclared
+from framework.data.content_checks import features_note, refuse_undeclared
 from framework.data.encode import special_text_finder
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
@@ -139,6 +139,8 @@ def prepare_preference(
     )
     refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
+    if features is not None:
+        report.notes.insert(0, features_note(features, renderer_name))
     report.cutoff_len = cutoff_len
     has_special = special_text_finder(special_token_strings(tokenizer))
     columns: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": []}

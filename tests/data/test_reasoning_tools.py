@@ -249,6 +249,7 @@ def test_checks_drop_and_count_by_default_and_stop_with_strict(kit: Any, tokeniz
     lines = "\n".join(data.report.lines())
     assert "samples with reasoning 4, tool calls 1, tool results 1, tools 1" in lines
     assert "mixed thinking: 4 samples have reasoning, 1 have none" in lines
+    assert "the chat renderer renders reasoning and tools" in lines
     assert any("<think>\nthink 0\n</think>\n\nanswer 0." == t for t in data.sample_texts)
     with pytest.raises(DataError) as exc:
         prepare_sft(path, tokenizer, thinking_chatml, cutoff_len=256, features=ALL, strict=True)
@@ -274,7 +275,7 @@ def test_undeclared_content_is_refused_in_one_line(kit: Any, tokenizer: Any, fea
                     renderer_name="plugin demo (x 1)")
     line = exc.value.line()
     assert "\n" not in line and exc.value.exit_code == 2
-    assert line.startswith(f"{path}:1: {text}") and "framework plan" in line
+    assert line.startswith(f"{path}:1: {text}") and "from the data, or use a plugin" in line
 
 
 # ── masking ──────────────────────────────────────────────────────────────────────────────────
