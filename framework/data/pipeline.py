@@ -279,7 +279,7 @@ def prepare_sft(
         train_on_reasoning: reasoning segments carry loss (off: only the rest of each reply).
         features: what the renderer declares it renders (``chat_features``); a sample with
             reasoning or tool content it does not declare stops the run. None: plain text only.
-        renderer_name: who renders, for that error (``plugin qwen (framework-qwen 0.3.0)``).
+        renderer_name: who renders, for that error (``plugin acme (framework-acme 1.0)``).
         with_kinds: add a ``kinds`` column: per token, the index in ``framework.chat.KINDS``
             of its segment's kind (for ``framework render``).
 
