@@ -248,3 +248,38 @@ def has_reasoning(messages: Any) -> bool:
 def has_tools(messages: Any) -> bool:
     """Any message calls a tool or is a tool result."""
     return any("tool_calls" in m or m["role"] == "tool" for m in messages)
+
+
+def reply_message(text: str) -> dict[str, Any]:
+    """A generated reply as an assistant message: its think block becomes ``reasoning_content``.
+
+    The reply may open with ``<think>`` or, when the inference prompt already opened the block
+    (R1-style templates), start inside it and only close it. Kept apart, the reasoning is
+    rendered (or dropped from earlier turns) by the template as it was in training.
+    """
+    reasoning, rest = split_think(text)
+    if reasoning is None and THINK_CLOSE in text and THINK_OPEN not in text:
+        head, _, rest = text.partition(THINK_CLOSE)
+        reasoning, rest = head.strip(), rest.lstrip()
+    return assistant(rest, reasoning, [])
+
+
+def load_tools(path: str) -> list[dict[str, Any]]:
+    """Tool declarations from a JSON file (a list of function schemas), for ``framework chat``."""
+    from pathlib import Path
+
+    from framework.errors import DataError
+
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read the tools file ({exc.strerror})", where=str(file),
+                        hint="pass a JSON file with a list of function schemas") from None
+    try:
+        tools = tools_of({"tools": text})
+    except Bad as bad:
+        raise DataError(bad.message, where=str(file), hint=bad.hint) from None
+    if not tools:
+        raise DataError("the tools file declares no tool", where=str(file), hint="write a list of function schemas")
+    return list(tools)

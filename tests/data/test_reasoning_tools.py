@@ -344,3 +344,28 @@ def test_dpo_prompt_is_the_inference_prompt_with_reasoning_replies(kit: Any, tok
     with pytest.raises(DataError, match="the sample has reasoning"):
         prepare_preference(kit.jsonl("p.jsonl", rows), tokenizer, thinking_chatml,
                            render_prompt=thinking_chatml_prompt, cutoff_len=256)
+
+
+# ── framework chat ───────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("text", ["<think>\n先想。\n</think>\n\n答案", "先想。\n</think>\n\n答案"])
+def test_generated_reply_keeps_reasoning_apart(text: str) -> None:
+    from framework.data.messages import reply_message
+
+    assert reply_message(text) == {"role": "assistant", "content": "答案", "reasoning_content": "先想。"}
+    assert reply_message("答案") == {"role": "assistant", "content": "答案"}
+
+
+def test_chat_tools_file(tmp_path: Any) -> None:
+    from framework.data.messages import load_tools
+
+    good = tmp_path / "tools.json"
+    good.write_text(json.dumps([WEATHER]))
+    assert load_tools(str(good)) == [WEATHER]
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"type": "function"}]')
+    with pytest.raises(DataError) as exc:
+        load_tools(str(bad))
+    assert exc.value.line() == f"{bad}: tools[0] names no function. " + (
+        'write {"type": "function", "function": {"name": ..., "description": ..., "parameters": {...}}}')
