@@ -103,6 +103,7 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     chat.add_argument("output", help="the run's output directory")
     chat.add_argument("--prompt", help="one-shot: answer this prompt and exit")
     chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--tools", help="JSON file with a list of function schemas the model may call")
     chat.add_argument("--max-new-tokens", type=int, default=256)
     chat.set_defaults(func=_cmd_chat)
 
@@ -401,12 +402,18 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from framework.data.messages import load_tools, reply_message
+    from framework.errors import ConfigError
     from framework.inference import generate, load_run
 
+    tools = load_tools(args.tools) if args.tools else None
     run = load_run(Path(args.output))
-    history: list[dict[str, str]] = [{"role": "system", "content": args.system}] if args.system else []
+    if tools and run.features is not None and not run.features.tools:
+        raise ConfigError("this run's chat template does not render tools", where="--tools",
+                          hint="leave --tools out, or train a model whose template renders tools")
+    history: list[dict[str, Any]] = [{"role": "system", "content": args.system}] if args.system else []
     if args.prompt is not None:
-        _say(generate(run, history + [{"role": "user", "content": args.prompt}], args.max_new_tokens))
+        _say(generate(run, history + [{"role": "user", "content": args.prompt}], args.max_new_tokens, tools))
         return EXIT_OK
     _say("chat with the trained model; an empty line or Ctrl-D ends")
     while True:
@@ -417,9 +424,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         if not prompt:
             break
         history.append({"role": "user", "content": prompt})
-        answer = generate(run, history, args.max_new_tokens)
-        history.append({"role": "assistant", "content": answer})
-        _say(f"model> {answer}")
+        reply = reply_message(generate(run, history, args.max_new_tokens, tools))
+        history.append(reply)  # the reasoning kept apart: the template renders or drops it as in training
+        if "reasoning_content" in reply:
+            _say(f"model (thinking)> {reply['reasoning_content']}")
+        _say(f"model> {reply['content']}")
     return EXIT_OK
 
 

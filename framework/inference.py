@@ -74,10 +74,12 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
                       family.chat_features(tokenizer))
 
 
-def generate(run: TrainedRun, messages: list[dict[str, str]], max_new_tokens: int = 128) -> str:
+def generate(run: TrainedRun, messages: list[dict[str, Any]], max_new_tokens: int = 128,
+             tools: list[dict[str, Any]] | None = None) -> str:
+    """Greedy reply to a conversation, prompted with the sample's tools as in training."""
     import torch
 
-    text = run.render(messages, ChatOptions(add_generation_prompt=True)).text
+    text = run.render(messages, ChatOptions(add_generation_prompt=True), tools).text
     ids = run.tokenizer(text, add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
         out = run.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
