@@ -13,6 +13,7 @@ from typing import Any
 
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 
+from framework_qwen import qwen35
 from framework_qwen.chat import variant_of
 
 SOURCES: dict[str, str] = {
@@ -47,6 +48,8 @@ LORA_ALPHA = 16
 
 def approx_parameters(facts: ModelFacts) -> int | None:
     """Parameter count from the config (attention, MLP or experts, embeddings)."""
+    if qwen35.is_qwen35(facts):
+        return qwen35.approx_parameters(facts)
     h, layers, inter = facts.hidden_size, facts.num_hidden_layers, facts.intermediate_size
     heads = facts.num_attention_heads
     if not (h and layers and inter and heads):
@@ -125,7 +128,9 @@ V1_NOTES = (
 
 
 def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
-    """Remote code and no packing for v1; the native kernels with packing for Qwen1.5 and later."""
+    """Remote code and no packing for v1; the native kernels with packing for Qwen1.5 to Qwen3; Qwen3.5's own."""
+    if qwen35.is_qwen35(facts):
+        return qwen35.load_settings(facts, hardware)
     if variant_of(facts.variant) == "1":
         return LoadSettings(attn_implementations=("eager",), trust_remote_code=True,
                             supports_packing=False, notes=V1_NOTES)
@@ -137,8 +142,8 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
         notes.append("use_sliding_window is on: transformers >= 5 builds the sliding-window mask for every "
                      "attention backend (in 4.x only flash-attention honoured it, Q4)")
     if facts.num_experts:
-        notes.append("mixture of experts: transformers 5 stores the experts as fused parameters, so LoRA "
-                     "adapts attention (and qwen2_moe's shared expert); full fine-tuning trains the experts")
+        notes.append("mixture of experts: transformers 5 stores the experts as fused parameters; LoRA adapts them "
+                     "through peft target_parameters (experts.gate_up_proj, experts.down_proj), routers never")
     return LoadSettings(notes=tuple(notes))
 
 
@@ -147,17 +152,27 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
 #: Module-name suffixes of every attention and MLP projection (nn.Linear) per architecture.
 TARGETS_V1 = ("c_attn", "c_proj", "w1", "w2")  # modeling_qwen.py: attn.c_attn/c_proj, mlp.w1/w2/c_proj
 TARGETS_NATIVE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-#: MoE routers: qwen2_moe/qwen3_moe ``mlp.gate`` and qwen2_moe ``mlp.shared_expert_gate``.
+#: MoE routers: qwen2_moe/qwen3_moe/qwen3_5_moe ``mlp.gate`` and ``mlp.shared_expert_gate``.
 ROUTERS = ("gate", "shared_expert_gate")
+#: Fused expert weights of the MoE architectures in transformers 5 (3-D parameters, no nn.Linear), adapted
+#: through peft ``target_parameters`` (ax#3515: plain module names leave the experts without adapters).
+EXPERT_PARAMETERS = ("experts.gate_up_proj", "experts.down_proj")
 
 
 def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
-    """All attention and MLP projections; routers never; embeddings and head only on request."""
+    """All attention, linear-attention and MLP projections and the fused experts; routers never;
+    embeddings and head only on request."""
     v1 = variant_of(facts.variant) == "1"
     embeddings = ("wte", "lm_head") if v1 else ("embed_tokens", "lm_head")
+    targets = TARGETS_V1 if v1 else TARGETS_NATIVE
+    excluded: tuple[str, ...] = ROUTERS if facts.num_experts else ()
+    if qwen35.is_qwen35(facts):
+        targets += qwen35.LINEAR_ATTENTION_TARGETS
+        excluded += qwen35.LINEAR_ATTENTION_EXCLUDED
     return LoraTargets(
-        target_modules=TARGETS_V1 if v1 else TARGETS_NATIVE,
-        exclude_modules=ROUTERS if facts.num_experts else (),
+        target_modules=targets,
+        exclude_modules=excluded,
+        target_parameters=EXPERT_PARAMETERS if facts.num_experts and not v1 else (),
         modules_to_save=embeddings if train_embeddings else (),
         ensure_weight_tying=bool(train_embeddings and facts.tie_word_embeddings),
     )
@@ -246,4 +261,10 @@ def known_configs() -> dict[str, dict[str, Any]]:
     v1_source = _OFFICIAL + "Qwen-7B-Chat.config.json (undefdev/Qwen-7B-Chat mirror of the Aug-2023 revision)"
     table["Qwen/Qwen-7B-Chat"] = {**_QWEN_V1_7B, "_source": v1_source}
     table["Qwen/Qwen-7B"] = {**_QWEN_V1_7B, "_source": v1_source + "; the base checkpoint shares the architecture"}
+    table["Qwen/Qwen3-4B-Instruct-2507"] = {
+        **_qwen3_config(_QWEN3["4B"]), "max_position_embeddings": 262144, "rope_theta": 5000000,
+        "_source": _MAXT + " qwen3_4b_config (the 2507 release keeps the Qwen3-4B shapes); max_position_embeddings "
+        "262144 (256K native context, model card) and rope_theta 5e6 as remembered from the published config, "
+        "not verified"}
+    table.update(qwen35.known_configs())
     return table

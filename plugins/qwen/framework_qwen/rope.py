@@ -8,6 +8,7 @@ Policy (sources in the README's RoPE section):
   for 131,072 tokens, "validated with YaRN"), and ``max_position_embeddings = factor * 32768``
   because transformers >= 4.52.3 derives the factor from that ratio. Factors above 4 (past
   131,072 tokens) are refused: Qwen validated no more.
+* Qwen3-2507, Qwen3.5/3.6/3.8: native up to 262,144 tokens; beyond it refused (no recipe recorded).
 * Qwen1.5: no scaling is documented: beyond ``max_position_embeddings`` is refused.
 * Qwen v1: its dynamic NTK and logn attention run only at inference (``not self.training`` in
   modeling_qwen.py), so training beyond ``seq_length`` has no supported scaling: refused.
@@ -89,5 +90,11 @@ def decide(facts: ModelFacts, target_length: int) -> RopeDecision:
             action="refuse",
             reason=f"{target_length} tokens exceed Qwen1.5's native {native} and Qwen documents no RoPE "
             "scaling for Qwen1.5",
+        )
+    if variant in ("2507", "2507-thinking", "3.5", "3.6", "3.8"):
+        return RopeDecision(
+            action="refuse",
+            reason=f"{target_length} tokens exceed the native {native} of Qwen{variant}, and no scaling recipe "
+            "for it is recorded in this plugin's sources (the 32,768-token YaRN recipe is Qwen2.5/Qwen3's)",
         )
     return _yarn(facts, target_length)

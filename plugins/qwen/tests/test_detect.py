@@ -79,7 +79,8 @@ def test_published_configs_plan_offline() -> None:
         assert raw["_source"]
         facts = facts_from_config(raw, hub_id)
         match = plugin.match_model(facts=facts)
-        expected = "1" if "Qwen-7B" in hub_id else "3" if "Qwen3" in hub_id else "2.5"
+        expected = ("1" if "Qwen-7B" in hub_id else "2507" if "2507" in hub_id else "3.5" if "Qwen3.5" in hub_id
+                    else "3.6" if "Qwen3.6" in hub_id else "3" if "Qwen3" in hub_id else "2.5")
         assert match is not None and match.score == 100 and match.variant == expected, hub_id
         assert facts.hidden_size and facts.num_hidden_layers and facts.vocab_size and facts.intermediate_size
 

@@ -1,0 +1,144 @@
+"""The 2026 architecture (Qwen3.5, and Qwen3.6/3.8 on the same one): facts, load settings, LoRA names.
+
+Qwen3.5 mixes Gated DeltaNet (linear attention) layers with gated full-attention layers 3:1
+(``layer_types``; ``full_attention_interval`` 4), ships as a vision-language wrapper
+(``Qwen3_5ForConditionalGeneration``, ``model_type`` ``qwen3_5`` / ``qwen3_5_moe`` with a
+``text_config``) and has a 248,320-token vocabulary. transformers' ``AutoModelForCausalLM``
+builds ``Qwen3_5ForCausalLM`` from the wrapper's config and loads only the language-model weights
+(tests/test_qwen35.py shows the logits equal the wrapper's), so the vision tower is never loaded,
+trained or saved, and the multi-token-prediction (MTP) weights are not part of that class either.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from framework.hookdata import HardwareFacts, LoadSettings, ModelFacts
+
+#: model_type values of the architecture (wrappers and their text models).
+TYPES = frozenset({"qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"})
+WRAPPER_TYPES = frozenset({"qwen3_5", "qwen3_5_moe"})
+
+#: Linear-attention projections LoRA wraps: the fused q/k/v input, the output gate input and the output.
+#: ``in_proj_a`` / ``in_proj_b`` produce one decay and one write strength per value head (a few
+#: dozen outputs); an adapter there steers the recurrence itself, so they are left out by default.
+LINEAR_ATTENTION_TARGETS = ("in_proj_qkv", "in_proj_z", "out_proj")
+LINEAR_ATTENTION_EXCLUDED = ("in_proj_a", "in_proj_b")
+
+SLOW_KERNELS = ("without flash-linear-attention and causal-conv1d the Gated DeltaNet layers run transformers' "
+                "fp32 PyTorch fallback, reported ~1.7x slower per step (1.22 vs 0.70 s/step, "
+                "huggingface/transformers#48718): pip install flash-linear-attention causal-conv1d")
+NO_PACKING = ("packing is off: the Gated DeltaNet layers carry their recurrent and convolution state across "
+              "the whole row, and transformers' PyTorch path ignores sample boundaries (cu_seqlens/seq_idx), "
+              "so packed samples would read each other (lmms-engine#167, transformers#46093; "
+              "tests/test_qwen35.py measures the leak)")
+
+
+def is_qwen35(facts: ModelFacts) -> bool:
+    return facts.model_type in TYPES
+
+
+def is_wrapper(facts: ModelFacts) -> bool:
+    return facts.model_type in WRAPPER_TYPES
+
+
+def _text(facts: ModelFacts) -> dict[str, Any]:
+    return facts.text_config or facts.raw
+
+
+def approx_parameters(facts: ModelFacts) -> int | None:
+    """Language-model parameters from the config: gated attention, Gated DeltaNet, MLP or experts, embeddings."""
+    text = _text(facts)
+    h, layers, heads = facts.hidden_size, facts.num_hidden_layers, facts.num_attention_heads
+    if not (h and layers and heads):
+        return None
+    head_dim = facts.effective_head_dim or h // heads
+    kv = facts.num_key_value_heads or heads
+    gate = 2 if text.get("attn_output_gate", True) else 1
+    attention = h * heads * head_dim * gate + 2 * h * kv * head_dim + heads * head_dim * h
+    k_heads, v_heads = int(text.get("linear_num_key_heads") or 16), int(text.get("linear_num_value_heads") or 32)
+    k_dim, v_dim = int(text.get("linear_key_head_dim") or 128), int(text.get("linear_value_head_dim") or 128)
+    key, value = k_heads * k_dim, v_heads * v_dim
+    linear = h * (2 * key + value) + h * value + 2 * h * v_heads + value * h
+    interval = int(text.get("full_attention_interval") or 4)
+    types = text.get("layer_types") or ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
+                                        for i in range(layers)]
+    full = sum(1 for t in types if t == "full_attention")
+    if facts.num_experts:
+        expert = int(text.get("moe_intermediate_size") or 0)
+        shared = int(text.get("shared_expert_intermediate_size") or 0)
+        mlp = 3 * h * (expert * facts.num_experts + shared) + h * facts.num_experts
+    else:
+        mlp = 3 * h * (facts.intermediate_size or 0)
+    embeddings = (facts.vocab_size or 0) * h * (1 if facts.tie_word_embeddings else 2)
+    return full * attention + (layers - full) * linear + layers * mlp + embeddings
+
+
+def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    """SDPA for the attention layers, no packing, language model only for the wrappers."""
+    notes = [NO_PACKING, "bf16 preferred: the official checkpoints are stored in bfloat16"]
+    if is_wrapper(facts):
+        notes.append("vision-language wrapper: the language model (Qwen3_5ForCausalLM) is loaded and trained "
+                     "alone; the vision tower is not loaded, so it stays as published and is not in the adapter")
+    notes.append("multi-token-prediction (MTP) weights are not part of the causal-LM class: neither trained "
+                 "nor saved")
+    if hardware.device == "cuda" and not (importlib.util.find_spec("fla") and importlib.util.find_spec("causal_conv1d")):
+        notes.append(SLOW_KERNELS)
+    return LoadSettings(supports_packing=False, train_language_model_only=is_wrapper(facts), notes=tuple(notes))
+
+
+# ── published checkpoints ──────────────────────────────────────────────────────────────────────
+
+_OFFICIAL_08B = "shared/reference/official/2026/configs/Qwen-Qwen3.5-0.8B.json (Hub config.json, third-party capture)"
+_SLIME = "THUDM/slime scripts/models/{} (Megatron arguments of the checkpoint: layers, widths, heads, experts)"
+_DEFAULT_LINEAR = "; linear-attention heads not in the source: transformers' qwen3_5 class defaults (16 key, 32 value)"
+
+
+def _layer_types(layers: int) -> list[str]:
+    return ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(layers)]
+
+
+def _text_config(model_type: str, hidden: int, layers: int, heads: int, kv: int, inter: int, tied: bool,
+                 **extra: Any) -> dict[str, Any]:
+    return {
+        "model_type": f"{model_type}_text", "hidden_size": hidden, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": kv, "head_dim": 256, "intermediate_size": inter,
+        "vocab_size": 248320, "tie_word_embeddings": tied, "layer_types": _layer_types(layers),
+        "full_attention_interval": 4, "attn_output_gate": True, "linear_conv_kernel_dim": 4,
+        "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "max_position_embeddings": 262144, "rms_norm_eps": 1e-06,
+        "eos_token_id": 248044, "mtp_num_hidden_layers": 1,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000000, "partial_rotary_factor": 0.25,
+                            "mrope_interleaved": True, "mrope_section": [11, 11, 10]},
+        **extra,
+    }
+
+
+def _wrapper(model_type: str, text: dict[str, Any], source: str) -> dict[str, Any]:
+    cls = "Qwen3_5MoeForConditionalGeneration" if model_type == "qwen3_5_moe" else "Qwen3_5ForConditionalGeneration"
+    return {"architectures": [cls], "model_type": model_type, "text_config": text,
+            "tie_word_embeddings": text["tie_word_embeddings"], "image_token_id": 248056,
+            "video_token_id": 248057, "vision_start_token_id": 248053, "vision_end_token_id": 248054,
+            "_source": source}
+
+
+def known_configs() -> dict[str, dict[str, Any]]:
+    """Hub id -> config.json of the named Qwen3.5 / 3.6 checkpoints (language-model facts)."""
+    small = _text_config("qwen3_5", 1024, 24, 8, 2, 3584, True, linear_num_key_heads=16, linear_num_value_heads=16)
+    nine = _text_config("qwen3_5", 4096, 32, 16, 4, 12288, False)
+    big = _text_config("qwen3_5", 5120, 64, 24, 4, 17408, False)
+    moe = _text_config("qwen3_5_moe", 4096, 60, 32, 2, 1024, False, num_experts=512, num_experts_per_tok=10,
+                       moe_intermediate_size=1024, shared_expert_intermediate_size=1024)
+    return {
+        "Qwen/Qwen3.5-0.8B": _wrapper("qwen3_5", small, _OFFICIAL_08B),
+        "Qwen/Qwen3.5-9B": _wrapper("qwen3_5", nine, "shared/reference/official/2026/SOURCES.md key facts (hidden "
+                                    "4096, 32 layers, 16/4 heads, head_dim 256, linear heads 16 key / 32 value, "
+                                    "intermediate 12288, vocab 248320, rope_theta 1e7, partial rotary 0.25; several "
+                                    "third-party snippets agree); untied embeddings assumed (the 27B and 397B are untied), not verified"),
+        "Qwen/Qwen3.5-27B": _wrapper("qwen3_5", big, _SLIME.format("qwen3.5-27B.sh") + _DEFAULT_LINEAR),
+        "Qwen/Qwen3.6-27B": _wrapper("qwen3_5", big, _SLIME.format("qwen3.5-27B.sh") + _DEFAULT_LINEAR
+                                     + "; Qwen3.6 keeps the Qwen3.5 architecture (newer template, families-2026.md)"),
+        "Qwen/Qwen3.5-397B-A17B": _wrapper("qwen3_5_moe", moe, _SLIME.format("qwen3.5-397B-A17B.sh")
+                                           + _DEFAULT_LINEAR),
+    }
