@@ -212,6 +212,12 @@ def _plan(args: argparse.Namespace, need_weights: bool) -> Any:
     return make_plan(args, args.host, need_weights=need_weights)
 
 
+def _chat_line(plan: Any) -> str:
+    from framework.chat_format import chat_format_line
+
+    return chat_format_line(plan)
+
+
 def _format_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -259,6 +265,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if plan.selection.match:
         _say(f"variant    {plan.selection.match.variant}: " + "; ".join(plan.selection.match.reasons))
     _say(f"candidates " + (", ".join(f"{n} ({s})" for n, s in plan.selection.candidates) or "none"))
+    _say(f"chat       {_chat_line(plan)}")
     _say(f"method     {plan.config.method}  stage {plan.config.stage}")
     _say(f"attention  {plan.attention[0]}  ({plan.attention[1]})")
     _say(f"dtype      {plan.dtype[0]}  ({plan.dtype[1]})")
@@ -289,6 +296,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     plan = _plan(args, need_weights=True)
     _say(f"plugin {plan.selection.info.label()} variant {plan.facts.variant}")
+    _say(f"chat {_chat_line(plan)}")
     for warning in plan.warnings:
         _say(f"[warning] {warning}")
     inputs = prepare_inputs(plan, _say)
@@ -358,6 +366,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     info = plan.selection.info
     say(f"model  {plan.facts.name_or_path}" + (f"  ({plan.demo.name})" if plan.demo else ""))
     say(f"plugin {info.label()}, variant {plan.facts.variant}")
+    say(f"chat   {_chat_line(plan)}")
     say(f"method {plan.config.method}, {plan.dtype[0]}, attention {plan.attention[0]}")
     if plan.distributed is not None and plan.distributed.strategy is not None:
         say(f"distributed {plan.distributed.strategy} over {plan.distributed.world_size} processes "

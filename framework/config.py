@@ -62,6 +62,11 @@ class DataSection(_Section):
     truncation: Literal["drop", "truncate"] = Field(
         default="drop", description="What to do with a sample longer than cutoff_len."
     )
+    template: Literal["auto", "plugin", "shipped"] = Field(
+        default="auto",
+        description="Who renders the chat: auto (the plugin decides from the model's shipped template), plugin "
+                    "(the family plugin's format), shipped (the template in the model directory).",
+    )
     train_on: Literal["all_assistant", "last_assistant", "everything"] = Field(
         default="all_assistant", description="Which tokens carry loss."
     )

@@ -43,7 +43,7 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from framework.facts import facts_from_config, read_config
+    from framework.facts import facts_from_config, read_chat_template, read_config
     from framework.plugins import make_plugin_host
 
     record = read_record(output_dir)
@@ -54,9 +54,11 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
         raise ModelError("the base model of this run is gone", where=str(base),
                          hint="restore the base model directory or merge on the machine that trained it")
     host = make_plugin_host()
-    facts = facts_from_config(read_config(base), record["model"]["name_or_path"])
+    facts = facts_from_config(read_config(base), record["model"]["name_or_path"], read_chat_template(base))
     selection = host.select(facts, forced=record["plugin"]["name"])
-    family = host.family(selection, facts)
+    # Render as training did: the recorded chat format (runs saved before it was recorded: the plugin's).
+    chat_format = (record["plugin"].get("chat_format") or {}).get("format")
+    family = host.family(selection, facts, chat_format=chat_format)
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     is_adapter = (output_dir / "adapter_config.json").exists()
     model_dir = base if is_adapter else output_dir

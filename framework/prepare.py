@@ -14,7 +14,8 @@ from typing import Any
 
 from framework.config import Layer, Resolved, core_layer, load_yaml_layer, parse_set, resolve
 from framework.errors import ConfigError, ModelError
-from framework.facts import facts_from_config
+from framework.chat_format import choose_chat_format, chat_format_record
+from framework.facts import facts_from_config, read_chat_template
 from framework.hookdata import DemoModel, HardwareFacts, LoadSettings, ModelFacts, RopeDecision
 from framework.plugins import FamilyHooks, PluginHost, Selection
 from framework.resolve import ModelSource, resolve_model
@@ -105,6 +106,7 @@ class RunPlan:
             "name": info.name, "distribution": info.distribution, "version": info.version,
             "variant": self.facts.variant, "forced": self.selection.forced,
             "reasons": list(self.selection.match.reasons) if self.selection.match else [],
+            "chat_format": chat_format_record(self),
         }
 
 
@@ -138,7 +140,7 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
         model_name = demo.path
     published = None if need_weights else host.known_model_configs()
     source = resolve_model(model_name, need_weights=need_weights, published=published)
-    facts = facts_from_config(source.config, source.name_or_path)
+    facts = facts_from_config(source.config, source.name_or_path, read_chat_template(source.directory))
     selection = host.select(facts, _peek(user_layers, "model.plugin"))
     family = host.family(selection, facts)
     facts = family.facts
@@ -156,6 +158,9 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
         layers.append(planner_layer(choice))
     resolved = resolve(layers + user_layers)
     config = resolved.config
+    family = choose_chat_format(host, selection, facts, family, config.data.template,
+                                has_files=source.directory is not None)
+    facts = family.facts
     from framework.loggers import check_loggers
 
     check_loggers(config.training.report_to)

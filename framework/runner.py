@@ -128,6 +128,11 @@ def prepare_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunIn
     tokenizer, fixes = prepare_tokenizer(plan)
     for line in fixes.lines():
         say(line)
+    from framework.drift import template_drift
+
+    drift = template_drift(plan.family, tokenizer)  # plugin format vs the shipped template, before any data
+    for finding in drift:
+        say(f"[{finding.severity}] {finding.code}: {finding.message}")
     with distributed.main_process_first():
         data = prepare_data(plan, tokenizer)
     for line in data.report.lines():
@@ -136,7 +141,7 @@ def prepare_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunIn
     findings = plan.family.check_data(tokenizer, list(data.sample_texts)) if check_data else []
     for finding in findings:
         say(f"[{finding.severity}] {finding.code}: {finding.message}")
-    return RunInputs(tokenizer, fixes, data, findings)
+    return RunInputs(tokenizer, fixes, data, drift + findings)
 
 
 def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:

@@ -42,23 +42,28 @@ _SENTINEL = "\u2063\u2063"
 Render = Callable[[list[Message], bool], str]
 
 
-def template_error(tokenizer: Any, exc: BaseException) -> ModelError:
-    """One line: the template file (and line, when jinja knows it) and the template's own message."""
+def template_where(tokenizer: Any, line: int | None = None) -> str:
+    """The shipped template's file (and line) for messages: ``dir/chat_template.jinja:3``."""
     from framework.facts import TEMPLATE_FILE, chat_template_location
 
     directory = getattr(tokenizer, "name_or_path", None)
     location = chat_template_location(Path(directory)) if directory and os.path.isdir(directory) else None
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == "<template>":
-            line = frame.lineno
-    line = line or getattr(exc, "lineno", None)
     if location is None:
         where = "the tokenizer's chat template" + (f" line {line}" if line else "")
     elif location.name == TEMPLATE_FILE:
         where = f"{location}:{line}" if line else str(location)
     else:
         where = f"{location} chat_template" + (f" line {line}" if line else "")
+    return where
+
+
+def template_error(tokenizer: Any, exc: BaseException) -> ModelError:
+    """One line: the template file (and line, when jinja knows it) and the template's own message."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            line = frame.lineno
+    where = template_where(tokenizer, line or getattr(exc, "lineno", None))
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return ModelError(f"the model's chat template cannot render this conversation: {message}", where=where,
                       hint="fix the sample (roles, order) or the template, or choose the plugin's format with "
@@ -100,12 +105,15 @@ def _reasoning_block(reasoning: str, opened: bool, prefill: str) -> str:
     """The think block the model writes itself (after a pre-filled ``<think>`` when ``opened``)."""
     body = reasoning.strip("\n")
     if opened:
+        # Without reasoning the model closes the block at once. The reply never starts with a
+        # newline after a pre-filled one: the tokenizer would merge the two across the prompt's
+        # end, and the trained tokens would differ from the ones generated after that prompt.
         lead = "" if prefill.endswith("\n") else "\n"
-        return f"{lead}{body}\n{THINK_CLOSE}\n\n"
+        return f"{lead}{body}\n{THINK_CLOSE}\n\n" if body else f"{lead}{THINK_CLOSE}\n\n"
     return f"{THINK_OPEN}\n{body}\n{THINK_CLOSE}\n\n"
 
 
-def _reply(render: Render, messages: list[Message], i: int, specials: list[str]) -> _Reply:
+def _reply(render: Render, messages: list[Message], i: int, specials: list[str], where: str) -> _Reply:
     message = messages[i]
     prompt = render(messages[:i], True)
     full = render(messages[: i + 1], False)
@@ -126,12 +134,12 @@ def _reply(render: Render, messages: list[Message], i: int, specials: list[str])
             opened = True  # R1 style: the model continues inside a think block the prompt opened
         elif after_open is not None and reasoning:
             raise ModelError("the chat template's generation prompt closes the think block, so the sample's "
-                             "reasoning cannot be trained", where="data.template",
+                             "reasoning cannot be trained", where=where,
                              hint="pass the template option that enables thinking, or drop the reasoning")
         elif after_open is None:
             raise ModelError(f"the chat template's generation prompt ends in {prefill!r}, which its rendering of "
                              "the reply does not start with: the reply the model generates there is unknown",
-                             hint="use a plugin that knows this chat format (--set data.template=plugin)")
+                             where=where, hint="use a plugin that knows this chat format (--set data.template=plugin)")
     block = ""
     if opened or (reasoning and reasoning.strip() not in reply):
         block = _reasoning_block(reasoning, opened, prefill)
@@ -256,7 +264,8 @@ def render_shipped(messages: list[Message], options: ChatOptions, tokenizer: Any
         return RenderedChat(_segments(text, _data_marks(text, messages, {}, _tools_span(render, render_plain,
                                                                                           messages, text))))
     last = assistants[-1]
-    final = _reply(render, messages, last, specials)
+    where = template_where(tokenizer)
+    final = _reply(render, messages, last, specials, where)
     text = final.prompt + final.generated + final.post
     if last < len(messages) - 1:  # trailing messages after the last reply: untrained, when they append
         whole, upto = render(messages, False), render(messages[: last + 1], False)
@@ -267,7 +276,7 @@ def render_shipped(messages: list[Message], options: ChatOptions, tokenizer: Any
     cursor = 0
     context_end = len(final.prompt)
     for i in assistants[:-1]:
-        reply = _reply(render, messages, i, specials)
+        reply = _reply(render, messages, i, specials, where)
         generated = reply.generated
         if text.startswith(reply.prompt + generated) and len(reply.prompt) >= cursor:
             start = len(reply.prompt)
