@@ -248,11 +248,32 @@ def _value(entry: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+#: Sections read only by some methods (or a stage): a change there does not touch another method's run.
+_SECTION_USERS = {
+    "lora": frozenset({"lora", "dora", "rslora", "qlora", "qlora8", "hybrid"}),
+    "freeze": frozenset({"freeze"}),
+    "hybrid": frozenset({"hybrid"}),
+    "prompt": frozenset({"prefix", "prompt", "ptuning"}),
+}
+
+
+def _unused(key: str, method: Any, stage: Any) -> bool:
+    section = key.partition(".")[0]
+    if section == "dpo":
+        return stage != "dpo"
+    users = _SECTION_USERS.get(section)
+    return users is not None and method not in users
+
+
 def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(key, checkpoint's value, this command's value) for keys that may not change on resume."""
+    """(key, checkpoint's value, this command's value) for keys that may not change on resume.
+
+    Keys of a section the run's method does not read (``lora.*`` for ``full``) are not compared.
+    """
+    method, stage = _value(saved.get("method")), _value(saved.get("stage"))
     changed = []
     for key in sorted(set(saved) | set(current)):
-        if key in RESUMABLE_KEYS:
+        if key in RESUMABLE_KEYS or (_value(current.get("method")) == method and _unused(key, method, stage)):
             continue
         before, after = _value(saved.get(key)), _value(current.get(key))
         if before != after:
