@@ -194,7 +194,9 @@ def chunked_causal_lm_loss(
         return hidden.sum() * 0.0
     head = lm.get_output_embeddings()
     chunk_size = effective_chunk_size(chunk_size, head.weight.shape[0])
-    softcap = getattr(lm.config, "final_logit_softcapping", None)
+    # a multimodal wrapper keeps the soft-cap in its text config (the top-level config has none)
+    text_config = lm.config.get_text_config() if hasattr(lm.config, "get_text_config") else lm.config
+    softcap = getattr(text_config, "final_logit_softcapping", None)
     device = picked.device.type
     # the caller's autocast (the Trainer's, as accelerate applies it to the model's forward) sets the head's dtype
     compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
