@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework_gemma.vocab import BOS_ID, END_OF_TURN_ID, EOS_ID, PAD_ID, VOCAB_GEMMA_1_2
+from framework_gemma.vocab import BOS_ID, END_OF_TURN_ID, EOS_ID, GEMMA4_IDS, PAD_ID, VOCAB_GEMMA_1_2, VOCAB_GEMMA_4
+
+G4_TURN_CLOSE_ID = GEMMA4_IDS["<turn|>"]
 
 MLC = "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py"
 THU = "https://github.com/kevinstephano/thunder_model_blocks/blob/main/thunder_model_blocks/gemma2/gemma2_config.py"
@@ -105,8 +107,8 @@ def _gemma_3(stem: str, instruct: bool) -> dict[str, Any]:
 
 
 def known_model_configs() -> dict[str, dict[str, Any]]:
-    """Hub id -> config.json for every published Gemma 1/2/3 size, base and instruct."""
-    out: dict[str, dict[str, Any]] = {}
+    """Hub id -> config.json for every published Gemma 1/2/3 size, base and instruct, and the Gemma 4 -it models."""
+    out: dict[str, dict[str, Any]] = known_gemma_4_configs()
     for stem in GEMMA_1:
         out[f"google/{stem}"] = _gemma_1(stem)
         out[f"google/{stem}-it"] = _gemma_1(stem)
@@ -117,3 +119,75 @@ def known_model_configs() -> dict[str, dict[str, Any]]:
         out[f"google/{stem}-pt"] = _gemma_3(stem, False)
         out[f"google/{stem}-it"] = _gemma_3(stem, True)
     return out
+
+
+# ── Gemma 4 ───────────────────────────────────────────────────────────────────────────────
+
+#: Where the Gemma 4 numbers come from: no verbatim config.json of a Gemma 4 checkpoint was found
+#: (oracles/2026/SOURCES), so each entry names the independent third-party copies that agree on it.
+G4_SOURCES = {
+    "E2B": ("oracles/2026/SOURCES key facts of gemma-4-E2B (several snippets); rasbt/LLMs-from-scratch "
+            "ch05/17_gemma4 get_gemma4_dense_config('E2B') (loads google/gemma-4-E2B-it weights)"),
+    "E4B": ("rasbt/LLMs-from-scratch ch05/17_gemma4 get_gemma4_dense_config('E4B'); Go and Swift loader tests "
+            "quoting the google/gemma-4-E4B-it text_config (hidden 2560, 42 layers, 18 KV-shared layers)"),
+    "26B-A4B": ("Rust and Go loader tests quoting the google/gemma-4-26B-A4B-it text_config; "
+                "https://github.com/anthony-chaudhary/fak/issues/5494 (its config.json: 128 experts, top 8, "
+                "moe_intermediate_size 704); https://github.com/NVIDIA-NeMo/Automodel/pull/3079 (2816 hidden, "
+                "30 layers, intermediate 2112); transformers configuration_gemma4.py (num_global_key_value_heads=2)"),
+    "31B": ("oracles/2026/SOURCES key facts of gemma-4-31B (hidden 5376, 60 layers, 32/16 heads, 4 global KV "
+            "heads, intermediate 21504, sliding 1024, attention_k_eq_v, max_pos 262144); loader tests quoting the "
+            "google/gemma-4-31B-it text_config"),
+}
+#: size -> (hidden, intermediate, layers, heads, kv heads, global kv heads, sliding window, layers per full layer,
+#:          per-layer input width, kv-shared layers, double-wide MLP, k_eq_v, max positions)
+G4_SHAPES: dict[str, tuple[int, int, int, int, int, int | None, int, int, int, int, bool, bool, int]] = {
+    "E2B": (1536, 6144, 35, 8, 1, None, 512, 5, 256, 20, True, False, 131072),
+    "E4B": (2560, 10240, 42, 8, 2, None, 512, 6, 256, 18, False, False, 131072),
+    "26B-A4B": (2816, 2112, 30, 16, 8, 2, 1024, 6, 0, 0, False, True, 262144),
+    "31B": (5376, 21504, 60, 32, 16, 4, 1024, 6, 0, 0, False, True, 262144),
+}
+#: 26B-A4B experts: (num_experts, top_k_experts, moe_intermediate_size).
+G4_MOE = (128, 8, 704)
+
+
+def _gemma_4_text(size: str) -> dict[str, Any]:
+    (hidden, inter, layers, heads, kv, global_kv, window, period, ple, shared, wide, k_eq_v,
+     positions) = G4_SHAPES[size]
+    layer_types = [("full_attention" if (i + 1) % period == 0 else "sliding_attention") for i in range(layers)]
+    text: dict[str, Any] = {
+        "model_type": "gemma4_text", "vocab_size": VOCAB_GEMMA_4, "hidden_size": hidden, "intermediate_size": inter,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv, "head_dim": 256,
+        "global_head_dim": 512, "sliding_window": window, "layer_types": layer_types,
+        "max_position_embeddings": positions, "hidden_size_per_layer_input": ple,
+        "vocab_size_per_layer_input": VOCAB_GEMMA_4, "num_kv_shared_layers": shared, "use_double_wide_mlp": wide,
+        "attention_k_eq_v": k_eq_v, "final_logit_softcapping": 30.0, "hidden_activation": "gelu_pytorch_tanh",
+        "rms_norm_eps": 1e-06, "tie_word_embeddings": True, "bos_token_id": BOS_ID, "eos_token_id": EOS_ID,
+        "pad_token_id": PAD_ID,
+        "rope_parameters": {
+            "full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0, "rope_type": "proportional"},
+            "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"},
+        },
+    }
+    if global_kv is not None:
+        text["num_global_key_value_heads"] = global_kv
+    if size == "26B-A4B":
+        experts, top_k, moe_inter = G4_MOE
+        text.update({"enable_moe_block": True, "num_experts": experts, "top_k_experts": top_k,
+                     "moe_intermediate_size": moe_inter})
+    return text
+
+
+def _gemma_4(size: str) -> dict[str, Any]:
+    """The multimodal wrapper of a published Gemma 4 -it checkpoint; vision/audio towers left out (not trained).
+
+    ``eos_token_id`` [1, 106] (<eos>, <turn|>) as third parties report generation_config.json
+    (oracles/2026/special_tokens.json).
+    """
+    return {"architectures": ["Gemma4ForConditionalGeneration"], "model_type": "gemma4",
+            "text_config": _gemma_4_text(size), "vision_config": None, "audio_config": None,
+            "eos_token_id": [EOS_ID, G4_TURN_CLOSE_ID], "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+            "_source": G4_SOURCES[size]}
+
+
+def known_gemma_4_configs() -> dict[str, dict[str, Any]]:
+    return {f"google/gemma-4-{size}-it": _gemma_4(size) for size in G4_SHAPES}

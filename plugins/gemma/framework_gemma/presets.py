@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
+from framework_gemma import detect4
 from framework_gemma.detect import generation, is_multimodal
 
 SOURCES: dict[str, str] = {
@@ -56,7 +57,13 @@ def approx_parameters(facts: ModelFacts) -> int | None:
     return layers * (attention + 3 * h * inter) + (facts.vocab_size or 0) * h
 
 
+#: Gemma 4 sizes in the larger tier (the 26B-A4B by total parameters: all experts are trained with LoRA).
+G4_LARGE = ("4-12B", "4-26B-A4B", "4-31B")
+
+
 def size_tier(facts: ModelFacts) -> str:
+    if generation(facts) == "4":
+        return "10B-40B" if (facts.variant or detect4.size(facts)[0]) in G4_LARGE else "up to 10B"
     params = approx_parameters(facts)
     return "up to 10B" if params is None or params <= TIER_LIMIT else "10B-40B"
 
@@ -127,8 +134,27 @@ def _flash_softcap_ok(version: str | None) -> bool:
         return False
 
 
+SRC_G4_HEAD_DIM = ("https://github.com/huggingface/transformers/pull/46634 (Gemma 4's global layers have head_dim 512, "
+                   "beyond flash-attention's 256, so SDPA is the kernel; it leaked across packed samples until the "
+                   "mask isolated them)")
+SRC_G4_FP16 = "https://github.com/unslothai/unsloth/pull/5092; https://github.com/unslothai/unsloth-zoo/issues/931"
+
+
+def _attention_gemma4(facts: ModelFacts) -> tuple[tuple[str, ...], list[str]]:
+    global_dim = detect4.text(facts).get("global_head_dim", 512)
+    return ("sdpa", "eager"), [
+        f"Gemma 4's global layers have head_dim {global_dim}: flash-attention supports at most 256, so SDPA "
+        f"(eager as fallback) is the kernel ({SRC_G4_HEAD_DIM})",
+        "padding-free packing is exact under SDPA: the mask built from restarted position_ids isolates packed "
+        "samples (tested: packed rows give the separate samples' logits on tiny gemma4_text, multimodal wrapper "
+        "and MoE models)",
+    ]
+
+
 def _attention(facts: ModelFacts, hardware: HardwareFacts) -> tuple[tuple[str, ...], list[str]]:
     gen = generation(facts)
+    if gen == "4":
+        return _attention_gemma4(facts)
     if gen == "2":
         notes = [f"Gemma 2 soft-caps attention logits (attn_logit_softcapping=50): SDPA cannot soft-cap, so only eager "
                  f"or flash-attn >= {FLASH_SOFTCAP_MIN} are allowed (pitfall G2; {TF_GEMMA2})"]
@@ -145,6 +171,9 @@ def _attention(facts: ModelFacts, hardware: HardwareFacts) -> tuple[tuple[str, .
 
 def _dtypes(facts: ModelFacts, hardware: HardwareFacts) -> tuple[tuple[str, ...], list[str]]:
     gen = generation(facts)
+    if gen == "4":
+        return ("fp16",), [f"fp16 refused: Gemma 4 fine-tuning in float16 reports NaN losses ({SRC_G4_FP16}); bf16 "
+                           "where the accelerator has it, else fp32 (pitfall G3)"]
     if gen in ("2", "3"):
         notes = [f"fp16 refused: Gemma {gen} activations overflow float16 (Gemma 3 outputs nothing in fp16, "
                  f"{SRC_FP16_G3}; activations reach ~800k > 65504, {SRC_FP16_G3_ACT}); bf16 where the accelerator has it, else fp32 "
@@ -167,12 +196,17 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
         f"vocabulary of {vocab} tokens: fp32 logits cost {vocab * 4 * 8192 / 2**30:.1f} GiB per 8192 tokens; keep "
         f"training.chunked_loss on and micro batches small for long sequences (pitfall G5; {SRC_LOGITS})",
         "embeddings are multiplied by sqrt(hidden_size) inside transformers' Gemma models (pitfall G4): nothing to do",
-        "padding-free packing is exact: packed rows give the same logits as separate samples, sliding-window layers "
-        "included (tested on tiny Gemma, Gemma 2 with eager attention and Gemma 3 models)",
     ]
+    if generation(facts) != "4":
+        notes.append("padding-free packing is exact: packed rows give the same logits as separate samples, "
+                     "sliding-window layers included (tested on tiny Gemma, Gemma 2 with eager attention and Gemma 3 "
+                     "models)")
+    else:
+        notes += _gemma4_notes(facts)
     if is_multimodal(facts):
-        notes.append("only the language model is trained: the SigLIP vision tower and the multi-modal projector stay "
-                     "frozen and outside LoRA (pitfall G9)")
+        towers = "vision and audio towers and their projectors" if generation(facts) == "4" else \
+            "SigLIP vision tower and the multi-modal projector"
+        notes.append(f"only the language model is trained: the {towers} stay frozen and outside LoRA (pitfall G9)")
     return LoadSettings(
         attn_implementations=attention,
         forbidden_dtypes=forbidden,  # type: ignore[arg-type]
@@ -185,7 +219,23 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
 
 # ── adapters ──────────────────────────────────────────────────────────────────────────────
 
+def _gemma4_notes(facts: ModelFacts) -> list[str]:
+    notes = ["final logits are soft-capped at 30 (final_logit_softcapping): the fused chunked loss applies the same "
+             "cap, read from the language model's config of the wrapper too (tested: equal to the model's own loss)"]
+    if detect4.per_layer_input(facts):
+        notes.append("per-layer input embeddings (embed_tokens_per_layer and their projections) are left out of "
+                     "LoRA; KV-shared layers reuse earlier keys/values and have no k_proj/v_proj of their own")
+    if detect4.is_moe(facts):
+        notes.append("mixture of experts: LoRA adapts the fused expert weights through peft target_parameters; "
+                     "routers are never adapted")
+    return notes
+
+
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: Gemma 4's per-layer input (PLE) projections: excluded from LoRA (the "E" models' per-layer embeddings).
+PLE_MODULES = ("per_layer_input_gate", "per_layer_projection", "per_layer_model_projection")
+#: Gemma 4 MoE fused expert weights (3-D parameters of Gemma4TextExperts), adapted via peft target_parameters.
+EXPERT_PARAMETERS = ("experts.gate_up_proj", "experts.down_proj")
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 #: peft full-name regex for the wrapper: the projections of the language model's decoder layers only
 #: (``model.language_model.layers.N...`` in transformers 5, ``language_model.model.layers.N...`` before).
@@ -201,7 +251,13 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
     True and the published configs do not override it), so training both needs ``ensure_weight_tying``.
     """
     targets: tuple[str, ...] | str = WRAPPER_TARGETS if is_multimodal(facts) else TARGET_MODULES
+    extra: dict[str, Any] = {}
+    if generation(facts) == "4":
+        if detect4.per_layer_input(facts):
+            extra["exclude_modules"] = PLE_MODULES
+        if detect4.is_moe(facts):
+            extra["target_parameters"] = EXPERT_PARAMETERS
     if not train_embeddings:
-        return LoraTargets(target_modules=targets)
+        return LoraTargets(target_modules=targets, **extra)
     return LoraTargets(target_modules=targets, modules_to_save=EMBEDDING_MODULES,
-                       ensure_weight_tying=facts.tie_word_embeddings is not False)
+                       ensure_weight_tying=facts.tie_word_embeddings is not False, **extra)

@@ -95,8 +95,26 @@ def _refusal(facts: ModelFacts, native: int, target: int) -> str | None:
     return None
 
 
+#: Gemma 4's native context when a config leaves it out (Gemma4TextConfig default; E2B/E4B ship 131072,
+#: 26B-A4B/31B 262144).
+G4_NATIVE_DEFAULT = 131072
+
+
+def _decide_gemma4(facts: ModelFacts, target_length: int) -> RopeDecision:
+    from framework_gemma import detect4
+
+    native = int(detect4.text(facts).get("max_position_embeddings") or G4_NATIVE_DEFAULT)
+    if target_length <= native:
+        return RopeDecision(action="native", reason=f"{target_length} tokens fit the native context of {native}")
+    return RopeDecision(action="refuse", reason=(
+        f"{target_length} tokens exceed Gemma 4's native {native}: its global layers already use proportional RoPE "
+        "on a quarter of each head, and Google published no longer-context scaling to follow"))
+
+
 def decide(facts: ModelFacts, target_length: int) -> RopeDecision:
     gen = generation(facts)
+    if gen == "4":
+        return _decide_gemma4(facts, target_length)
     native = facts.max_position_embeddings or NATIVE_DEFAULT[gen]
     if target_length <= native:
         return RopeDecision(action="native", reason=f"{target_length} tokens fit the native context of {native}")

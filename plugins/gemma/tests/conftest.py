@@ -247,3 +247,51 @@ def gemma4_template(which: str) -> str:
 @pytest.fixture(scope="session", name="gemma4_template")
 def _gemma4_template_fixture() -> Any:
     return gemma4_template
+
+
+#: A tiny Gemma 4 language model with every Gemma 4 mechanism: sliding and global layers (global head_dim twice
+#: the sliding one, like 512 vs 256), per-layer input embeddings, two KV-shared layers, final soft-capping.
+TINY_GEMMA4_TEXT: dict[str, Any] = {
+    "vocab_size": 1024, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
+    "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32, "global_head_dim": 64, "sliding_window": 4,
+    "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+    "hidden_size_per_layer_input": 16, "vocab_size_per_layer_input": 1024, "num_kv_shared_layers": 2,
+    "final_logit_softcapping": 30.0, "max_position_embeddings": 131072, "bos_token_id": 2, "eos_token_id": [1, 106],
+    "pad_token_id": 0,
+}
+#: The 26B-A4B shape in small: mixture of experts, no per-layer embeddings, keys equal values on global layers.
+TINY_GEMMA4_MOE: dict[str, Any] = {
+    **TINY_GEMMA4_TEXT, "hidden_size_per_layer_input": 0, "num_kv_shared_layers": 0, "enable_moe_block": True,
+    "num_experts": 4, "top_k_experts": 2, "moe_intermediate_size": 32, "attention_k_eq_v": True,
+    "num_global_key_value_heads": 1,
+}
+
+
+def tiny_gemma4_config(kind: str, **overrides: Any) -> dict[str, Any]:
+    """config.json of a tiny Gemma 4: "text" (gemma4_text), "wrapper" (gemma4, text only) or "moe" (gemma4_text)."""
+    if kind == "wrapper":
+        text = {**TINY_GEMMA4_TEXT, **overrides, "model_type": "gemma4_text"}
+        return {"model_type": "gemma4", "architectures": ["Gemma4ForConditionalGeneration"], "text_config": text,
+                "vision_config": None, "audio_config": None, "eos_token_id": [1, 106]}
+    base = TINY_GEMMA4_MOE if kind == "moe" else TINY_GEMMA4_TEXT
+    return {"model_type": "gemma4_text", "architectures": ["Gemma4ForCausalLM"], **base, **overrides}
+
+
+def tiny_gemma4(kind: str, **overrides: Any) -> Any:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = {k: v for k, v in tiny_gemma4_config(kind, **overrides).items() if k != "architectures"}
+    model_type = config.pop("model_type")
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config)).eval()
+
+
+@pytest.fixture(scope="session", name="tiny_gemma4_config")
+def _tiny_gemma4_config_fixture() -> Any:
+    return tiny_gemma4_config
+
+
+@pytest.fixture(scope="session", name="tiny_gemma4")
+def _tiny_gemma4_fixture() -> Any:
+    return tiny_gemma4

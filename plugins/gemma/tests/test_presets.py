@@ -60,7 +60,7 @@ def test_size_tiers_follow_parameter_counts() -> None:
     tiers = {hub: presets.size_tier(published(hub)) for hub in checkpoints.known_model_configs()}
     assert {hub for hub, tier in tiers.items() if tier == "10B-40B"} == {
         f"google/{stem}-{kind}" for stem in ("gemma-3-12b", "gemma-3-27b") for kind in ("pt", "it")
-    } | {"google/gemma-2-27b", "google/gemma-2-27b-it"}
+    } | {"google/gemma-2-27b", "google/gemma-2-27b-it", "google/gemma-4-26B-A4B-it", "google/gemma-4-31B-it"}
 
 
 # ── load settings ─────────────────────────────────────────────────────────────────────────
@@ -188,6 +188,8 @@ PARAMS_B = {
 
 
 def expected_variant(hub_id: str) -> str:
+    if "gemma-4-" in hub_id:
+        return "4-" + hub_id.removeprefix("google/gemma-4-").removesuffix("-it")
     if "gemma-3-1b" in hub_id:
         return "3"
     if "gemma-3-" in hub_id:
@@ -200,7 +202,7 @@ def test_every_published_config_is_gemma_and_builds() -> None:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     table = plugin.known_model_configs()
-    assert len(table) == 18 and all(cfg["_source"] for cfg in table.values())
+    assert len(table) == 22 and all(cfg["_source"] for cfg in table.values())
     for hub_id, cfg in table.items():
         match = plugin.match_model(facts_from_config(cfg, hub_id))
         assert match.score == 100 and match.variant == expected_variant(hub_id), hub_id
