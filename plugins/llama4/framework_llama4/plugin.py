@@ -1,0 +1,78 @@
+"""Hook implementations of the llama4 plugin: thin calls into the modules that hold the knowledge.
+
+Loaded through the ``framework`` entry point ``llama4``; built only on the public hook contract
+(``framework.hookspecs`` / ``framework.hookdata``). Heavy libraries are imported inside functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import (
+    ChatFeatures,
+    ChatOptions,
+    Finding,
+    HardwareFacts,
+    LoadSettings,
+    LoraTargets,
+    MatchResult,
+    Message,
+    ModelFacts,
+    RenderedChat,
+    RopeDecision,
+)
+from framework.hookspecs import hookimpl
+from framework_llama4 import chat, checks, detect, presets, rope
+
+FRAMEWORK_HOOK_API = ">=1.2,<2"
+
+
+@hookimpl
+def match_model(facts: ModelFacts) -> MatchResult | None:
+    return detect.match(facts)
+
+
+@hookimpl
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    return presets.load_settings(facts, hardware)
+
+
+@hookimpl
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+    return presets.default_hyperparameters(facts, method, stage)
+
+
+@hookimpl
+def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+    return rope.rope_scaling(facts, target_length)
+
+
+@hookimpl
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    return presets.known_model_configs()
+
+
+@hookimpl
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+    return checks.check_tokenizer(facts, tokenizer)
+
+
+@hookimpl
+def render_chat(messages: list[Message], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None) -> RenderedChat:
+    return chat.render(messages, options, tokenizer, tools)
+
+
+@hookimpl
+def chat_features() -> ChatFeatures:
+    return chat.features()
+
+
+@hookimpl
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
+    return checks.stop_tokens(facts, tokenizer.get_vocab() if tokenizer is not None else None)
+
+
+@hookimpl
+def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    return presets.lora_targets(facts, train_embeddings)

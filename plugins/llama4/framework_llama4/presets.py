@@ -1,0 +1,158 @@
+"""Llama 4 defaults as data, each value with where it comes from.
+
+Hyperparameters per method and stage, the load settings, the LoRA targets (attention, shared
+expert and dense MLP projections as modules; the fused routed-expert weights as parameters;
+never the router) and the config.json facts of Meta's published checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
+from framework_llama4.detect import is_multimodal
+
+# ── sources ───────────────────────────────────────────────────────────────────────────────
+LF_LLAMA4 = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama4_lora_sft_ds3.yaml"
+LF_FULL_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_full/llama3_full_sft.yaml"
+LF_LORA_DPO = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_dpo.yaml"
+LF_ALPHA = "LLaMA-Factory's default lora_alpha is twice lora_rank (hparams/finetuning_args.py)"
+PEFT_PARAM_WRAPPER = ("peft tuners/lora/layer.py ParamWrapper: 'does not work with lora_dropout != 0' (the fused "
+                      "expert weights are adapted through target_parameters)")
+QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA appendix: lr 1e-4 for the 33B/65B models)"
+TF_MASKING = ("transformers masking_utils.create_chunked_causal_mask: remap_positions_for_packed_sequence applies "
+              "the chunks to each packed sample's own positions")
+TF_FA_CHUNK = ("transformers masking_utils: 'Flash attention cannot handle chunked attention' beyond "
+               "attention_chunk_size")
+TF_GET_DECODER = ("transformers 5 Llama4ForCausalLM.get_decoder() returns the causal LM itself (base_model_prefix "
+                  "'language_model', decoder attribute 'model'), so a loss that runs the decoder alone gets logits, "
+                  "not hidden states: the plain loss is used (measured with transformers 5 on a tiny llama4_text)")
+TRTLLM_MAVERICK = ("https://github.com/NVIDIA/TensorRT-LLM/blob/main/tests/unittest/_torch/modeling/"
+                   "test_modeling_llama_min_latency.py (LLAMA_4_MAVERICK_TWO_LAYER_CONFIG: Maverick's config.json "
+                   "with num_hidden_layers cut from 48 to 2; restored here)")
+NEURON_SCOUT = ("https://github.com/aws-neuron/neuronx-distributed-inference test mock LLAMA4_SCOUT_MINIMAL_MOCK_CONFIG "
+                "(Scout's text and vision facts) and third-party copies of Scout's rope_scaling (llama3, factor 16, "
+                "low/high 1.0, original 8192); shared facts as in Maverick's file")
+
+# ── hyperparameters ───────────────────────────────────────────────────────────────────────
+Table = dict[str, tuple[Any, str]]
+
+COMMON: Table = {
+    "training.chunked_loss": (False, TF_GET_DECODER),
+    "training.lr_scheduler": ("cosine", LF_LLAMA4),
+    "training.warmup": (0.1, LF_LLAMA4),
+}
+LORA: Table = {
+    "lora.r": (8, LF_LLAMA4),
+    "lora.alpha": (16, LF_ALPHA),
+    "lora.dropout": (0.0, PEFT_PARAM_WRAPPER),
+    "training.learning_rate": (1e-4, LF_LLAMA4),
+    "training.epochs": (3.0, LF_LLAMA4),
+}
+FULL: Table = {
+    "training.learning_rate": (1e-5, LF_FULL_SFT + " (no Llama 4 full fine-tuning recipe found; Llama 3's)"),
+    "training.epochs": (3.0, LF_FULL_SFT),
+}
+METHOD_OVERRIDES: dict[str, Table] = {
+    "qlora": {"training.learning_rate": (1e-4, QLORA_PAPER)},
+    "qlora8": {"training.learning_rate": (1e-4, QLORA_PAPER)},
+    "hybrid": {"training.learning_rate": (1e-5, LF_FULL_SFT)},
+}
+DPO_ADAPTER: Table = {"training.learning_rate": (5e-6, LF_LORA_DPO)}
+ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8")
+FULL_METHODS = ("full", "freeze")
+
+
+def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
+    """Dotted key -> (value, source) for a method and stage; prompt methods get only the common keys."""
+    table = dict(COMMON)
+    if method in ADAPTER_METHODS or method == "hybrid":
+        table.update(LORA)
+    elif method in FULL_METHODS:
+        table.update(FULL)
+    table.update(METHOD_OVERRIDES.get(method, {}))
+    if stage == "dpo" and method in ADAPTER_METHODS:
+        table.update(DPO_ADAPTER)
+    return table
+
+
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+    return {key: value for key, (value, _) in hyperparameter_table(facts, method, stage).items()}
+
+
+# ── loading and adapters ──────────────────────────────────────────────────────────────────
+ATTENTION = ("sdpa", "eager")
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: The routed experts' fused 3-D weights (``Llama4TextExperts``): parameters, not modules.
+EXPERT_PARAMETERS = ("feed_forward.experts.gate_up_proj", "feed_forward.experts.down_proj")
+ROUTER = ("router",)
+EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+#: The wrapper's language model only (``model.language_model.layers.N...``); the vision tower's own
+#: q/k/v/o projections never match.
+WRAPPER_TARGETS = (r"(.*\.)?language_model\.(model\.)?layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)"
+                   r"|feed_forward\.(shared_expert\.)?(gate_proj|up_proj|down_proj))")
+
+
+def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    notes = [
+        f"SDPA, not flash-attention 2: {TF_FA_CHUNK}; SDPA applies the chunks at any length",
+        f"padding-free packing is exact for the chunked-attention and NoPE layers: {TF_MASKING} (tested: packed "
+        "logits equal separate runs); the NoPE layers' temperature tuning follows the row position from "
+        "floor_scale (8192) on, so rows up to 8191 tokens are exact",
+        "LoRA reaches the routed experts through peft target_parameters (fused 3-D weights); the router stays "
+        "frozen; QLoRA quantizes the linear layers, the expert weights stay in the compute dtype",
+    ]
+    if is_multimodal(facts):
+        notes.append("multimodal checkpoint: only the language model is trained (the vision tower stays frozen)")
+    if hardware.device != "cpu" and not hardware.bf16_supported:
+        notes.append(f"this {hardware.gpu_name or hardware.device} has no bf16: training runs in fp32")
+    return LoadSettings(attn_implementations=ATTENTION, supports_packing=True,
+                        train_language_model_only=is_multimodal(facts), notes=tuple(notes))
+
+
+def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+    """Attention, shared-expert and dense MLP projections; routed experts as parameters; never the router."""
+    modules: tuple[str, ...] | str = WRAPPER_TARGETS if is_multimodal(facts) else PROJECTIONS
+    extra: dict[str, Any] = {"modules_to_save": EMBEDDING_MODULES} if train_embeddings else {}
+    return LoraTargets(target_modules=modules, target_parameters=EXPERT_PARAMETERS, exclude_modules=ROUTER, **extra)
+
+
+# ── published checkpoints ─────────────────────────────────────────────────────────────────
+_TEXT = {
+    "model_type": "llama4_text", "attention_bias": False, "attention_chunk_size": 8192, "attention_dropout": 0.0,
+    "bos_token_id": 200000, "eos_token_id": [200001, 200007, 200008], "head_dim": 128, "hidden_act": "silu",
+    "hidden_size": 5120, "initializer_range": 0.02, "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+    "num_attention_heads": 40, "num_experts_per_tok": 1, "num_hidden_layers": 48, "num_key_value_heads": 8,
+    "output_router_logits": False, "pad_token_id": 200018, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
+    "router_aux_loss_coef": 0.001, "router_jitter_noise": 0.0, "use_cache": True, "vocab_size": 202048,
+}
+_VISION = {
+    "model_type": "llama4_vision_model", "attention_dropout": 0.0, "hidden_act": "gelu", "hidden_size": 1408,
+    "image_size": 336, "initializer_range": 0.02, "intermediate_size": 5632, "multi_modal_projector_bias": False,
+    "norm_eps": 1e-05, "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 34, "patch_size": 14,
+    "pixel_shuffle_ratio": 0.5, "projector_dropout": 0.0, "projector_input_dim": 4096, "projector_output_dim": 4096,
+    "rope_theta": 10000, "vision_feature_layer": -1, "vision_feature_select_strategy": "default",
+    "vision_output_dim": 4096,
+}
+SCOUT_TEXT = {**_TEXT, "interleave_moe_layer_step": 1, "max_position_embeddings": 10485760, "num_local_experts": 16,
+              "rope_scaling": {"factor": 16.0, "high_freq_factor": 1.0, "low_freq_factor": 1.0,
+                               "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+              "use_qk_norm": True}
+MAVERICK_TEXT = {**_TEXT, "interleave_moe_layer_step": 2, "max_position_embeddings": 1048576,
+                 "num_local_experts": 128, "rope_scaling": None, "use_qk_norm": False}
+
+
+def _wrapper(text: dict[str, Any], source: str) -> dict[str, Any]:
+    return {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "boi_token_index": 200080,
+            "eoi_token_index": 200081, "image_token_index": 200092, "tie_word_embeddings": False,
+            "torch_dtype": "bfloat16", "text_config": dict(text), "vision_config": dict(_VISION), "_source": source}
+
+
+def known_model_configs() -> dict[str, dict[str, Any]]:
+    """Scout and Maverick, Instruct and base (same config.json), for ``framework plan`` offline."""
+    table = {}
+    for size, text, source in (("Scout-17B-16E", SCOUT_TEXT, NEURON_SCOUT),
+                               ("Maverick-17B-128E", MAVERICK_TEXT, TRTLLM_MAVERICK)):
+        for suffix in ("-Instruct", ""):
+            table[f"meta-llama/Llama-4-{size}{suffix}"] = _wrapper(text, source)
+    return table

@@ -1,0 +1,112 @@
+"""A tiny llama4_text model with the real vocabulary trains 2 LoRA steps through ``framework run``.
+
+The run goes through the installed plugins like a user's: selection, the plugin's chat format
+(tool samples included), its LoRA targets with the fused experts as ``target_parameters``.
+Then: the routed experts' adapter changed their output, the router was never targeted, and the
+saved adapter reloads with ``PeftModel.from_pretrained`` to the same logits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "天气",
+                                           "parameters": {"type": "object",
+                                                          "properties": {"city": {"type": "string"}}}}}]
+
+
+def _rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for i in range(12):
+        rows.append({"messages": [{"role": "user", "content": f"数字 {i} 是多少？"},
+                                  {"role": "assistant", "content": f"Number {i} it is."}]})
+        rows.append({"tools": TOOLS, "messages": [
+            {"role": "user", "content": f"Weather in city {i}?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": f"c{i}"}}}]},
+            {"role": "tool", "content": f"{i} degrees"},
+            {"role": "assistant", "content": f"It is {i} degrees."}]})
+    return rows
+
+
+def _args(**values: object) -> argparse.Namespace:
+    defaults = dict(config=None, model=None, data=None, format=None, method=None, stage=None, output=None,
+                    plugin=None, cutoff_len=None, gpu=None, seq_schedule=None, set=None, trust_remote_code=False,
+                    allow_pickle=False, no_packing=False, strict=False, overwrite_cache=False, resume=False,
+                    overwrite=False)
+    defaults.update(values)
+    return argparse.Namespace(**defaults)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, tok4: Any, tiny_text_config: Any) -> Path:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama4")
+    config = tiny_text_config()
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config)).save_pretrained(path)
+    tok4.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from framework.plugins import make_plugin_host
+    from framework.prepare import make_plan
+    from framework.runner import run
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    data = out.parent / "train.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()), encoding="utf-8")
+    args = _args(model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
+                 set=["training.max_steps=2", "training.learning_rate=5e-2", "training.logging_steps=1",
+                      "training.report_to=[]", "data.val_size=0"])
+    plan = make_plan(args, make_plugin_host(), need_weights=True)
+    return run(plan, lambda _: None)
+
+
+def test_run_used_the_plugin_and_trained_the_experts(trained: Any) -> None:
+    import torch
+
+    record = json.loads((trained.output_dir / "training_config.json").read_text())
+    assert record["plugin"]["name"] == "llama4" and trained.metrics["steps"] == 2
+    model = trained.model.eval()
+    experts = model.base_model.model.model.layers[0].feed_forward.experts
+    x = torch.randn(4 * 3, 32)  # (experts x tokens, hidden): the routed experts' input layout
+    with torch.no_grad():
+        adapted = experts(x)
+        with model.disable_adapter():
+            base = experts(x)
+    assert (adapted - base).abs().max() > 1e-6  # the expert LoRA delta is nonzero after training
+
+
+def test_adapter_holds_experts_not_router(trained: Any, model_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    keys = list(load_file(trained.output_dir / "adapter_model.safetensors"))
+    assert any("feed_forward.experts" in k for k in keys) and any("self_attn.q_proj" in k for k in keys)
+    assert any("shared_expert.gate_proj" in k for k in keys)
+    assert not any("router" in k for k in keys)
+    config = json.loads((trained.output_dir / "adapter_config.json").read_text())
+    assert sorted(config["target_parameters"]) == ["feed_forward.experts.down_proj",
+                                                   "feed_forward.experts.gate_up_proj"]
+
+
+def test_adapter_reloads_to_the_same_logits(trained: Any, model_dir: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[200000, 200005, 882, 200006, 271, 13, 200008, 200005, 78191, 200006, 271, 13, 14]])
+    with torch.no_grad():
+        expected = trained.model.eval()(input_ids=ids).logits
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        got = PeftModel.from_pretrained(base, trained.output_dir).eval()(input_ids=ids).logits
+    assert torch.allclose(expected, got, atol=1e-5)
