@@ -34,6 +34,7 @@ from typing import Any
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 
+from framework_mistral import chat_v7
 from framework_mistral import tools as tool_json
 from framework_mistral.detect import uses_shipped_template, variant_of
 
@@ -61,8 +62,8 @@ def chat_format(facts: ModelFacts, tokenizer: Any) -> str | None:
     fmt = variant_of(facts).chat_format
     if own and "[INST]" not in str(own):
         return None
-    if fmt is None:
-        return "v1" if not own else None
+    if fmt is None:  # an unpublished vocabulary without a template: the plain [INST] format; Small 4: its own
+        return "v1" if not own and variant_of(facts).name in ("custom", "mixtral-custom") else None
     return fmt
 
 
@@ -252,9 +253,14 @@ def render(
     if placement not in ("template", "last_user"):
         raise DataError(f"unknown system_placement {placement!r}", where="chat options",
                         hint="use 'last_user' (mistral-common, default) or 'template' (the Hub template)")
-    _no_reasoning(messages)
+    if fmt not in chat_v7.FORMATS:
+        _no_reasoning(messages)
     if fmt == "v1":
         _no_tools(messages, tools)
+    if fmt in chat_v7.FORMATS:
+        default_system = bool(options.get("default_system_prompt", variant_of(facts).reasoning))
+        segments = chat_v7.render(fmt, messages, bos, eos, tools, default_system)
+        return RenderedChat(tuple(s for s in segments if s.text))
     if fmt == "v1" and options.get("legacy_template", False):
         segments = _render_legacy(messages, bos, eos, mixtral=variant_of(facts).name.startswith("mixtral"))
     elif fmt == "v1":
@@ -276,6 +282,12 @@ def features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
         return None
     if fmt == "v1":
         return ChatFeatures(notes=("sentencepiece v1 has no tool or reasoning tokens",))
+    if fmt in chat_v7.FORMATS:
+        reasoning = variant_of(facts).reasoning
+        return ChatFeatures(tools=True, reasoning=reasoning, notes=(
+            f"Tekken {fmt} as mistral-common encodes it: [SYSTEM_PROMPT], [AVAILABLE_TOOLS], [TOOL_CALLS], "
+            "[TOOL_RESULTS]" + (", reasoning in [THINK]...[/THINK] and the default reasoning system prompt when a "
+                                "sample has none" if reasoning else ""),))
     return ChatFeatures(tools=True, notes=(
         "tools as mistral-common encodes them: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS] "
         "JSON list with 9-character ids, [TOOL_RESULTS] {content, call_id}",))

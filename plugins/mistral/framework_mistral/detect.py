@@ -20,7 +20,7 @@ from framework.hookdata import MatchResult, ModelFacts
 
 from framework_mistral import evidence
 
-MODEL_TYPES = ("mistral", "mixtral")
+MODEL_TYPES = ("mistral", "mixtral", "mistral3", "ministral3", "mistral4")
 
 # Vocabulary sizes of the published tokenizers (mistral-common README, tokenizer table:
 # https://github.com/mistralai/mistral-common ; families.md 3.A).
@@ -37,8 +37,9 @@ class Variant:
     """One published generation: which chat format it speaks and why we believe so."""
 
     name: str
-    chat_format: str | None  # "v1", "v3", "tekken", or None (use the checkpoint's template)
+    chat_format: str | None  # "v1", "v3", "tekken", "v7", "v11", "v13", or None (the checkpoint's template)
     description: str
+    reasoning: bool = False  # renders [THINK] reasoning and inserts the default reasoning system prompt
 
 
 VARIANTS: dict[str, Variant] = {
@@ -48,6 +49,19 @@ VARIANTS: dict[str, Variant] = {
     "nemo": Variant("nemo", "tekken", "Mistral NeMo 12B: Tekken (131072), explicit head_dim 128"),
     "mixtral": Variant("mixtral", "v1", "Mixtral 8x7B/8x22B v0.1: MoE, sentencepiece v1 (32000)"),
     "mixtral-v3": Variant("mixtral-v3", "v3", "Mixtral 8x22B Instruct v0.1: MoE, sentencepiece v3 (32768)"),
+    "small": Variant("small", "v7", "Mistral Small 24B 2501 / Devstral Small 1.0: Tekken v7, [SYSTEM_PROMPT]"),
+    "small-v11": Variant("small-v11", "v11", "Mistral Small 3.2 / Devstral Small 1.1: Tekken v11, "
+                         "[TOOL_CALLS]name[CALL_ID]id[ARGS]"),
+    "small3": Variant("small3", "v7", "Mistral Small 3.1 24B: mistral3 wrapper (Pixtral vision), Tekken v7"),
+    "small3-v11": Variant("small3-v11", "v11", "Mistral Small 3.2 24B: mistral3 wrapper (Pixtral vision), Tekken v11"),
+    "magistral": Variant("magistral", "v13", "Magistral Small: reasoning in [THINK]...[/THINK], Tekken v13",
+                         reasoning=True),
+    "ministral3": Variant("ministral3", "v13", "Ministral 3 / Devstral 2: text config ministral3 (YaRN), Tekken v13 "
+                          "[TOOL_CALLS]name[ARGS]"),
+    "ministral3-reasoning": Variant("ministral3-reasoning", "v13", "Ministral 3 Reasoning: ministral3 (YaRN), "
+                                    "[THINK] reasoning, Tekken v13", reasoning=True),
+    "small4": Variant("small4", None, "Mistral Small 4: mistral4 MoE with MLA attention (kv_lora_rank), shared "
+                      "experts, YaRN; chat from the shipped template (tokenizer version unconfirmed)"),
     "custom": Variant("custom", None, "Mistral architecture with an unpublished vocabulary"),
     "mixtral-custom": Variant("mixtral-custom", None, "Mixtral architecture with an unpublished vocabulary"),
 }
@@ -82,8 +96,18 @@ def sliding_window(facts: ModelFacts) -> int | None:
 
 
 def is_moe(facts: ModelFacts) -> bool:
-    """Mixtral layout: a sparse MoE block whose router must never be adapted."""
+    """Mixtral or Mistral 4 layout: fused experts and a router that must never be adapted."""
     return facts.model_type == "mixtral" or bool(facts.num_experts)
+
+
+def is_wrapper(facts: ModelFacts) -> bool:
+    """A ``mistral3`` vision-language wrapper: only its language model is trained."""
+    return facts.model_type == "mistral3"
+
+
+def is_mla(facts: ModelFacts) -> bool:
+    """Mistral 4's MLA-style attention (q_a/q_b, kv_a/kv_b low-rank projections)."""
+    return _text_type(facts) == "mistral4"
 
 
 def _mistral(facts: ModelFacts) -> MatchResult:
@@ -135,11 +159,69 @@ def _with_template(facts: ModelFacts, match: MatchResult) -> MatchResult:
     return match.model_copy(update=update)
 
 
+def _tekken_text(facts: ModelFacts, reasons: list[str], wrapper: bool) -> MatchResult:
+    """Tekken models after NeMo (rope_theta 1e8/1e9): the version from the template, else the name.
+
+    Configs of Small 3.1 and 3.2, or of Magistral and Small, are identical; the shipped template
+    (``[THINK]``: Magistral, ``[CALL_ID]``: v11) decides, and for offline hub ids the name does.
+    """
+    found = evidence.read(facts.chat_template)
+    name = facts.name_or_path.lower()
+    if (found and found.mistral and found.think_tokens) or (not found and "magistral" in name):
+        why = "chat template of the model directory: [THINK] reasoning tokens" if found else "name says Magistral"
+        return MatchResult(score=100, variant="magistral", reasons=(*reasons, why))
+    v11 = (found.args_tokens and "[CALL_ID]" in (facts.chat_template or "")) if found and found.mistral else \
+        any(key in name for key in ("3.2", "2506", "devstral-small-2507"))
+    base = "small3" if wrapper else "small"
+    variant = f"{base}-v11" if v11 else base
+    why = ("chat template of the model directory: [CALL_ID] tool calls (v11)" if found and v11 else
+           "name of a v11 checkpoint (Small 3.2 / Devstral Small 1.1)" if v11 else "Tekken v7 ([SYSTEM_PROMPT])")
+    return MatchResult(score=100, variant=variant, reasons=(*reasons, why))
+
+
+def _text_type(facts: ModelFacts) -> str:
+    return str((facts.text_config or {}).get("model_type") or facts.model_type)
+
+
+def _ministral3(facts: ModelFacts, reasons: list[str]) -> MatchResult:
+    found = evidence.read(facts.chat_template)
+    reasoning = (found.think_tokens if found and found.mistral else "reasoning" in facts.name_or_path.lower())
+    rope = facts.rope_scaling or {}
+    reasons = [*reasons, f"YaRN factor {rope.get('factor')} over {rope.get('original_max_position_embeddings')}"]
+    if reasoning:
+        why = "chat template: [THINK] reasoning tokens" if found else "name says Reasoning"
+        return MatchResult(score=100, variant="ministral3-reasoning", reasons=(*reasons, why))
+    return MatchResult(score=100, variant="ministral3", reasons=tuple(reasons))
+
+
+def _generation_2025(facts: ModelFacts) -> MatchResult | None:
+    """mistral3 wrappers (Pixtral vision + a Mistral language model), ministral3 and mistral4 configs."""
+    text = _text_type(facts)
+    reasons = [f"model_type={facts.model_type}"] + ([f"text_config.model_type={text}"] if facts.text_config else [])
+    reasons.append(f"vocab_size={facts.vocab_size}")
+    if text == "mistral4":
+        return MatchResult(score=100, variant="small4", reasons=(
+            *reasons, f"MoE {facts.num_experts} routed experts + shared experts, MLA attention "
+            f"(kv_lora_rank={(facts.text_config or facts.raw).get('kv_lora_rank')})"))
+    if text == "ministral3":
+        return _ministral3(facts, reasons)
+    if facts.model_type == "mistral3" and text == "mistral":
+        return _tekken_text(facts, reasons, wrapper=True)
+    return None
+
+
 def match_model(facts: ModelFacts) -> MatchResult | None:
-    """Claim ``mistral``/``mixtral`` configs; None for every other model type."""
+    """Claim Mistral configs (``mistral``, ``mixtral``, ``mistral3``, ``ministral3``, ``mistral4``)."""
     if facts.model_type == "mixtral":
         return _with_template(facts, _mixtral(facts))
+    if facts.model_type in ("mistral3", "ministral3", "mistral4"):
+        match = _generation_2025(facts)
+        return _with_template(facts, match) if match else None
     if facts.model_type == "mistral":
+        if facts.vocab_size == VOCAB_TEKKEN and facts.rope_theta not in (None, NEMO_ROPE_THETA):
+            reasons = [f"model_type={facts.model_type}", f"vocab_size={facts.vocab_size}",
+                       f"rope_theta={facts.rope_theta:g} (not NeMo's 1e6)"]
+            return _with_template(facts, _tekken_text(facts, reasons, wrapper=False))
         return _with_template(facts, _mistral(facts))
     return None
 

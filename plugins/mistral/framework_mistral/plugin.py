@@ -82,8 +82,8 @@ def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Find
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
-    return presets.lora_targets(facts, train_embeddings)
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
+    return presets.lora_targets(facts, method, train_embeddings)
 
 
 @hookimpl

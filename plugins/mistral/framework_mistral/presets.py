@@ -22,7 +22,7 @@ from typing import Any
 
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 
-from framework_mistral.detect import is_moe, sliding_window, variant_of
+from framework_mistral.detect import is_mla, is_moe, is_wrapper, sliding_window, variant_of
 
 MF_ARGS = "https://github.com/mistralai/mistral-finetune/blob/main/model/args.py"
 MF_EXAMPLE = "https://github.com/mistralai/mistral-finetune/blob/main/example/7B.yaml"
@@ -132,21 +132,43 @@ MLP = ("gate_proj", "up_proj", "down_proj")
 ROUTER = ("mlp.gate",)
 
 
-def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
-    """All attention and MLP projections; for Mixtral attention only, router excluded.
+#: transformers 5 fused experts (``MixtralExperts``, ``Mistral4Experts``): 3-D parameters, no Linear.
+EXPERTS = ("mlp.experts.gate_up_proj", "mlp.experts.down_proj")
+#: Mistral 4's MLA attention: low-rank query and key/value projections.
+MLA_ATTENTION = ("q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj")
+#: peft's ParamWrapper (target_parameters) refuses DoRA: the experts stay frozen under --method dora.
+NO_EXPERT_METHODS = ("dora",)
 
-    transformers 5 stores Mixtral's experts as fused 3-D parameters (``mlp.experts.gate_up_proj``,
-    ``mlp.experts.down_proj`` of ``MixtralExperts``), not ``nn.Linear`` modules, so no module
-    name reaches them; peft can adapt them through ``target_parameters``, which ``LoraTargets``
-    cannot express yet. ``all-linear`` is no way out: peft 0.21 then adds ``gate.weight`` (the
-    router) to its target parameters.
+
+def _language_model_only(names: tuple[str, ...]) -> str:
+    """One regex over full module names: the projections of the wrapper's language model, never the
+    Pixtral vision tower (its attention and MLP reuse the same names) nor the projector."""
+    return r".*language_model\.layers\.\d+\.(self_attn|mlp|mlp\.shared_experts)\.(" + "|".join(names) + ")"
+
+
+def lora_targets(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
+    """All attention and MLP projections, the fused experts through ``target_parameters``; never a router.
+
+    transformers 5 stores MoE experts as fused 3-D parameters (``mlp.experts.gate_up_proj``,
+    ``mlp.experts.down_proj``), not ``nn.Linear`` modules, so no module name reaches them;
+    peft adapts them as parameters (``target_parameters``, hook API 1.1). ``all-linear`` is no
+    way out: peft 0.21 then adds ``gate.weight`` (the router) to its targets. Mistral 4 adds
+    shared experts (plain ``gate_proj/up_proj/down_proj``, targeted) and MLA attention. A
+    ``mistral3`` wrapper gets a regex limited to its language model (the vision tower's
+    modules have the same names).
     """
     save: tuple[str, ...] = ("embed_tokens", "lm_head") if train_embeddings else ()
     tied = bool(facts.tie_word_embeddings) and train_embeddings
-    if is_moe(facts):
-        return LoraTargets(target_modules=ATTENTION, exclude_modules=ROUTER, modules_to_save=save,
-                           ensure_weight_tying=tied)
-    return LoraTargets(target_modules=(*ATTENTION, *MLP), modules_to_save=save, ensure_weight_tying=tied)
+    attention = MLA_ATTENTION if is_mla(facts) else ATTENTION
+    experts = EXPERTS if is_moe(facts) and method not in NO_EXPERT_METHODS else ()
+    if facts.model_type == "mixtral":
+        names: tuple[str, ...] = attention
+    else:  # dense MLP, Mistral 4's dense first layers and shared experts
+        names = (*attention, *MLP)
+    exclude = ROUTER if is_moe(facts) else ()
+    targets: tuple[str, ...] | str = _language_model_only(names) if is_wrapper(facts) else names
+    return LoraTargets(target_modules=targets, exclude_modules=exclude, target_parameters=experts,
+                       modules_to_save=save, ensure_weight_tying=tied)
 
 
 # ── load settings ───────────────────────────────────────────────────────────────────────
@@ -183,14 +205,21 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
     if variant_of(facts).name == "nemo":
         notes.append(f"131072-token vocabulary: the loss logits dominate activation memory; mistral-finetune "
                      f"recommends seq_len <= 16384 for NeMo (M7, {MF_README})")
+    if is_wrapper(facts):
+        notes.append("mistral3 wrapper (Pixtral vision tower + projector): only the language model is trained; LoRA "
+                     "targets are limited to language_model layers")
+    if is_mla(facts):
+        notes.append("Mistral 4: MLA attention (q_a/q_b, kv_a/kv_b low-rank projections) and shared experts; "
+                     "transformers has Mistral4ForCausalLM (not in AutoModelForCausalLM): trained on CPU in the tests")
     if is_moe(facts):
-        notes += ["MoE: the router (mlp.gate) is never adapted; experts are fused 3-D parameters in transformers 5, "
-                  "so LoRA wraps the attention projections only (M8)",
+        notes += ["MoE: the router (mlp.gate) is never adapted; the fused 3-D experts (mlp.experts.gate_up_proj, "
+                  "down_proj) are adapted through peft target_parameters (not under DoRA: peft refuses it) (M8)",
                   "MoE: bitsandbytes 4/8-bit quantizes nn.Linear only; the fused experts stay in the compute dtype, "
                   "so QLoRA saves far less memory on Mixtral than on a dense model",
                   "MoE: the router load-balancing loss is added only with output_router_logits=True "
                   "(config: false, router_aux_loss_coef 0.02)"]
-    return LoadSettings(attn_implementations=tuple(attn), supports_packing=True, notes=tuple(notes))
+    return LoadSettings(attn_implementations=tuple(attn), supports_packing=True,
+                        train_language_model_only=is_wrapper(facts), notes=tuple(notes))
 
 
 # ── published checkpoints (config.json facts for offline planning) ─────────────────────
@@ -236,6 +265,65 @@ KNOWN_MODEL_CONFIGS: dict[str, dict[str, Any]] = {
     "mistralai/Mixtral-8x7B-v0.1": {**_MIXTRAL, "_source": SRC_MIXTRAL},
     "mistralai/Mixtral-8x7B-Instruct-v0.1": {**_MIXTRAL, "_source": SRC_MIXTRAL},
 }
+
+
+# The 2025-26 checkpoints. No verbatim config.json of these was reachable offline (shared reference
+# SOURCES.md, section 2): the numbers are the published architecture (model cards) laid out like
+# transformers' own config classes, whose defaults are modelled on these checkpoints.
+TF_DEFAULTS = ("transformers 5.23 {cls} defaults "
+               "(shared/reference/official/2026/configs/transformers-5.23.0-defaults/{f})")
+SRC_SMALL31 = ("mistralai/Mistral-Small-3.1-24B-Instruct-2503 model card (24B, 128k context, Pixtral vision); layout "
+               "and numbers = " + TF_DEFAULTS.format(cls="Mistral3Config", f="mistral3.json"))
+SRC_SMALL32 = ("mistralai/Mistral-Small-3.2-24B-Instruct-2506 model card: 'a minor update of Mistral-Small-3.1' "
+               "(same architecture); " + SRC_SMALL31)
+SRC_MAGISTRAL = ("mistralai/Magistral-Small-2507 model card: built on Mistral Small 3.1 (text only, "
+                 "MistralForCausalLM), 128k context with 40k recommended; text numbers as " +
+                 TF_DEFAULTS.format(cls="Mistral3Config.text_config", f="mistral3.json") + " (unverified copy)")
+SRC_MINISTRAL3 = ("mistralai/Ministral-3-14B-Reasoning-2512 model card (14B, 256k context, vision); text config "
+                  "ministral3 with YaRN rope_parameters as " + TF_DEFAULTS.format(cls="Ministral3Config",
+                                                                                    f="ministral3.json") +
+                  "; 14B width/depth from the model card's size (unverified)")
+SRC_SMALL4 = ("Mistral Small 4 (119B total, 6.5B active; shared reference families-2026.md); layout = " +
+              TF_DEFAULTS.format(cls="Mistral4Config", f="mistral4.json") + " (unverified)")
+
+_SMALL_TEXT = {"model_type": "mistral", "hidden_size": 5120, "intermediate_size": 32768, "num_hidden_layers": 40,
+               "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 131072,
+               "rope_theta": 1000000000.0, "vocab_size": 131072, "rms_norm_eps": 1e-05, "sliding_window": None,
+               "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False}
+_PIXTRAL = {"model_type": "pixtral", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+            "num_attention_heads": 16, "head_dim": 64, "image_size": 1540, "patch_size": 14, "num_channels": 3}
+_SMALL3 = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "text_config": _SMALL_TEXT,
+           "vision_config": _PIXTRAL, "image_token_index": 10, "spatial_merge_size": 2,
+           "multimodal_projector_bias": False, "projector_hidden_act": "gelu", "torch_dtype": "bfloat16"}
+_MAGISTRAL = {**_SMALL_TEXT, "architectures": ["MistralForCausalLM"], "max_position_embeddings": 40960,
+              "torch_dtype": "bfloat16"}
+_MINISTRAL3_TEXT = {"model_type": "ministral3", "hidden_size": 5120, "intermediate_size": 16384,
+                    "num_hidden_layers": 40,
+                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 131072,
+                    "max_position_embeddings": 262144, "rms_norm_eps": 1e-05, "hidden_act": "silu",
+                    "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 11, "tie_word_embeddings": False,
+                    "rope_parameters": {"rope_type": "yarn", "rope_theta": 1000000000.0, "factor": 16.0,
+                                        "original_max_position_embeddings": 16384, "beta_fast": 32.0,
+                                        "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
+                                        "llama_4_scaling_beta": 0.1}}
+_MINISTRAL3 = {**_SMALL3, "text_config": _MINISTRAL3_TEXT}
+_SMALL4 = {"architectures": ["Mistral4ForCausalLM"], "model_type": "mistral4", "hidden_size": 4096,
+           "intermediate_size": 12288, "moe_intermediate_size": 2048, "num_hidden_layers": 36,
+           "num_attention_heads": 32, "num_key_value_heads": 32, "n_routed_experts": 128, "n_shared_experts": 1,
+           "num_experts_per_tok": 4, "first_k_dense_replace": 0, "kv_lora_rank": 256, "q_lora_rank": 1024,
+           "qk_nope_head_dim": 64, "qk_rope_head_dim": 64, "v_head_dim": 128, "head_dim": 128, "vocab_size": 131072,
+           "max_position_embeddings": 1048576, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 11,
+           "tie_word_embeddings": False, "rope_parameters": {"rope_type": "yarn", "rope_theta": 10000.0,
+                                                             "factor": 128.0, "original_max_position_embeddings": 8192,
+                                                             "partial_rotary_factor": 0.5, "llama_4_scaling_beta": 0.1}}
+
+KNOWN_MODEL_CONFIGS.update({
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503": {**_SMALL3, "_source": SRC_SMALL31},
+    "mistralai/Mistral-Small-3.2-24B-Instruct-2506": {**_SMALL3, "_source": SRC_SMALL32},
+    "mistralai/Magistral-Small-2507": {**_MAGISTRAL, "_source": SRC_MAGISTRAL},
+    "mistralai/Ministral-3-14B-Reasoning-2512": {**_MINISTRAL3, "_source": SRC_MINISTRAL3},
+    "mistralai/Mistral-Small-4-119B-2603": {**_SMALL4, "_source": SRC_SMALL4},
+})
 
 
 def known_model_configs() -> dict[str, dict[str, Any]]:

@@ -193,7 +193,58 @@ def mistral_common_request(messages: list[dict[str, Any]], tools: list[dict[str,
     converted = []
     for message in messages:
         message = dict(message)
-        if message.get("role") == "assistant" and message.get("tool_calls") and not message.get("content"):
+        reasoning = message.pop("reasoning_content", None)
+        if reasoning:
+            text = [{"type": "text", "text": message["content"]}] if message.get("content") else []
+            message["content"] = [{"type": "thinking", "thinking": reasoning}, *text]
+        elif message.get("role") == "assistant" and message.get("tool_calls") and not message.get("content"):
             message["content"] = None
         converted.append(message)
     return ChatCompletionRequest(messages=converted, tools=tools)
+
+
+#: Control tokens of Tekken v7+ missing from the v3 Tekken files mistral-common ships, at the ranks
+#: mistral-common's own test fixtures give them (shared reference special_tokens.json; the real
+#: tekken.json files of Small 3.x / Magistral / Ministral 3 are published on the Hub only).
+LATER_CONTROL_RANKS = {"[ARGS]": 32, "[CALL_ID]": 33, "[THINK]": 35, "[/THINK]": 36}
+
+
+def tekken_file(directory: Path, version: str) -> Path:
+    """``tekken_240718.json`` relabelled as tokenizer ``version`` with the later control tokens added."""
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    raw = json.loads(mistral_data("tekken_240718.json").read_text(encoding="utf-8"))
+    named = {int(t["rank"]): str(getattr(t["token_str"], "value", t["token_str"]))
+             for t in Tekkenizer.DEPRECATED_SPECIAL_TOKENS}
+    named.update({rank: token for token, rank in LATER_CONTROL_RANKS.items()})
+    count = raw["config"]["default_num_special_tokens"]
+    raw["special_tokens"] = [{"rank": r, "token_str": named.get(r, f"<SPECIAL_{r}>"), "is_control": True}
+                             for r in range(count)]
+    raw["config"]["version"] = version
+    path = directory / f"tekken_{version}.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tekken_later(tmp_path_factory: Any) -> Any:
+    """The v7+ Tekken vocabulary: one fast tokenizer (same for v7/v11/v13) and mistral-common's encoders."""
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
+
+    directory = tmp_path_factory.mktemp("tekken")
+    files = {v: tekken_file(directory, v) for v in ("v7", "v11", "v13")}
+
+    cache: dict[tuple[str, str], Any] = {}
+
+    class Later:
+        tokenizer = convert_tekken_tokenizer(str(files["v13"]), chat_template="")
+
+        @staticmethod
+        def encoder(version: str, mode: str = "finetuning") -> Any:
+            if (version, mode) not in cache:
+                cache[version, mode] = MistralTokenizer.from_file(str(files[version]), mode=ValidationMode(mode))
+            return cache[version, mode]
+
+    return Later()

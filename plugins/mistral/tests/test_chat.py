@@ -83,7 +83,8 @@ def official_text(tokenizer: Any, template: str, messages: list[dict[str, str]],
 
 
 def render(fmt: Format, facts: Any, tokenizer: Any, messages: list[dict[str, str]], prompt: bool) -> Any:
-    return plugin.render_chat(facts, messages, ChatOptions(add_generation_prompt=prompt, extra=fmt.options), tokenizer, None)
+    options = ChatOptions(add_generation_prompt=prompt, extra=fmt.options)
+    return plugin.render_chat(facts, messages, options, tokenizer, None)
 
 
 def runs(labels: list[int]) -> list[list[int]]:

@@ -47,7 +47,8 @@ def test_pad_equal_to_eos_masks_every_end_of_turn_until_fixed(facts_v01, fresh_v
     assert pad in tok.get_vocab() and pad not in (tok.eos_token, tok.bos_token)
 
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
-    ids = tok(plugin.render_chat(facts_v01, messages, ChatOptions(), tok, None).text, add_special_tokens=False)["input_ids"]
+    text = plugin.render_chat(facts_v01, messages, ChatOptions(), tok, None).text
+    ids = tok(text, add_special_tokens=False)["input_ids"]
     collate = DataCollatorForLanguageModeling(tok, mlm=False)
     assert tok.eos_token_id not in collate([{"input_ids": ids}])["labels"][0].tolist()  # the pitfall
     tok.pad_token = pad  # the fix

@@ -50,10 +50,12 @@ def test_nemo_reasons_name_the_explicit_head_dim(official):
     assert "head_dim=128 (explicit)" in match.reasons
 
 
-def test_later_tekken_models_fall_back_to_their_own_template():
+def test_later_tekken_text_models_are_told_apart_by_name_without_a_template():
     small = {"model_type": "mistral", "vocab_size": 131072, "rope_theta": 1e8, "head_dim": 128}
     match = plugin.match_model(facts_from_config(small, "mistral-small"))
-    assert (match.score, match.variant) == (50, "custom")
+    assert (match.score, match.variant) == (100, "small")
+    assert plugin.match_model(facts_from_config(small, "mistralai/Magistral-Small-2507")).variant == "magistral"
+    assert plugin.match_model(facts_from_config(small, "x/Devstral-Small-2507")).variant == "small-v11"
 
 
 def test_tiny_transformers_configs(tiny):

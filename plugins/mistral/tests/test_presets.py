@@ -41,7 +41,9 @@ def test_the_reconciled_values():
 def _lora_names(model, targets):
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=list(targets.target_modules),
+    modules = targets.target_modules if isinstance(targets.target_modules, str) else list(targets.target_modules)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=modules,
+                        target_parameters=list(targets.target_parameters) or None,
                         exclude_modules=list(targets.exclude_modules) or None,
                         modules_to_save=list(targets.modules_to_save) or None)
     peft_model = get_peft_model(model, config)
@@ -54,7 +56,7 @@ def test_dense_targets_wrap_every_projection_of_a_real_tiny_mistral(tiny):
     from transformers import MistralForCausalLM
 
     facts = facts_from_config(tiny.mistral(vocab_size=32768, sliding_window=None).to_dict(), "tiny")
-    targets = plugin.lora_target_modules(facts, False)
+    targets = plugin.lora_target_modules(facts, "lora", False)
     peft_model, wrapped = _lora_names(MistralForCausalLM(tiny.mistral()), targets)
     assert wrapped == set(presets.ATTENTION + presets.MLP)
     ids = torch.randint(0, 64, (1, 8))
@@ -63,25 +65,27 @@ def test_dense_targets_wrap_every_projection_of_a_real_tiny_mistral(tiny):
 
 def test_embeddings_are_saved_only_when_asked(tiny):
     facts = facts_from_config(tiny.mistral().to_dict(), "tiny")
-    assert plugin.lora_target_modules(facts, False).modules_to_save == ()
-    with_embeddings = plugin.lora_target_modules(facts, True)
+    assert plugin.lora_target_modules(facts, "lora", False).modules_to_save == ()
+    with_embeddings = plugin.lora_target_modules(facts, "lora", True)
     assert with_embeddings.modules_to_save == ("embed_tokens", "lm_head")
     assert not with_embeddings.ensure_weight_tying  # Mistral never ties (tie_word_embeddings false)
     tied = facts_from_config(tiny.mistral(tie_word_embeddings=True).to_dict(), "tied")
-    assert plugin.lora_target_modules(tied, True).ensure_weight_tying
+    assert plugin.lora_target_modules(tied, "lora", True).ensure_weight_tying
 
 
 def test_mixtral_router_is_never_wrapped(tiny, facts_mixtral):
     from transformers import MixtralForCausalLM
 
-    targets = plugin.lora_target_modules(facts_mixtral, False)
+    targets = plugin.lora_target_modules(facts_mixtral, "lora", False)
     model = MixtralForCausalLM(tiny.mixtral())
     modules = dict(model.named_modules())
     assert type(modules["model.layers.0.mlp.gate"]).__name__ == "MixtralTopKRouter"
     # transformers 5 fuses the experts into 3-D parameters: no per-expert Linear exists to target
     assert not any(type(mod).__name__ == "Linear" and ".experts" in name for name, mod in modules.items())
+    assert targets.target_parameters == presets.EXPERTS and targets.exclude_modules == presets.ROUTER
     peft_model, wrapped = _lora_names(model, targets)
-    assert wrapped == set(presets.ATTENTION)
+    # the fused experts through target_parameters (two stacked ParamWrappers: gate_up_proj, down_proj)
+    assert wrapped - {"base_layer"} == {*presets.ATTENTION, "experts"}
     assert not any(".gate." in n and "lora" in n for n, _ in peft_model.named_parameters())
 
 
@@ -113,7 +117,12 @@ def test_known_configs_are_selected_with_the_right_variant():
                 "mistralai/Mistral-7B-Instruct-v0.2": "v0.2", "mistralai/Mistral-7B-v0.3": "v0.3",
                 "mistralai/Mistral-7B-Instruct-v0.3": "v0.3", "mistralai/Mistral-Nemo-Base-2407": "nemo",
                 "mistralai/Mistral-Nemo-Instruct-2407": "nemo", "mistralai/Mixtral-8x7B-v0.1": "mixtral",
-                "mistralai/Mixtral-8x7B-Instruct-v0.1": "mixtral"}
+                "mistralai/Mixtral-8x7B-Instruct-v0.1": "mixtral",
+                "mistralai/Mistral-Small-3.1-24B-Instruct-2503": "small3",
+                "mistralai/Mistral-Small-3.2-24B-Instruct-2506": "small3-v11",
+                "mistralai/Magistral-Small-2507": "magistral",
+                "mistralai/Ministral-3-14B-Reasoning-2512": "ministral3-reasoning",
+                "mistralai/Mistral-Small-4-119B-2603": "small4"}
     known = plugin.known_model_configs()
     assert set(known) == set(expected)
     for hub_id, config in known.items():
