@@ -50,8 +50,8 @@ class AttentionNeeds:
 
     ``supports_flash`` is the class's own ``_supports_flash_attn`` (transformers raises at load
     when it is False and flash-attention is asked for); None when the class is unknown (remote
-    code). ``head_dims`` are every head size the config names (Gemma 4's global layers use 512
-    where the sliding ones use 256): flash-attn has no kernel above 256.
+    code). ``head_dims`` are every head size the config names (a model may use 512 in its global
+    layers and 256 in its sliding ones): flash-attn has no kernel above 256.
     """
 
     model_class: str | None = None
