@@ -136,12 +136,13 @@ def content_counts(examples: Iterable[Example]) -> dict[str, int]:
     for ex in examples:
         if ex.tools:
             counts["tools"] += 1
-        if not ex.tools and len(ex.messages) == 2 and len(ex.messages[1]) == 2:
-            continue  # a plain question/answer pair: nothing else to count
         messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
-        counts["reasoning"] += any("reasoning_content" in m for m in messages)
-        counts["tool_calls"] += any("tool_calls" in m for m in messages)
-        counts["tool_results"] += any(m["role"] == "tool" for m in messages)
+        rich = [m for m in messages if len(m) > 2 or m["role"] == "tool"]
+        if not rich:
+            continue  # plain text turns only: nothing else to count
+        counts["reasoning"] += any("reasoning_content" in m for m in rich)
+        counts["tool_calls"] += any("tool_calls" in m for m in rich)
+        counts["tool_results"] += any(m["role"] == "tool" for m in rich)
     return {k: v for k, v in counts.items() if v}
 
 

@@ -218,9 +218,10 @@ def to_examples(
         except _Bad as bad:
             problems.append(Problem(bad.code, bad.message, rec.source, rec.line, bad.hint))
             continue
-        unused = [k for k in data if k not in known and data[k] is not None]
-        if unused:
-            example = replace(example, ignored=(*sorted(unused), *example.ignored))
+        if not known.issuperset(data):
+            unused = [k for k in data if k not in known and data[k] is not None]
+            if unused:
+                example = replace(example, ignored=(*sorted(unused), *example.ignored))
         if ignored is not None and example.ignored:
             ignored.add(example)
         examples.append(example)
@@ -305,6 +306,8 @@ def _turns(
                 previous["tool_calls"] = calls  # a reply's text, then its call: one assistant turn
                 continue
             message = assistant("", reasoning_of(turn, name)[0], calls)
+        elif mapped == "assistant" and len(turn) == 2 and type(value) is str and THINK_OPEN not in value:
+            message = {"role": "assistant", "content": value}  # the common case, kept cheap
         elif mapped == "assistant":
             calls_only = value is None and (turn.get("tool_calls") or turn.get("function_call"))
             message = assistant_from("" if calls_only else _content(value, where), turn, name, content_key)

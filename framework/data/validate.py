@@ -144,7 +144,7 @@ def validate(
     near: dict[int, Example] = {}
     for ex in examples:
         problem = _content_problem(ex)
-        if problem is None and (ex.tools or ex.options or any(len(m) > 2 or "think>" in m["content"] for m in ex.messages)):
+        if problem is None and ex.text is None and _rich(ex):
             problem = content_problem(ex)
         if problem is None:
             key = _exact_key(ex)
@@ -208,11 +208,26 @@ def raise_if_empty(report: DataReport) -> None:
     )
 
 
+def _rich(ex: Example) -> bool:
+    """The sample has reasoning, tool or think-tag content for ``content_problem`` to check."""
+    if ex.tools or ex.options:
+        return True
+    for m in ex.messages:
+        if len(m) > 2 or "think>" in m["content"]:
+            return True
+    return False
+
+
 def _content_problem(ex: Example) -> Problem | None:
     if ex.text is not None:
         return _text_problem(ex.text, ex, "text", "empty-text")
     for i, message in enumerate(ex.messages):
-        problem = _message_problem(message, ex, ex.field(i), "empty-output")
+        if len(message) == 2:  # role and content: the common case, kept cheap
+            role = message["role"]
+            code = "empty-output" if role == "assistant" else "empty-prompt" if role == "user" else None
+            problem = _text_problem(message["content"], ex, ex.field(i), code)
+        else:
+            problem = _message_problem(message, ex, ex.field(i), "empty-output")
         if problem is not None:
             return problem
     if ex.rejected is not None:
