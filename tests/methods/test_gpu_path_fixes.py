@@ -20,7 +20,7 @@ H100 = HardwareFacts(device="cuda", bf16_supported=True, flash_attn_version="2.8
                      gpu_memory_bytes=80 * 2**30, gpu_count=1)
 
 
-def test_max_grad_norm_zero_disables_clipping_and_trains(train: Callable[..., Any], tmp_path: Path) -> None:
+def test_max_grad_norm_zero_disables_clipping_and_trains(train: Callable[..., Any]) -> None:
     """``training.max_grad_norm=0`` ("0 disables") used to reach the Trainer as None: TypeError."""
     trained = train(method="lora", sets=["training.max_grad_norm=0"])
     assert trained.metrics["steps"] == 4 and trained.metrics["train_loss_last"] is not None
