@@ -59,7 +59,7 @@ def render_chat(messages: list[Message], options: ChatOptions, tokenizer: Any,
     """
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(
-            "the model ships no chat template and no installed plugin renders its chat format",
+            "no plugin claims this model and its tokenizer has no chat template",
             hint="install a plugin for this family, or force one with --plugin NAME (see `framework plugins`)",
         )
     return render_shipped(messages, options, tokenizer, tools, _specials(tokenizer))
