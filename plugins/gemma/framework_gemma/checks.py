@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import Finding, Fix, ModelFacts
+from framework_gemma import detect4
 from framework_gemma.vocab import BOS, END_OF_TURN, EOS, FORMAT_TOKENS, PAD, START_OF_TURN
+
+#: Gemma 4's turn tokens (<|turn> / <turn|>, ids 105 / 106) replace <start_of_turn> / <end_of_turn>.
+G4_START_OF_TURN, G4_END_OF_TURN = "<|turn>", "<turn|>"
+G4_FORMAT_TOKENS = (BOS, G4_START_OF_TURN, G4_END_OF_TURN, EOS)
+
+
+def turn_tokens(facts: ModelFacts | None) -> tuple[str, str]:
+    """(start, end) turn tokens of the generation."""
+    return (G4_START_OF_TURN, G4_END_OF_TURN) if facts is not None and detect4.is_gemma4(facts) else \
+        (START_OF_TURN, END_OF_TURN)
 
 SRC_BOS = "https://github.com/EleutherAI/lm-evaluation-harness/pull/1465"
 SRC_DOUBLE_BOS = "https://github.com/vllm-project/vllm/pull/55288"
@@ -84,7 +95,7 @@ def _bos_on_encode(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
 
 def _pad(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
     pad = tokenizer.pad_token
-    ends = {tokenizer.eos_token, EOS, END_OF_TURN}
+    ends = {tokenizer.eos_token, EOS, END_OF_TURN, G4_END_OF_TURN}
     if pad is not None and pad not in ends and pad != tokenizer.bos_token:
         return []
     unused = sorted((i, t) for t, i in vocab.items() if t.startswith("<unused"))
@@ -97,18 +108,19 @@ def _pad(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
         code, why = "pad-equals-eos", f"pad_token {pad!r} is also an end (or start) token"
     return [Finding(
         code=code, severity="warning",
-        message=f"{why}; collators that mask pad ids then also mask every trained {END_OF_TURN}/{EOS}, so the model "
+        message=f"{why}; collators that mask pad ids then also mask every trained end-of-turn/{EOS}, so the model "
         f"never learns to stop (Gemma ships {PAD}, id 0, for padding)",
         fix=fix, source=SRC_PAD,
     )]
 
 
 def _end_of_turn(facts: ModelFacts, tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
-    eot_id = vocab.get(END_OF_TURN)
+    end_of_turn = turn_tokens(facts)[1]
+    eot_id = vocab.get(end_of_turn)
     if eot_id is None:
         return [Finding(
             code="end-of-turn-absent", severity="error",
-            message=f"the vocabulary has no {END_OF_TURN}: Gemma's chat format cannot be tokenized as the model "
+            message=f"the vocabulary has no {end_of_turn}: Gemma's chat format cannot be tokenized as the model "
             "expects",
             source=SRC_FORMAT,
         )]
@@ -117,10 +129,10 @@ def _end_of_turn(facts: ModelFacts, tokenizer: Any, vocab: dict[str, int]) -> li
         return []
     return [Finding(
         code="eos-not-end-of-turn", severity="warning",
-        message=f"turns end with {END_OF_TURN} (id {eot_id}) but eos is {tokenizer.eos_token!r} and config.json "
+        message=f"turns end with {end_of_turn} (id {eot_id}) but eos is {tokenizer.eos_token!r} and config.json "
         f"eos_token_id={list(facts.eos_token_ids)}: generation that stops only on eos runs past the end of the reply",
-        fix=Fix(description=f"stop on {END_OF_TURN} in evaluation, chat and the saved generation config",
-                stop_tokens=(END_OF_TURN,)),
+        fix=Fix(description=f"stop on {end_of_turn} in evaluation, chat and the saved generation config",
+                stop_tokens=(end_of_turn,)),
         source=SRC_STOP,
     )]
 
@@ -158,10 +170,11 @@ def untrained_rows(weight: Any, ids: list[int]) -> list[int]:
     return [i for i in ids if i < norms.shape[0] and float(norms[i]) < threshold]
 
 
-def check_model(model: Any, tokenizer: Any) -> list[Finding]:
+def check_model(model: Any, tokenizer: Any, facts: ModelFacts | None = None) -> list[Finding]:
     """Near-zero embedding rows of the format's control tokens (Gemma ties input and output rows)."""
     vocab = tokenizer.get_vocab()
-    ids = {vocab[t]: t for t in FORMAT_TOKENS if t in vocab}
+    tokens = G4_FORMAT_TOKENS if facts is not None and detect4.is_gemma4(facts) else FORMAT_TOKENS
+    ids = {vocab[t]: t for t in tokens if t in vocab}
     found: set[int] = set()
     for module in (model.get_input_embeddings(), model.get_output_embeddings()):
         found.update(untrained_rows(getattr(module, "weight", None), sorted(ids)))
@@ -186,14 +199,15 @@ def _quote(texts: list[str]) -> str:
     return "; ".join(repr(t[:40]) for t in texts[:QUOTED])
 
 
-def check_data(texts: list[str]) -> list[Finding]:
+def check_data(texts: list[str], facts: ModelFacts | None = None) -> list[Finding]:
     """Data that already carries Gemma's control tokens: pre-rendered chats and leading BOS text."""
     findings = []
-    rendered = [t for t in texts if START_OF_TURN in t or END_OF_TURN in t]
+    start, end = turn_tokens(facts)
+    rendered = [t for t in texts if start in t or end in t]
     if rendered:
         findings.append(Finding(
             code="format-tokens-in-data", severity="warning",
-            message=f"{len(rendered)} text(s) contain {START_OF_TURN}/{END_OF_TURN} (e.g. {_quote(rendered)}): "
+            message=f"{len(rendered)} text(s) contain {start}/{end} (e.g. {_quote(rendered)}): "
             "the data looks rendered in Gemma's format already, and the framework renders the format itself, so "
             "turns would be nested; the text is kept as plain characters (it never becomes control tokens). Give "
             "plain messages",

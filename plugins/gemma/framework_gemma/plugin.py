@@ -85,8 +85,8 @@ def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
 
 
 @hookimpl
-def check_data(texts: list[str]) -> list[Finding]:
-    return checks.check_data(texts)
+def check_data(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+    return checks.check_data(texts, facts)
 
 
 @hookimpl
@@ -95,5 +95,5 @@ def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTarget
 
 
 @hookimpl
-def check_model(model: Any, tokenizer: Any) -> list[Finding]:
-    return checks.check_model(model, tokenizer)
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    return checks.check_model(model, tokenizer, facts)

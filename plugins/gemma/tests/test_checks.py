@@ -139,15 +139,15 @@ def test_untrained_format_rows_are_found_and_reinitialised(tok3: Any, tiny_model
     import torch
 
     model = tiny_model("gemma3_text", vocab_size=len(tok3))
-    assert plugin.check_model(model, tok3) == []
+    assert plugin.check_model(PLAIN, model, tok3) == []
     with torch.no_grad():
         model.get_input_embeddings().weight[[105, 106]] = 0.0  # tied: the output head sees it too
-    findings = plugin.check_model(model, tok3)
+    findings = plugin.check_model(PLAIN, model, tok3)
     assert [f.code for f in findings] == ["untrained-format-tokens"]
     assert findings[0].fix.reinit_token_ids == (105, 106)
     assert "<end_of_turn> (106)" in findings[0].message
     apply_model_fixes(model, tok3, FixReport(), findings)
-    assert plugin.check_model(model, tok3) == []
+    assert plugin.check_model(PLAIN, model, tok3) == []
 
 
 # ── data ──────────────────────────────────────────────────────────────────────────────────
@@ -156,11 +156,11 @@ def test_untrained_format_rows_are_found_and_reinitialised(tok3: Any, tiny_model
 def test_pre_rendered_data_and_leading_bos_text_are_reported() -> None:
     rendered = ["<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>"]
     leading = ["<bos>Once upon a time", "  <bos> indented"]
-    findings = by_code(plugin.check_data(rendered + leading + ["plain text"]))
+    findings = by_code(plugin.check_data(PLAIN, rendered + leading + ["plain text"]))
     assert set(findings) == {"format-tokens-in-data", "bos-text-in-data"}
     assert findings["format-tokens-in-data"].message.startswith("1 text(s)")
     assert findings["bos-text-in-data"].message.startswith("2 text(s)")
-    assert plugin.check_data(["plain", "用中文", "a <bos> in the middle"]) == []
+    assert plugin.check_data(PLAIN, ["plain", "用中文", "a <bos> in the middle"]) == []
 
 
 def test_leading_bos_text_would_double_bos_in_pretraining(tok3: Any) -> None:
