@@ -295,3 +295,33 @@ def _tiny_gemma4_config_fixture() -> Any:
 @pytest.fixture(scope="session", name="tiny_gemma4")
 def _tiny_gemma4_fixture() -> Any:
     return tiny_gemma4
+
+
+def gemma4_expected(tok: Any, template: str, which: str, messages: list[dict[str, Any]], generation: bool,
+                    tools: list[dict[str, Any]] | None = None, thinking: bool | None = None) -> str:
+    """The oracle for a Gemma 4 render: the official text, except that for the "large" (12B/26B-A4B/31B) template
+    a final model turn (after the last user message, no tool results yet) follows the official inference prompt
+    (with its pre-filled empty thought block) instead of the bare turn header the full rendering has there."""
+    if thinking is None:
+        thinking = any(m.get("reasoning_content") for m in messages)
+
+    def official(convo: list[dict[str, Any]], gen: bool) -> str:
+        return tok.apply_chat_template(convo, tools=tools, chat_template=template, tokenize=False,
+                                       add_generation_prompt=gen, enable_thinking=thinking)
+
+    full = official(messages, generation)
+    system = 1 if messages and messages[0]["role"] == "system" else 0
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    k = (users[-1] + 1) if users else system
+    final_turn = (k < len(messages) and messages[k]["role"] == "assistant"
+                  and not any(m["role"] == "tool" for m in messages[k:]))
+    if which == "small" or thinking or not final_turn:
+        return full
+    head = official(messages[:k], False) + "<|turn>model\n"
+    assert full.startswith(head)
+    return official(messages[:k], True) + full[len(head):]
+
+
+@pytest.fixture(scope="session", name="gemma4_expected")
+def _gemma4_expected_fixture() -> Any:
+    return gemma4_expected

@@ -79,31 +79,10 @@ def _tools(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     return TOOLS if any(m.get("tool_calls") for m in messages) else None
 
 
-def _thinking(messages: list[dict[str, Any]]) -> bool:
-    return any(m.get("reasoning_content") for m in messages)
-
-
 def official(tok: Any, template: str, messages: list[dict[str, Any]], generation: bool, thinking: bool,
              tools: Any) -> str:
     return tok.apply_chat_template(messages, tools=tools, chat_template=template, tokenize=False,
                                    add_generation_prompt=generation, enable_thinking=thinking)
-
-
-def expected_text(tok: Any, template: str, which: str, messages: list[dict[str, Any]], generation: bool) -> str:
-    """The official text; for the large template, the final model turn follows the official inference prompt."""
-    thinking, tools = _thinking(messages), _tools(messages)
-    full = official(tok, template, messages, generation, thinking, tools)
-    system = 1 if messages[0]["role"] == "system" else 0
-    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    k = last_user + 1
-    final_turn = (k < len(messages) and messages[k]["role"] == "assistant"
-                  and not any(m["role"] == "tool" for m in messages[k:]))
-    if which == "small" or thinking or not final_turn or k <= system:
-        return full
-    prompt = official(tok, template, messages[:k], True, thinking, tools)
-    head = official(tok, template, messages[:k], False, thinking, tools) + "<|turn>model\n"
-    assert full.startswith(head)
-    return prompt + full[len(head):]
 
 
 def render(which: str, messages: list[dict[str, Any]], generation: bool, tok: Any, **extra: Any) -> Any:
@@ -117,10 +96,10 @@ CASES = [(w, g, i) for w in ("small", "large") for g in (False, True) for i in r
 
 @pytest.mark.parametrize(("which", "generation", "index"), CASES)
 def test_render_equals_official_text_and_ids(which: str, generation: bool, index: int, tok4: Any,
-                                             gemma4_template: Any) -> None:
+                                             gemma4_template: Any, gemma4_expected: Any) -> None:
     messages = CONVERSATIONS[index]
     rendered = render(which, messages, generation, tok4)
-    expected = expected_text(tok4, gemma4_template(which), which, messages, generation)
+    expected = gemma4_expected(tok4, gemma4_template(which), which, messages, generation, _tools(messages))
     assert rendered.text == expected
     ids = tokenize_chat(tok4, rendered).input_ids
     assert ids == tok4(expected, add_special_tokens=False)["input_ids"]

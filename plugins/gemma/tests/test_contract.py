@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from framework.hookdata import ChatOptions
 from framework.testing import PluginContract
-from framework_gemma import plugin
+from framework_gemma import checkpoints, plugin
 
 
 def _official() -> Path:
@@ -75,3 +76,57 @@ class TestGemmaContract(PluginContract):
         config = dict(TINY_WRAPPER)
         torch.manual_seed(0)
         return AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config))
+
+
+def _gemma4(hub_id: str) -> dict[str, Any]:
+    return {k: v for k, v in checkpoints.known_model_configs()[hub_id].items() if k != "_source"}
+
+
+class TestGemma4Contract(PluginContract):
+    """Gemma 4 E2B/E4B: the synthetic Gemma 4 vocabulary, their shipped template, the tiny wrapper for LoRA targets."""
+
+    plugin_module = plugin
+    entry_point_name = "gemma"
+    configs = [(_gemma4("google/gemma-4-E2B-it"), "4-E2B"), (_gemma4("google/gemma-4-E4B-it"), "4-E4B")]
+    foreign_configs = TestGemmaContract.foreign_configs
+    template_file = "google-gemma-4-E2B-it.jinja"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def tokenizer(cls, tok4: Any) -> Any:
+        return tok4
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def official_chat_template(cls) -> Any:
+        return (_official() / "2026" / "templates" / cls.template_file).read_text(encoding="utf-8")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def tiny_model(cls, tiny_gemma4: Any) -> Any:
+        return tiny_gemma4("wrapper")
+
+
+class TestGemma4LargeContract(TestGemma4Contract):
+    """Gemma 4 26B-A4B/31B: their template pre-fills an empty thought block in the inference prompt, which the
+    full rendering of a finished turn lacks; the final reply is rendered after that prompt (chat4 docstring), so the
+    official comparison is against the inference prompt plus the official rendering of the reply."""
+
+    configs = [(_gemma4("google/gemma-4-26B-A4B-it"), "4-26B-A4B"), (_gemma4("google/gemma-4-31B-it"), "4-31B")]
+    template_file = "google-gemma-4-31B-it.jinja"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def tiny_model(cls, tiny_gemma4: Any) -> Any:
+        return tiny_gemma4("moe")
+
+    def test_render_matches_official_template(self, claimed: tuple[dict[str, Any], str], tokenizer: Any,
+                                              official_chat_template: Any, conversation: Any,
+                                              gemma4_expected: Any) -> None:
+        render = self.renderer(self.facts(claimed), tokenizer)
+        cases = [(list(conversation), False), (list(conversation)[:-1], True)]
+        for convo, generation in cases:
+            expected = gemma4_expected(tokenizer, official_chat_template, "large", convo, generation)
+            assert render(convo, ChatOptions(add_generation_prompt=generation)).text == expected
+            if generation:  # the inference prompt itself is the template's, pre-fill included
+                assert expected.endswith("<|turn>model\n<|channel>thought\n<channel|>")
