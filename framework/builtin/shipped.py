@@ -137,14 +137,42 @@ def _reply(render: Render, messages: list[Message], i: int, specials: list[str],
                              "reasoning cannot be trained", where=where,
                              hint="pass the template option that enables thinking, or drop the reasoning")
         elif after_open is None:
-            raise ModelError(f"the chat template's generation prompt ends in {prefill!r}, which its rendering of "
-                             "the reply does not start with: the reply the model generates there is unknown",
-                             where=where, hint="use a plugin that knows this chat format (--set data.template=plugin)")
+            # The prompt differs before the reply (a system prompt moved into the last user turn
+            # only while that turn is last): take the reply as the template renders it after the
+            # previous message, and check the prompt's generation header agrees with it.
+            reply = _reply_after_previous(render, messages, i, prompt, prefill, where)
+            prefill = ""
     block = ""
     if opened or (reasoning and reasoning.strip() not in reply):
         block = _reasoning_block(reasoning, opened, prefill)
     parts, post = _reply_parts(block, reply, message, i, specials)
     return _Reply(prompt, parts, post)
+
+
+def _reply_after_previous(render: Render, messages: list[Message], i: int, prompt: str, prefill: str,
+                          where: str) -> str:
+    """The reply as rendered right after message ``i-1`` and its closing text, minus the generation header.
+
+    The previous message's content is marked, so the closing text (``[/INST]``, ``<|im_end|>\n``)
+    is read from the rendering without the reply, and the reply is what follows the same
+    closing text in the rendering with it.
+    """
+    unknown = ModelError(f"the chat template's generation prompt ends in {prefill!r}, which its rendering of the "
+                         "reply does not start with: the reply the model generates there is unknown", where=where,
+                         hint="use a plugin that knows this chat format (--set data.template=plugin)")
+    if i == 0 or not messages[i - 1].get("content"):
+        raise unknown
+    previous = {**messages[i - 1], "content": messages[i - 1]["content"] + _SENTINEL}
+    before = render([*messages[: i - 1], previous], False)
+    after = render([*messages[: i - 1], previous, messages[i]], False)
+    if before.count(_SENTINEL) != 1 or after.count(_SENTINEL) != 1:
+        raise unknown
+    closing = before[before.index(_SENTINEL) + len(_SENTINEL):]
+    turn = after[after.index(_SENTINEL) + len(_SENTINEL):]
+    header = prompt[_common(prompt, render(messages[:i], False)):]
+    if not turn.startswith(closing + header) or not prompt.endswith(closing + header):
+        raise unknown
+    return turn[len(closing) + len(header):]
 
 
 def _reply_parts(block: str, reply: str, message: Message, index: int,

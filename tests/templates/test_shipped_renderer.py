@@ -68,3 +68,26 @@ def test_chat_features_are_read_from_the_template(qwen3: Any) -> None:
     assert not chat_features(plain).reasoning and not chat_features(plain).tools
     plain.chat_template = (FIXTURES / "deepseek-r1-distill-qwen-7b.jinja").read_text(encoding="utf-8")
     assert chat_features(plain).reasoning and not chat_features(plain).tools
+
+
+def test_system_prompt_moved_into_the_last_user_turn(borrowed: Callable[[str], Path]) -> None:
+    """Mistral v0.3's template puts the system prompt into the last user turn only while that turn is
+    the last message: the sample is the inference prompt of the last reply (system where inference
+    puts it), and the earlier reply, which appears unchanged in that context, is trained too."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(borrowed("mistral-llama3"))
+    tokenizer.chat_template = (FIXTURES / "mistral-7b-instruct-v0.3.jinja").read_text(encoding="utf-8")
+    convo = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+             {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name a colour"},
+             {"role": "assistant", "content": "Blue."}]
+    rendered = render_chat(convo, ChatOptions(), tokenizer, None)
+    prompt = tokenizer.apply_chat_template(convo[:-1], tokenize=False, add_generation_prompt=True)
+    assert "Be brief." not in tokenizer.apply_chat_template(convo, tokenize=False)  # the full rendering drops it
+    eos = tokenizer.eos_token
+    assert rendered.text == prompt + " Blue." + eos
+    trained = _trained(rendered)
+    assert "".join(t for i, _, t in trained if i == 2) == " Hello." + eos
+    assert "".join(t for i, _, t in trained if i == 4) == " Blue." + eos
+    system = next(s for s in rendered.segments if s.message_index == 0)
+    assert system.from_data and not system.trainable
