@@ -200,9 +200,10 @@ def _generation_2025(facts: ModelFacts) -> MatchResult | None:
     reasons = [f"model_type={facts.model_type}"] + ([f"text_config.model_type={text}"] if facts.text_config else [])
     reasons.append(f"vocab_size={facts.vocab_size}")
     if text == "mistral4":
-        return MatchResult(score=100, variant="small4", reasons=(
+        return MatchResult(score=100, variant="small4", chat_format="shipped", reasons=(
             *reasons, f"MoE {facts.num_experts} routed experts + shared experts, MLA attention "
-            f"(kv_lora_rank={(facts.text_config or facts.raw).get('kv_lora_rank')})"))
+            f"(kv_lora_rank={(facts.text_config or facts.raw).get('kv_lora_rank')})",
+            "tokenizer version of Small 4 unconfirmed: the shipped chat template renders the chat"))
     if text == "ministral3":
         return _ministral3(facts, reasons)
     if facts.model_type == "mistral3" and text == "mistral":

@@ -83,3 +83,37 @@ def test_wiring_fresh_host_discovers_and_selects_the_plugin(official):
         assert host.family(selection, facts).facts.variant == variant
     known = host.known_model_configs()
     assert known["mistralai/Mistral-7B-v0.1"][0] == "mistral"
+
+
+def _defaults(model_type: str) -> dict:
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(model_type).to_dict()
+
+
+def test_2025_configs_from_transformers_classes():
+    small3 = plugin.match_model(facts_from_config(_defaults("mistral3"), "local/dir"))
+    assert (small3.score, small3.variant, small3.chat_format) == (100, "small3", "plugin")
+    assert "text_config.model_type=mistral" in small3.reasons
+    ministral = plugin.match_model(facts_from_config(_defaults("ministral3"), "local/dir"))
+    assert ministral.variant == "ministral3" and any("YaRN factor 16.0" in r for r in ministral.reasons)
+    small4 = plugin.match_model(facts_from_config(_defaults("mistral4"), "local/dir"))
+    assert (small4.variant, small4.chat_format) == ("small4", "shipped")
+    assert any("128 routed experts" in r for r in small4.reasons)
+
+
+def test_the_shipped_template_tells_identical_configs_apart(official):
+    """Same config, renamed directory: the template decides Small 3.2 (v11), Magistral (v13 think), Ministral R."""
+    small = _defaults("mistral3")
+    cases = {"mistralai-Mistral-Small-3.2-24B-Instruct-2506.jinja": "small3-v11",
+             "mistralai-Mistral-Small-3.1-24B-Instruct-2503.jinja": "small3",
+             "mistral-common-generated/v13_think.jinja": "magistral"}
+    for template, variant in cases.items():
+        match = plugin.match_model(facts_from_config(small, "./my-sft", chat_template=official.template(template)))
+        assert match.variant == variant, template
+        assert any(r.startswith("chat template of the model directory") for r in match.reasons), template
+    wrapped = {**small, "text_config": _defaults("ministral3")}
+    reasoning = official.template("mistralai-Ministral-3-14B-Reasoning-2512.jinja")
+    assert plugin.match_model(facts_from_config(wrapped, "./my-sft", chat_template=reasoning)).variant == \
+        "ministral3-reasoning"
+    assert plugin.match_model(facts_from_config(wrapped, "./my-sft")).variant == "ministral3"
