@@ -134,9 +134,7 @@ def _flash_softcap_ok(version: str | None) -> bool:
         return False
 
 
-SRC_G4_HEAD_DIM = ("https://github.com/huggingface/transformers/pull/46634 (Gemma 4's global layers have head_dim 512, "
-                   "beyond flash-attention's 256, so SDPA is the kernel; it leaked across packed samples until the "
-                   "mask isolated them)")
+SRC_G4_HEAD_DIM = "https://github.com/huggingface/transformers/pull/46634"
 SRC_G4_FP16 = "https://github.com/unslothai/unsloth/pull/5092; https://github.com/unslothai/unsloth-zoo/issues/931"
 
 

@@ -236,3 +236,39 @@ def test_moe_experts_are_adapted_through_target_parameters(tiny_gemma4: Any, tin
     optimizer.step()
     moved = [n for n, p in expert_lora.items() if not torch.equal(p.detach(), start[n])]
     assert any("lora_B" in n for n in moved), "the expert adapters did not learn"
+
+
+# ── offline plan and tokenizer checks ─────────────────────────────────────────────────────
+
+
+#: E2B is left out of the method check: the core planner does not count Gemma 4's per-layer embedding table
+#: (2.35B of E2B's 4.63B language-model parameters), so it estimates full tuning at 18 GiB and picks it.
+@pytest.mark.parametrize(("hub_id", "method"), [("google/gemma-4-E2B-it", None), ("google/gemma-4-E4B-it", "lora"),
+                                                ("google/gemma-4-26B-A4B-it", "qlora"),
+                                                ("google/gemma-4-31B-it", "qlora")])
+def test_offline_plan_names_the_generation_and_picks_a_method_for_24gb(
+        hub_id: str, method: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from framework.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["plan", "--model", hub_id, "--gpu", "24GB", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["plugin"]["name"] == "gemma" and plan["plugin"]["variant"] == HUB[hub_id]
+    assert plan["settings"]["method"]["value"] == (method or plan["settings"]["method"]["value"])
+    assert plan["settings"]["method"]["source"] == "planner"
+    assert plan["attention"]["implementation"] == "sdpa"
+
+
+def test_gemma4_tokenizer_checks_use_its_turn_tokens(tok4: Any, build_tokenizer: Any) -> None:
+    facts = _claimed(checkpoints.known_model_configs()["google/gemma-4-E2B-it"])
+    codes = {f.code for f in plugin.check_tokenizer(facts=facts, tokenizer=tok4)}
+    assert not {"end-of-turn-absent", "eos-not-end-of-turn"} & codes  # <turn|> (106) is in eos_token_id [1, 106]
+    no_stop = facts.model_copy(update={"eos_token_ids": (1,)})
+    finding = next(f for f in plugin.check_tokenizer(facts=no_stop, tokenizer=tok4) if f.code == "eos-not-end-of-turn")
+    assert finding.fix.stop_tokens == ("<turn|>",) and "id 106" in finding.message
+    gemma3_vocab = {f.code for f in plugin.check_tokenizer(facts=facts, tokenizer=build_tokenizer("3"))}
+    assert "end-of-turn-absent" in gemma3_vocab  # a Gemma 3 vocabulary has no <turn|>
+    data = plugin.check_data(facts=facts, texts=["<|turn>user\nhi<turn|>", "plain"])
+    assert [f.code for f in data] == ["format-tokens-in-data"] and "<|turn>/<turn|>" in data[0].message
