@@ -42,12 +42,12 @@ def evaluate_run(output_dir: Path, data: Sequence[str], *, generate_answers: boo
 
 
 def _generation_scores(run: Any, data: list[str], limit: int) -> dict[str, tuple[float, float]]:
-    try:
-        import sacrebleu
-        from rouge_score import rouge_scorer
-    except ImportError:
-        raise ConfigError("--generate needs sacrebleu and rouge-score",
-                          hint='install them with pip install "framework[eval]"') from None
+    from framework.extras import require
+
+    require("eval", asked_by="framework eval --generate")
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
     from framework.data.formats import detect_format, to_examples
     from framework.data.records import read_records
     from framework.inference import generate

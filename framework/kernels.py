@@ -90,11 +90,11 @@ def check_liger(device: str) -> Any:
     if device != "cuda":
         raise ConfigError(f"Liger kernels are Triton kernels and need a CUDA GPU; this run is on {device}",
                           where=WHERE, hint=OFF_HINT)
-    try:
-        from liger_kernel.transformers import _apply_liger_kernel_to_instance
-    except ImportError:
-        raise ConfigError("Liger kernels were asked for but liger-kernel is not installed", where=WHERE,
-                          hint=f"pip install liger-kernel, or {OFF_HINT}") from None
+    from framework.extras import require
+
+    require("liger", asked_by=f"{WHERE}=true")
+    from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
     return _apply_liger_kernel_to_instance
 
 

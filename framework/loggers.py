@@ -6,11 +6,9 @@ refuse a bad ``training.report_to`` without importing the training stack.
 
 from __future__ import annotations
 
-LOGGERS = {
-    "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
-    "comet_ml": ("comet_ml",), "clearml": ("clearml",), "neptune": ("neptune",), "dvclive": ("dvclive",),
-    "swanlab": ("swanlab",), "trackio": ("trackio",), "none": (),
-}
+#: Every logger name ``training.report_to`` accepts. tensorboard is a core dependency; the others
+#: are optional features whose packages ``framework.extras`` checks.
+LOGGERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "clearml", "neptune", "dvclive", "swanlab", "trackio", "none")
 
 
 def check_loggers(report_to: list[str]) -> None:
@@ -19,16 +17,14 @@ def check_loggers(report_to: list[str]) -> None:
     transformers would only notice when the trainer is built, after data and model are loaded.
     """
     import difflib
-    import importlib.util
 
     from framework.errors import ConfigError
+    from framework.extras import EXTRAS, require
 
     for name in report_to:
         if name not in LOGGERS:
             close = difflib.get_close_matches(name, list(LOGGERS), n=1)
             raise ConfigError(f"training.report_to: unknown logger '{name}'",
                               hint=f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(LOGGERS)}")
-        packages = LOGGERS[name]
-        if packages and not any(importlib.util.find_spec(p) is not None for p in packages):
-            raise ConfigError(f"training.report_to includes {name}, but the {packages[0]} package is not installed",
-                              hint=f"pip install {packages[0]}, or drop {name} from training.report_to")
+        if name in EXTRAS:
+            require(name, asked_by=f"training.report_to={name}")

@@ -161,9 +161,11 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     family = choose_chat_format(host, selection, facts, family, config.data.template,
                                 has_files=source.directory is not None)
     facts = family.facts
+    from framework.extras import check_config
     from framework.loggers import check_loggers
 
     check_loggers(config.training.report_to)
+    check_config(config)  # optional packages the settings ask for, before data or weights
     _refuse_late_failures(config, need_weights)
 
     from framework.hardware import choose_attention, choose_dtype, detect_hardware

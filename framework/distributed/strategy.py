@@ -6,12 +6,12 @@ so all of them agree (and the workers check that they do).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
 from framework.distributed.launch import DEEPSPEED_STRATEGIES, ENGINE_STRATEGIES, launched, launcher_engine, world_size
 from framework.errors import ConfigError
+from framework.extras import EXTRAS, require
 
 STRATEGIES = ("ddp", "zero2", "zero3", "zero3-offload", "fsdp")
 #: Strategies whose processes each hold only a shard of the weights: saving gathers them.
@@ -82,7 +82,7 @@ def planned_world_size(settings: Any) -> int:
 
 
 def deepspeed_available() -> bool:
-    return importlib.util.find_spec("deepspeed") is not None
+    return not EXTRAS["deepspeed"].missing()
 
 
 def estimate_arguments(plan: Any, *, distributed: bool) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def plan_distributed(plan: Any) -> DistributedPlan:
         candidates = [s for s in AUTO_ORDER if s not in DEEPSPEED_STRATEGIES or deepspeed_available()]
         if not deepspeed_available():
             notes.append("DeepSpeed is not installed: zero2/zero3/zero3-offload not considered "
-                         "(pip install 'framework[deepspeed]')")
+                         f"({EXTRAS['deepspeed'].install_line()})")
         fitting = [s for s in candidates if fits.get(s)]
         strategy = fitting[0] if fitting else candidates[-1]
         reason = (f"the first of {', '.join(candidates)} that fits {_gb(gpu_bytes)} ({MARGIN:.0%} kept free)"
@@ -235,9 +235,8 @@ def check_supported(plan: Any) -> None:
     if strategy in ENGINE_STRATEGIES and plan.hardware.device != "cuda":
         raise ConfigError(f"--distributed {strategy} needs CUDA GPUs; this machine trains on {plan.hardware.device}",
                           hint="use --distributed ddp (gloo) here, or run on GPUs")
-    if strategy in DEEPSPEED_STRATEGIES and not deepspeed_available():
-        raise ConfigError(f"--distributed {strategy} needs DeepSpeed, which is not installed",
-                          hint="pip install 'framework[deepspeed]', or use --distributed fsdp")
+    if strategy in DEEPSPEED_STRATEGIES:  # also where an accelerate launch config chose DeepSpeed
+        require("deepspeed", asked_by=f"--distributed {strategy}")
     gpus = plan.hardware.gpu_count or 0
     if plan.hardware.device == "cuda" and not launched() and settings.nproc > gpus:
         raise ConfigError(f"--nproc {settings.nproc} but this machine has {gpus} GPU{'s' if gpus != 1 else ''}",

@@ -121,11 +121,10 @@ def test_engines_are_refused_where_they_cannot_run(host: object, model_8b: Path,
     plan.hardware = plan.hardware.model_copy(update={"device": "cuda", "gpu_count": 1})
     with pytest.raises(ConfigError, match="--nproc 2 but this machine has 1 GPU"):
         distributed.check_supported(plan)
-    monkeypatch.setattr("framework.distributed.strategy.deepspeed_available", lambda: False)
-    zero = _plan(host, model_8b, nproc=2, distributed="zero3")
-    zero.hardware = zero.hardware.model_copy(update={"device": "cuda", "gpu_count": 2})
-    with pytest.raises(ConfigError, match="needs DeepSpeed"):
-        distributed.check_supported(zero)
+    # DeepSpeed missing: refused while the plan is made, with the extra that installs it
+    monkeypatch.setattr("framework.extras.Extra.missing", lambda self: list(self.modules))
+    with pytest.raises(ConfigError, match=r"--distributed zero3 needs deepspeed.*pip install 'framework\[deepspeed\]'"):
+        _plan(host, model_8b, nproc=2, distributed="zero3")
     ddp = _plan(host, model_8b, nproc=2, distributed="ddp")
     distributed.check_supported(ddp)  # DDP over gloo runs on CPU
 

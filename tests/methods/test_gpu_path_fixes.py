@@ -79,6 +79,7 @@ def test_liger_fused_loss_is_applied_where_the_chunked_loss_cannot_run(run_plan:
     import framework.kernels as kernels
     from framework.runner import load_for_training, prepare_tokenizer
 
+    monkeypatch.setattr("framework.extras.Extra.missing", lambda self: [])  # planned as if liger were installed
     plan = run_plan(method="lora", sets=["training.liger_kernels=true"])
     plan.loss = kernels.choose_loss(plan.config, strategy="ddp", world_size=2)
     applied: list[bool] = []

@@ -88,7 +88,8 @@ CASES = [
     ("config-save-not-multiple-of-eval", ["run", "--data", "{data}/good.jsonl", "--set", "training.save_steps=3",
                                           "--set", "training.eval_steps=2"], "training.save_steps=3 is not a multiple of training.eval_steps=2"),
     ("config-logger-not-installed", ["run", "--data", "{data}/good.jsonl", "--set", "training.report_to=[wandb]"],
-     "training.report_to includes wandb, but the wandb package is not installed"),
+     "training.report_to=wandb needs wandb, which is not installed (no module 'wandb'). "
+     "pip install 'framework[wandb]', or drop wandb from training.report_to"),
     ("config-resume-without-checkpoint", ["run", "--data", "{data}/good.jsonl", "--resume"],
      "--resume but the output directory holds no complete checkpoint"),
     ("model-no-config", ["run", "--model", "{models}/empty", "--data", "{data}/good.jsonl"], "no config.json"),
