@@ -82,15 +82,16 @@ def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[
 
 # ── loading and adapters ──────────────────────────────────────────────────────────────────
 ATTENTION = ("sdpa", "eager")
-PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 #: The routed experts' fused 3-D weights (``Llama4TextExperts``): parameters, not modules.
 EXPERT_PARAMETERS = ("feed_forward.experts.gate_up_proj", "feed_forward.experts.down_proj")
 ROUTER = ("router",)
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
-#: The wrapper's language model only (``model.language_model.layers.N...``); the vision tower's own
-#: q/k/v/o projections never match.
-WRAPPER_TARGETS = (r"(.*\.)?language_model\.(model\.)?layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)"
-                   r"|feed_forward\.(shared_expert\.)?(gate_proj|up_proj|down_proj))")
+#: Every attention and MLP projection of the language model, in both layouts transformers builds:
+#: ``model.layers.N...`` (``Llama4ForCausalLM``, which ``AutoModelForCausalLM`` loads even from a
+#: multimodal checkpoint, dropping the vision tower) and ``model.language_model.layers.N...``
+#: (``Llama4ForConditionalGeneration``). The vision tower's own q/k/v/o projections never match.
+TARGETS = (r"(?!.*vision_model)(.*\.)?layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)"
+           r"|feed_forward\.(shared_expert\.)?(gate_proj|up_proj|down_proj))")
 
 
 def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
@@ -112,9 +113,8 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
 
 def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
     """Attention, shared-expert and dense MLP projections; routed experts as parameters; never the router."""
-    modules: tuple[str, ...] | str = WRAPPER_TARGETS if is_multimodal(facts) else PROJECTIONS
     extra: dict[str, Any] = {"modules_to_save": EMBEDDING_MODULES} if train_embeddings else {}
-    return LoraTargets(target_modules=modules, target_parameters=EXPERT_PARAMETERS, exclude_modules=ROUTER, **extra)
+    return LoraTargets(target_modules=TARGETS, target_parameters=EXPERT_PARAMETERS, exclude_modules=ROUTER, **extra)
 
 
 # ── published checkpoints ─────────────────────────────────────────────────────────────────
