@@ -268,7 +268,13 @@ TINY_GEMMA4_MOE: dict[str, Any] = {
 
 
 def tiny_gemma4_config(kind: str, **overrides: Any) -> dict[str, Any]:
-    """config.json of a tiny Gemma 4: "text" (gemma4_text), "wrapper" (gemma4, text only) or "moe" (gemma4_text)."""
+    """config.json of a tiny Gemma 4: "text" (gemma4_text), "wrapper" (gemma4, text only), "moe" (gemma4_text) or
+    "unified" (gemma4_unified, the 12B's architecture: no per-layer embeddings, no KV sharing)."""
+    if kind == "unified":
+        text = {**TINY_GEMMA4_TEXT, "hidden_size_per_layer_input": 0, "num_kv_shared_layers": 0, **overrides,
+                "model_type": "gemma4_unified_text"}
+        return {"model_type": "gemma4_unified", "architectures": ["Gemma4UnifiedForConditionalGeneration"],
+                "text_config": text, "vision_config": None, "audio_config": None, "eos_token_id": [1, 106]}
     if kind == "wrapper":
         text = {**TINY_GEMMA4_TEXT, **overrides, "model_type": "gemma4_text"}
         return {"model_type": "gemma4", "architectures": ["Gemma4ForConditionalGeneration"], "text_config": text,

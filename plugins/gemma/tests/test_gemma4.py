@@ -69,6 +69,7 @@ def test_published_shapes_give_the_published_parameter_counts() -> None:
     ("text", "4-E4B", "per-layer input embeddings (hidden_size_per_layer_input=16)"),
     ("wrapper", "4-E4B", "per-layer input embeddings"),
     ("moe", "4-26B-A4B", "mixture of experts: enable_moe_block=True, num_experts=4"),
+    ("unified", "4-12B", "model_type gemma4_unified (the 12B unified model)"),
 ])
 def test_tiny_configs(kind: str, variant: str, reason: str, tiny_gemma4_config: Any) -> None:
     result = plugin.match_model(facts_from_config(tiny_gemma4_config(kind), "tiny"))
@@ -136,7 +137,7 @@ def test_rope_native_within_the_context_and_refused_beyond() -> None:
 
 # ── tiny models ───────────────────────────────────────────────────────────────────────────
 
-KINDS = ["text", "wrapper", "moe"]
+KINDS = ["text", "wrapper", "moe", "unified"]
 
 
 def _batch(seed: int = 1) -> dict[str, Any]:
@@ -208,7 +209,7 @@ def test_lora_wraps_attention_and_mlp_only_and_changes_the_logits(kind: str, tin
     assert wrapped and all(n.endswith("_proj") for n in wrapped if n not in experts)
     assert bool(experts) == (kind == "moe")
     assert not any("per_layer" in n or "router" in n for n in wrapped)
-    if kind != "moe":
+    if kind in ("text", "wrapper"):
         assert targets.exclude_modules == ("per_layer_input_gate", "per_layer_projection", "per_layer_model_projection")
     ids = _batch()["input_ids"]
     with torch.no_grad():

@@ -23,8 +23,9 @@ ROWS = [
 ]
 #: Widths the CPU 4-bit kernel takes: inputs >= 64, outputs a multiple of 32 (the router's output is the expert count).
 WIDE = {"text": {"hidden_size_per_layer_input": 64}, "wrapper": {"hidden_size_per_layer_input": 64},
-        "moe": {"num_experts": 32}}
-CASES = [("text", "lora"), ("wrapper", "lora"), ("moe", "lora"), ("text", "qlora"), ("moe", "qlora")]
+        "moe": {"num_experts": 32}, "unified": {}}
+CASES = [("text", "lora"), ("wrapper", "lora"), ("moe", "lora"), ("unified", "lora"), ("text", "qlora"),
+         ("moe", "qlora")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,7 +45,7 @@ def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory, tiny_gemma4: Any, tok4: Any) -> dict[str, Path]:
     dirs = {}
-    for kind in ("text", "wrapper", "moe"):
+    for kind in WIDE:
         directory = tmp_path_factory.mktemp("g4-models") / f"tiny-gemma4-{kind}"
         tiny_gemma4(kind, **WIDE[kind]).save_pretrained(directory, safe_serialization=True)
         tok4.save_pretrained(directory)
