@@ -102,3 +102,42 @@ def test_gemma4_trains_saves_and_reloads(kind: str, method: str, model_dirs: dic
     assert torch.allclose(_logits(reloaded, ids), _logits(trained, ids), atol=1e-5)
     config = json.loads((result.output_dir / "adapter_config.json").read_text())
     assert not any("per_layer" in str(t) or "router" in str(t) for t in (config.get("target_modules") or []))
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+AGENT_ROWS = [
+    {"messages": [{"role": "user", "content": f"{a}*{b}?"},
+                  {"role": "assistant", "content": str(a * b), "reasoning_content": f"{a} times {b} is {a * b}."}]}
+    for a, b in ((17, 23), (12, 11), (9, 8))
+] + [
+    {"tools": TOOLS, "messages": [
+        {"role": "user", "content": f"Weather in {city}?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18 C"},
+        {"role": "assistant", "content": f"{city}: 18 C."}]}
+    for city in ("Paris", "北京")
+]
+
+
+def test_gemma4_learns_reasoning_and_tool_calls_and_stops_on_its_turn_tokens(model_dirs: dict[str, Path],
+                                                                            tmp_path: Path) -> None:
+    """Reasoning and tool-call data (OpenAI shape, JSON-string arguments, Chinese) train through the core with the
+    Gemma 4 renderer; the loss falls and the saved generation config stops on <turn|> and <|tool_response>."""
+    from framework.plugins import make_plugin_host
+    from framework.prepare import make_plan
+    from framework.runner import run
+
+    data = tmp_path / "agent.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in AGENT_ROWS), encoding="utf-8")
+    args = _args(model_dirs["text"], data, tmp_path / "out", "lora")
+    args.cutoff_len = 512  # the tool samples are ~210 tokens with the declarations
+    args.set = [s for s in args.set if not s.startswith("training.max_steps")] + [
+        "training.max_steps=6", "training.micro_batch_size=5"]
+    result = run(make_plan(args, make_plugin_host(), need_weights=True), lambda _: None)
+    assert result.metrics["train_samples"] == len(AGENT_ROWS)
+    assert result.metrics["train_loss_last"] < result.metrics["train_loss_first"]
+    generation = json.loads((result.output_dir / "generation_config.json").read_text())
+    stops = generation["eos_token_id"] if isinstance(generation["eos_token_id"], list) else [generation["eos_token_id"]]
+    assert {106, 50} <= set(stops)  # <turn|> and the hand-over to a tool
