@@ -30,6 +30,7 @@ SOURCES: dict[str, str] = {
     "and finetune.py (LoRA dropout 0.05)",
     "lf-dpo": "LLaMA-Factory examples/train_lora/qwen3_lora_dpo.yaml: LoRA DPO lr 5e-6 (families.md §5.3)",
     "derived": "derived in framework_qwen/presets.py (see the README defaults table)",
+    "peft-param": "peft 0.21 lora.ParamWrapper (target_parameters) raises 'does not work with lora_dropout != 0'",
 }
 
 ADAPTERS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8"})
@@ -100,6 +101,8 @@ def hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any
     }
     if method in ADAPTERS or method == "hybrid":
         values.update({"lora.r": LORA_R, "lora.alpha": LORA_ALPHA, "lora.dropout": 0.05})  # seed-lr, qwen-sft
+        if facts.num_experts and variant_of(facts.variant) != "1":
+            values["lora.dropout"] = 0.0  # peft-param: the fused experts' adapters take no dropout
     if method in FULL_LIKE:
         values.update({"training.micro_batch_size": 1, "training.grad_accum": 16})  # qwen-full
     else:

@@ -32,7 +32,7 @@ SLOW_KERNELS = ("without flash-linear-attention and causal-conv1d the Gated Delt
 NO_PACKING = ("packing is off: the Gated DeltaNet layers carry their recurrent and convolution state across "
               "the whole row, and transformers' PyTorch path ignores sample boundaries (cu_seqlens/seq_idx), "
               "so packed samples would read each other (lmms-engine#167, transformers#46093; "
-              "tests/test_qwen35.py measures the leak)")
+              "plugins/qwen/tests/test_qwen35.py measures the leak)")
 
 
 def is_qwen35(facts: ModelFacts) -> bool:

