@@ -353,7 +353,7 @@ def prepare_sft(
     train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights, seed=seed)
     report.eval = len(eval_rows)
     if len(path_list) > 1:
-        report.mixture = {loaded.names[i]: n for i, n in counts.items()}
+        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
     columns = ["index", "status", "special"]
     train = tokenized.select(train_rows).remove_columns(columns)
     evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None

@@ -186,7 +186,7 @@ def prepare_preference(
     evaluation = table.select(eval_rows) if len(eval_rows) else None
     report.eval = len(eval_rows)
     if len(path_list) > 1:
-        report.mixture = {loaded.names[i]: n for i, n in counts.items()}
+        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
     texts = sample_texts(loaded.examples)
     if key is not None:
         cache.save(cache_dir, key, train, evaluation, report, texts)

@@ -130,7 +130,7 @@ def prepare_pretrain(
     evaluation = _packed(docs, eval_rows, cutoff_len, bos, eos, restart_positions)[0] if len(eval_rows) else None
     report.eval = len(eval_rows)
     if len(path_list) > 1:
-        report.mixture = {loaded.names[i]: n for i, n in counts.items()}
+        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
     report.notes.append(f"packed {train_tokens} training tokens into {len(train)} blocks of up to {cutoff_len}")
     sample = sample_texts(loaded.examples)
     if key is not None:
