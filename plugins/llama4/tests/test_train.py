@@ -110,3 +110,57 @@ def test_adapter_reloads_to_the_same_logits(trained: Any, model_dir: Path) -> No
         base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         got = PeftModel.from_pretrained(base, trained.output_dir).eval()(input_ids=ids).logits
     assert torch.allclose(expected, got, atol=1e-5)
+
+
+def test_generation_config_stops_at_the_end_of_turn(trained: Any) -> None:
+    config = json.loads((trained.output_dir / "generation_config.json").read_text())
+    stops = config["eos_token_id"] if isinstance(config["eos_token_id"], list) else [config["eos_token_id"]]
+    assert {200008, 200007} <= set(stops)  # <|eot|>, <|eom|>
+
+
+def test_expert_adapter_merges_into_the_same_logits(trained: Any, model_dir: Path) -> None:
+    """peft merges the fused-expert adapter (ParamWrapper) into the 3-D weights: merge keeps the logits."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[200000, 200005, 882, 200006, 271, 13, 14, 200008]])
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    adapted = PeftModel.from_pretrained(base, trained.output_dir).eval()
+    with torch.no_grad():
+        expected = adapted(input_ids=ids).logits
+        merged = adapted.merge_and_unload()
+        assert not any("lora" in n for n, _ in merged.named_parameters())
+        assert torch.allclose(expected, merged(input_ids=ids).logits, atol=1e-4)
+
+
+def test_qlora_reaches_the_experts(tmp_path: Path, tiny_text_config: Any) -> None:
+    """4-bit linear layers (bitsandbytes on CPU) with the fused experts, kept in float, adapted by peft.
+
+    Its own model: bitsandbytes' CPU 4-bit kernel needs layers wider than the 16 rows of the shared tiny model.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+
+    from framework.facts import facts_from_config
+    from framework_llama4 import plugin
+
+    config = tiny_text_config(vocab_size=512, hidden_size=64, head_dim=16, bos_token_id=1, eos_token_id=2,
+                              pad_token_id=0)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(AutoConfig.for_model(config["model_type"], **{
+        k: v for k, v in config.items() if k != "model_type"})).save_pretrained(tmp_path)
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quant)
+    targets = plugin.lora_target_modules(facts_from_config(config, "tiny"), False)
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets.target_modules,
+                      target_parameters=list(targets.target_parameters), exclude_modules=list(targets.exclude_modules))
+    peft_model = get_peft_model(model, lora)
+    layer = peft_model.base_model.model.model.layers[0]
+    assert type(layer.self_attn.q_proj.base_layer).__name__ == "Linear4bit"
+    assert type(layer.feed_forward.experts).__name__ == "ParamWrapper"
+    ids = torch.tensor([[1, 5, 9, 33, 7, 2]])
+    peft_model(input_ids=ids, labels=ids).loss.backward()
+    grads = {n: p.grad for n, p in peft_model.named_parameters() if p.requires_grad and "experts" in n}
+    assert grads and all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)
