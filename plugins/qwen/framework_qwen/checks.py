@@ -14,6 +14,7 @@ from framework_qwen.chat import (
     IM_END,
     IM_START,
     TEMPLATE_TOKENS,
+    THINKING_VARIANTS,
     THINK_CLOSE,
     THINK_OPEN,
     variant_of,
@@ -27,9 +28,6 @@ SRC_THINK = "QwenLM/Qwen3 concepts.md (thinking block only in the final round); 
 SRC_UNTRAINED = ("https://github.com/OpenRLHF/OpenRLHF/pull/648 (zero rows of unused special tokens); "
                  "QwenLM/Qwen finetune.py (base models have no knowledge of ChatML tokens: train wte, lm_head)")
 
-#: Template markers that identify which official Qwen template a tokenizer carries.
-_QWEN25_SYSTEM = "You are Qwen, created by Alibaba Cloud."
-_QWEN2_SYSTEM = "You are a helpful assistant."
 
 
 def token_id(tokenizer: Any, token: str) -> int | None:
@@ -48,40 +46,28 @@ def _format_group(variant: str) -> str:
     return "2" if variant in ("1", "1.5", "2") else variant
 
 
-def template_format(template: str) -> str | None:
-    """Which official Qwen format a chat template string implements (None: not ChatML)."""
-    if IM_START not in template:
-        return None
-    if "enable_thinking" in template:
-        return "3"
-    if _QWEN25_SYSTEM in template:
-        return "2.5"
-    if _QWEN2_SYSTEM in template:
-        return "2"
-    return "chatml"
-
-
 def _template_findings(variant: str, tokenizer: Any) -> list[Finding]:
+    """The tokenizer's template against the variant (when the variant came from the config alone)."""
+    from framework_qwen.detect import template_variant
+
     template = getattr(tokenizer, "chat_template", None)
     if not isinstance(template, str) or not template:
         return []
-    found = template_format(template)
-    if found is None:
+    found, evidence = template_variant(template)
+    if IM_START not in template:
         return [Finding(
             code="template-not-chatml", severity="warning",
             message="the tokenizer's chat template is not ChatML, but this plugin trains in Qwen's "
-            "ChatML; to train in the tokenizer's own format force the generic plugin (--plugin generic)",
+            "ChatML; to train in the tokenizer's own format set data.template=shipped",
         )]
-    if found == "chatml" and variant != "3":
-        return []
-    if found != _format_group(variant):
-        shown = "a Qwen ChatML template without thinking switch" if found == "chatml" else f"the Qwen{found} template"
+    if found is None or _format_group(found) != _format_group(variant):
+        shown = evidence if found is None else f"the {evidence}"
         return [Finding(
             code="template-variant-mismatch", severity="warning",
-            message=f"the tokenizer carries {shown} but the config was recognised as Qwen{variant}; "
-            f"samples are rendered in the Qwen{variant} format (default system prompt "
-            "and thinking block differ): give every conversation a system message, or name the "
-            "model directory after its generation (e.g. Qwen2.5-7B-Instruct)",
+            message=f"the tokenizer carries {shown} but the model was recognised as Qwen{variant}; "
+            f"samples are rendered in the Qwen{variant} format (default system prompt, thinking block and "
+            "tool syntax differ): set data.template=shipped to train in the tokenizer's format, or put the "
+            "template in the model directory so that it decides the variant",
         )]
     return []
 
@@ -163,7 +149,7 @@ def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
         return []
     variant = variant_of(facts.variant)
     with_think = sum(1 for t in texts if THINK_OPEN in t or THINK_CLOSE in t)
-    if variant != "3":
+    if variant not in THINKING_VARIANTS:
         if not with_think:
             return []
         return [Finding(
@@ -174,13 +160,13 @@ def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     if with_think:
         return [Finding(
             code="reasoning-last-turn-only", severity="info",
-            message=f"{with_think} texts carry <think> reasoning; the official Qwen3 template keeps it only in "
-            "assistant turns after the last user message and drops it from earlier turns (Q6)",
+            message=f"{with_think} texts carry <think> reasoning; the official Qwen{variant} template keeps it only "
+            "in assistant turns after the last user message and drops it from earlier turns (Q6)",
             source=SRC_THINK,
         )]
     return [Finding(
         code="no-reasoning-in-data", severity="info",
-        message="no text has a <think> block: Qwen3's template gives each final reply an empty think block, "
+        message=f"no text has a <think> block: Qwen{variant}'s template gives each final reply an empty think block, "
         "so the model learns to answer without thinking; mix in reasoning data to keep thinking mode (Q6)",
         source=SRC_THINK,
     )]

@@ -142,6 +142,39 @@ def test_lora_targets_moe_skip_routers(tiny_moe: Any, kind: str) -> None:
                 for p in ("gate_proj", "up_proj", "down_proj")} <= wrapped
 
 
+@pytest.mark.parametrize("kind", ["qwen2_moe", "qwen3_moe"])
+def test_fused_experts_get_adapters_that_move(tiny_moe: Any, kind: str) -> None:
+    """transformers 5 fuses the experts into 3-D parameters: target_parameters gives them adapters
+    (ax#3515: module names alone leave every expert untouched); one step moves them, routers stay out."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_moe(kind)
+    facts = facts_from_config(config.to_dict(), "tiny")
+    facts = facts.model_copy(update={"variant": plugin.match_model(facts=facts).variant})
+    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    assert targets.target_parameters == ("experts.gate_up_proj", "experts.down_proj")
+    defaults = plugin.default_hyperparameters(facts=facts, method="lora", stage="sft")
+    assert defaults["lora.dropout"] == 0.0  # peft's parameter adapters refuse dropout
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_config(config), LoraConfig(
+        r=4, lora_alpha=8, lora_dropout=defaults["lora.dropout"], target_modules=list(targets.target_modules),
+        exclude_modules=list(targets.exclude_modules), target_parameters=list(targets.target_parameters),
+        task_type="CAUSAL_LM"))
+    experts = {n: p for n, p in model.named_parameters() if ".mlp.experts." in n and "lora_B" in n}
+    assert len(experts) == 2 * config.num_hidden_layers  # gate_up_proj and down_proj of every layer
+    assert not any(n.endswith(("mlp.gate.weight", "shared_expert_gate.weight")) and p.requires_grad
+                   for n, p in model.named_parameters())
+    ids = torch.randint(0, config.vocab_size, (2, 12))
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).zero_grad()
+    model(input_ids=ids, labels=ids).loss.backward()
+    for param in model.parameters():
+        if param.requires_grad and param.grad is not None:
+            param.data -= 0.1 * param.grad
+    assert all(p.abs().max() > 0 for p in experts.values())  # lora_B starts at zero
+
+
 def test_lora_targets_v1_names() -> None:
     """Qwen v1's remote code (modeling_qwen.py) names attn.c_attn/c_proj and mlp.w1/w2/c_proj; it cannot
     be instantiated offline, so the names are checked against the published config's variant only."""
