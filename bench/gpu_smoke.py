@@ -103,7 +103,7 @@ def cases(model: str | None, data: dict[str, Path], *, stages: tuple[str, ...] |
 
 def write_data(directory: Path) -> dict[str, Path]:
     """The data of each kind: the bundled SFT example, and small preference, text and prompt files."""
-    from framework.prepare import EXAMPLE_DATA
+    from framework.run_plan import EXAMPLE_DATA
 
     directory.mkdir(parents=True, exist_ok=True)
     rows = {

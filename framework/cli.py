@@ -207,7 +207,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace, need_weights: bool) -> Any:
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
 
     return make_plan(args, args.host, need_weights=need_weights)
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from framework.config import ADAPTER_METHODS, PROMPT_METHODS
 from framework.errors import ConfigError
-from framework.prepare import RunPlan
+from framework.run_plan import RunPlan
 from framework.runner import (
     RunResult,
     Say,

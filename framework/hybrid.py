@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from framework.errors import ConfigError
-from framework.prepare import IDENTITY_PROMPT, RunPlan
+from framework.run_plan import IDENTITY_PROMPT, RunPlan
 from framework.runner import (
     RunResult,
     Say,

@@ -20,7 +20,7 @@ from framework.hookdata import ChatOptions, RenderedChat
 from framework.checkpointing import check_resume, checkpoint_step
 from framework import distributed
 from framework.outputs import check_output_dir, plot_losses, write_json
-from framework.prepare import IDENTITY_PROMPT, RunPlan, library_versions
+from framework.run_plan import IDENTITY_PROMPT, RunPlan, library_versions
 from framework.seq_schedule import check_schedule
 
 Say = Callable[[str], None]
@@ -106,8 +106,16 @@ def _fingerprint(plan: RunPlan, tokenizer: Any = None) -> str:
     if tokenizer is None:
         return identity
     from framework.data.cache import render_fingerprint
+    from framework.errors import UserError
 
-    return f"{identity}-{render_fingerprint(renderer(plan, tokenizer))[:16]}"
+    try:
+        probe = render_fingerprint(renderer(plan, tokenizer))[:16]
+    except UserError:  # a template that refuses the probe (e.g. no system role): its text decides
+        import hashlib
+
+        text = f"{plan.facts.chat_format}\n{plan.facts.chat_template or ''}"
+        probe = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{identity}-{probe}"
 
 
 @dataclass

@@ -11,7 +11,7 @@ import torch
 
 from framework.cli import main
 from framework.plugins import make_plugin_host
-from framework.prepare import make_plan
+from framework.run_plan import make_plan
 from framework.runner import run
 
 

@@ -84,7 +84,7 @@ def test_the_distributed_keys_are_described() -> None:
 
 def test_cli_flags_become_distributed_keys() -> None:
     from framework.cli import build_parser
-    from framework.prepare import cli_layer
+    from framework.run_plan import cli_layer
 
     args = build_parser().parse_args(["run", "--nproc", "4", "--nnodes", "2", "--node-rank", "1", "--master-addr",
                                       "node0", "--master-port", "29400", "--distributed", "zero3"])

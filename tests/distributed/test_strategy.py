@@ -17,7 +17,7 @@ from framework import distributed
 from framework.cli import main
 from framework.errors import ConfigError
 from framework.plugins import make_plugin_host
-from framework.prepare import make_plan
+from framework.run_plan import make_plan
 
 CONFIG_8B = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,

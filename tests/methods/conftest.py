@@ -81,7 +81,7 @@ class Trained:
 def run_plan(tiny_model_dir: Path, data_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
     """``run_plan(method=..., stage=..., sets=[...])``: the plan of a short run on the tiny model."""
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
 
     host = make_plugin_host()
 

@@ -41,7 +41,7 @@ def test_render_keeps_the_control_token_out_of_the_data_part(data_file: Path, ca
     from transformers import AutoTokenizer
 
     from framework.plugins import make_plugin_host
-    from framework.prepare import demo_cache_dir
+    from framework.run_plan import demo_cache_dir
 
     assert main(["render", "--json", "--data", str(data_file), "--set", "data.val_size=0"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]

@@ -14,7 +14,7 @@ import pytest
 
 from framework.cli import main
 from framework.plugins import make_plugin_host
-from framework.prepare import make_plan
+from framework.run_plan import make_plan
 
 HUB_ID = "meta-llama/Meta-Llama-3-8B"
 

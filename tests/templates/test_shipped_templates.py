@@ -178,7 +178,7 @@ def _plan_and_tokenizer(directory: Path) -> tuple[Any, Any]:
     import argparse
 
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import prepare_tokenizer
 
     plan = make_plan(argparse.Namespace(model=str(directory)), make_plugin_host(), need_weights=True)

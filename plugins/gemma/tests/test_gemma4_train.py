@@ -79,7 +79,7 @@ def test_gemma4_trains_saves_and_reloads(kind: str, method: str, model_dirs: dic
 
     from framework.methods import quantization_config
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import run
 
     said: list[str] = []
@@ -126,7 +126,7 @@ def test_gemma4_learns_reasoning_and_tool_calls_and_stops_on_its_turn_tokens(mod
     """Reasoning and tool-call data (OpenAI shape, JSON-string arguments, Chinese) train through the core with the
     Gemma 4 renderer; the loss falls and the saved generation config stops on <turn|> and <|tool_response>."""
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import run
 
     data = tmp_path / "agent.jsonl"
@@ -141,3 +141,22 @@ def test_gemma4_learns_reasoning_and_tool_calls_and_stops_on_its_turn_tokens(mod
     generation = json.loads((result.output_dir / "generation_config.json").read_text())
     stops = generation["eos_token_id"] if isinstance(generation["eos_token_id"], list) else [generation["eos_token_id"]]
     assert {106, 50} <= set(stops)  # <turn|> and the hand-over to a tool
+
+
+def test_check_names_the_shipped_template_evidence(model_dirs: dict[str, Path], data_file: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A model directory shipping Gemma 4's E2B/E4B template: `framework check` says the template decided the format,
+    and the probe drift check finds the plugin's rendering equal to the shipped template's."""
+    import shutil
+
+    from framework.cli import main
+
+    directory = tmp_path / "with-template"
+    shutil.copytree(model_dirs["text"], directory)
+    template = Path(__file__).resolve().parent / "oracles" / "2026" / "templates" / "google-gemma-4-E2B-it.jinja"
+    shutil.copy(template, directory / "chat_template.jinja")
+    assert main(["check", "--model", str(directory), "--data", str(data_file)]) == 0
+    out = capsys.readouterr().out
+    assert ("chat template of the model directory: Gemma 4 turn markers <|turn>/<turn|>, no pre-filled thought block "
+            "(E2B/E4B template)") in out
+    assert "template-drift" not in out

@@ -59,7 +59,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tok4: Any, tiny_text_con
 @pytest.fixture(scope="module")
 def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import run
 
     out = tmp_path_factory.mktemp("run") / "out"

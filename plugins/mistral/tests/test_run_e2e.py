@@ -71,7 +71,7 @@ def test_mixtral_run_trains_the_experts_and_reloads(mixtral_dir: Path, tmp_path:
     from transformers import AutoModelForCausalLM
 
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import run
 
     plan = make_plan(_args(mixtral_dir, write_data(tmp_path, False), tmp_path / "out"), make_plugin_host(),
@@ -97,7 +97,7 @@ def test_magistral_run_trains_reasoning_and_tool_data(tmp_path: Path, tekken_lat
     from transformers import MistralForCausalLM
 
     from framework.plugins import make_plugin_host
-    from framework.prepare import make_plan
+    from framework.run_plan import make_plan
     from framework.runner import run
 
     path = tmp_path / "my-sft"  # a renamed directory: only the shipped template says Magistral

@@ -1,4 +1,4 @@
-"""Stages 1-3 of a run: resolve the model, select the plugin, resolve the config, plan.
+"""The run's plan (stages 1-3): find the model, select the plugin, layer the settings, decide.
 
 ``framework plan``, ``check``, ``render`` and ``run`` all start here, so what ``plan`` shows is
 exactly what ``run`` will do. Nothing in this module loads weights.
@@ -18,7 +18,7 @@ from framework.chat_format import choose_chat_format, chat_format_record
 from framework.facts import facts_from_config, read_chat_template
 from framework.hookdata import DemoModel, HardwareFacts, LoadSettings, ModelFacts, RopeDecision
 from framework.plugins import FamilyHooks, PluginHost, Selection
-from framework.resolve import ModelSource, resolve_model
+from framework.model_source import ModelSource, resolve_model
 
 #: The bundled example data and the prompt asked before and after the demo run.
 EXAMPLE_DATA = Path(__file__).parent / "resources" / "example" / "train.jsonl"
