@@ -21,7 +21,9 @@ CONFIGS = {
     "3": ("Qwen3-0.6B.config.json", "Qwen/Qwen3-0.6B"),
 }
 TEMPLATES = {"1.5": "qwen2-7b-instruct.jinja", "2": "qwen2-7b-instruct.jinja",
-             "2.5": "qwen2.5-7b-instruct.jinja", "3": "qwen3-1.7b.rev-openvino.jinja"}
+             "2.5": "qwen2.5-7b-instruct.jinja", "3": "qwen3-1.7b.rev-openvino.jinja",
+             "2507": "2026/templates/Qwen-Qwen3-4B-Instruct-2507.jinja",
+             "3.5": "2026/templates/Qwen-Qwen3.5-9B.jinja", "3.6": "2026/templates/Qwen-Qwen3.6-27B.jinja"}
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -36,18 +38,28 @@ def _named(variant: str) -> dict[str, Any]:
     return {**_read(file), "_name_or_path": hub_id}
 
 
+def _qwen35(hub_id: str) -> dict[str, Any]:
+    """The official Qwen3.5-0.8B config (architecture facts) under a 4B+ name: thinking on by default."""
+    return {**_read("../2026/configs/Qwen-Qwen3.5-0.8B.json"), "_name_or_path": hub_id}
+
+
 class TestQwenContract(PluginContract):
     plugin_module = plugin
     entry_point_name = "qwen"
-    configs = [(_named(v), v) for v in CONFIGS] + [(_read("Qwen-7B-Chat.config.json"), "1")]
+    configs = [(_named(v), v) for v in CONFIGS] + [(_read("Qwen-7B-Chat.config.json"), "1"),
+                                                    ({**_read("Qwen3-1.7B.config.json"),
+                                                      "_name_or_path": "Qwen/Qwen3-4B-Instruct-2507"}, "2507"),
+                                                    (_qwen35("Qwen/Qwen3.5-9B"), "3.5"),
+                                                    (_qwen35("Qwen/Qwen3.6-27B"), "3.6")]
     foreign_configs = [_read(name) for name in (
         "Llama-3.1-8B-Instruct.config.json", "Mistral-7B-v0.1.config.json", "Mixtral-8x7B-v0.1.config.json",
         "gemma-2-9b-it.config.json", "gemma-3-1b-it.config.json")]
 
     @pytest.fixture(scope="class")
     @classmethod
-    def tokenizer(cls, tokenizer: Any) -> Any:
-        return tokenizer
+    def tokenizer(cls, tokenizer: Any, qwen35_tokenizer: Any) -> Any:
+        return {v: tokenizer for v in ("1", "1.5", "2", "2.5", "3", "2507")} | {
+            "3.5": qwen35_tokenizer, "3.6": qwen35_tokenizer}
 
     @pytest.fixture(scope="class")
     @classmethod
