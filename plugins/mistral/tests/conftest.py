@@ -16,6 +16,7 @@ tokens, and a ``<s> $A`` post-processor adds BOS like the Hub files do.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,7 @@ def tiny_mixtral_config(**overrides: Any) -> Any:
     return MixtralConfig(**values)
 
 
+@functools.lru_cache(maxsize=None)
 def mistral_common_encoder(name: str, mode: str = "finetuning") -> Any:
     """mistral-common's own tokenizer for a file it ships (ground truth); ``mode`` "finetuning" accepts
     conversations ending with a reply, "test" inference prompts."""
@@ -209,8 +211,8 @@ def mistral_common_request(messages: list[dict[str, Any]], tools: list[dict[str,
 LATER_CONTROL_RANKS = {"[ARGS]": 32, "[CALL_ID]": 33, "[THINK]": 35, "[/THINK]": 36}
 
 
-def tekken_file(directory: Path, version: str) -> Path:
-    """``tekken_240718.json`` relabelled as tokenizer ``version`` with the later control tokens added."""
+def _later_raw() -> dict[str, Any]:
+    """``tekken_240718.json`` with the special-token list of the later versions (ranks 0-999)."""
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
     raw = json.loads(mistral_data("tekken_240718.json").read_text(encoding="utf-8"))
@@ -220,7 +222,13 @@ def tekken_file(directory: Path, version: str) -> Path:
     count = raw["config"]["default_num_special_tokens"]
     raw["special_tokens"] = [{"rank": r, "token_str": named.get(r, f"<SPECIAL_{r}>"), "is_control": True}
                              for r in range(count)]
-    raw["config"]["version"] = version
+    return raw
+
+
+def tekken_file(directory: Path, version: str, raw: dict[str, Any] | None = None) -> Path:
+    """``tekken_240718.json`` relabelled as tokenizer ``version`` with the later control tokens added."""
+    raw = dict(raw or _later_raw())
+    raw["config"] = {**raw["config"], "version": version}
     path = directory / f"tekken_{version}.json"
     path.write_text(json.dumps(raw), encoding="utf-8")
     return path
@@ -234,17 +242,22 @@ def tekken_later(tmp_path_factory: Any) -> Any:
     from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
 
     directory = tmp_path_factory.mktemp("tekken")
-    files = {v: tekken_file(directory, v) for v in ("v7", "v11", "v13")}
-
+    raw = _later_raw()
+    files: dict[str, Path] = {}
     cache: dict[tuple[str, str], Any] = {}
 
+    def file(version: str) -> Path:
+        if version not in files:
+            files[version] = tekken_file(directory, version, raw)
+        return files[version]
+
     class Later:
-        tokenizer = convert_tekken_tokenizer(str(files["v13"]), chat_template="")
+        tokenizer = convert_tekken_tokenizer(str(file("v13")), chat_template="")
 
         @staticmethod
         def encoder(version: str, mode: str = "finetuning") -> Any:
             if (version, mode) not in cache:
-                cache[version, mode] = MistralTokenizer.from_file(str(files[version]), mode=ValidationMode(mode))
+                cache[version, mode] = MistralTokenizer.from_file(str(file(version)), mode=ValidationMode(mode))
             return cache[version, mode]
 
     return Later()
