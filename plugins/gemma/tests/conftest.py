@@ -268,17 +268,22 @@ TINY_GEMMA4_MOE: dict[str, Any] = {
 
 
 def tiny_gemma4_config(kind: str, **overrides: Any) -> dict[str, Any]:
-    """config.json of a tiny Gemma 4: "text" (gemma4_text), "wrapper" (gemma4, text only), "moe" (gemma4_text) or
+    """config.json of a tiny Gemma 4: "text" (gemma4_text), "wrapper" (gemma4, text only), "vision" (gemma4 with a
+    vision tower), "moe" (gemma4_text) or
     "unified" (gemma4_unified, the 12B's architecture: no per-layer embeddings, no KV sharing)."""
     if kind == "unified":
         text = {**TINY_GEMMA4_TEXT, "hidden_size_per_layer_input": 0, "num_kv_shared_layers": 0, **overrides,
                 "model_type": "gemma4_unified_text"}
         return {"model_type": "gemma4_unified", "architectures": ["Gemma4UnifiedForConditionalGeneration"],
                 "text_config": text, "vision_config": None, "audio_config": None, "eos_token_id": [1, 106]}
-    if kind == "wrapper":
+    if kind in ("wrapper", "vision"):
         text = {**TINY_GEMMA4_TEXT, **overrides, "model_type": "gemma4_text"}
+        vision = None if kind == "wrapper" else {
+            "model_type": "gemma4_vision", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 16, "position_embedding_size": 64,
+            "patch_size": 4}
         return {"model_type": "gemma4", "architectures": ["Gemma4ForConditionalGeneration"], "text_config": text,
-                "vision_config": None, "audio_config": None, "eos_token_id": [1, 106]}
+                "vision_config": vision, "audio_config": None, "eos_token_id": [1, 106]}
     base = TINY_GEMMA4_MOE if kind == "moe" else TINY_GEMMA4_TEXT
     return {"model_type": "gemma4_text", "architectures": ["Gemma4ForCausalLM"], **base, **overrides}
 

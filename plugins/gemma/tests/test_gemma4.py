@@ -273,3 +273,19 @@ def test_gemma4_tokenizer_checks_use_its_turn_tokens(tok4: Any, build_tokenizer:
     assert "end-of-turn-absent" in gemma3_vocab  # a Gemma 3 vocabulary has no <turn|>
     data = plugin.check_data(facts=facts, texts=["<|turn>user\nhi<turn|>", "plain"])
     assert [f.code for f in data] == ["format-tokens-in-data"] and "<|turn>/<turn|>" in data[0].message
+
+
+def test_vision_tower_stays_frozen_and_outside_lora(tiny_gemma4: Any, tiny_gemma4_config: Any) -> None:
+    """The wrapper's vision tower has its own q_proj/k_proj/...: the targets reach the language model only, and the
+    core's language-model-only restriction (the plugin asks for it) leaves every vision weight frozen."""
+    from framework.methods import apply_method, restrict_to_language_model
+
+    facts = _claimed(tiny_gemma4_config("vision"), "tiny")
+    assert plugin.model_load_settings(facts, CPU).train_language_model_only
+    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    model = apply_method(tiny_gemma4("vision"), RunConfig.model_validate({"method": "lora"}), targets)
+    restrict_to_language_model(model)
+    wrapped = [n for n, m in model.named_modules() if hasattr(m, "lora_A") and not n.endswith(("lora_A", "lora_B"))]
+    assert wrapped and all("language_model" in n for n in wrapped)
+    vision = [(n, p) for n, p in model.named_parameters() if "vision" in n]
+    assert vision and not any(p.requires_grad for _, p in vision)
