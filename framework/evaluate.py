@@ -1,7 +1,9 @@
 """``framework eval``: the same held-out data scored before and after fine-tuning, side by side.
 
-"Before" is the base model (the adapter disabled), "after" the trained run, so the table shows
-what fine-tuning changed and nothing else.
+"Before" is the base model the run started from, "after" the trained run, so the table shows
+what fine-tuning changed and nothing else. For an adapter on that base the adapter is switched
+off; a full or freeze run (and hybrid, whose adapter sits on its own full-phase model) loads
+the base model from the directory ``training_config.json`` records.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from framework.errors import ConfigError
 from framework.hookdata import ChatOptions
 
 
@@ -18,13 +19,40 @@ def _adapter_off(model: Any) -> Any:
     return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
 
 
+def _base_run(run: Any) -> Any:
+    """The run as it was before training: ``run`` itself (its adapter is switched off while
+    "before" is scored) or a copy holding the base model loaded from its directory."""
+    import dataclasses
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from framework.errors import ModelError
+
+    on_base = (run.directory / "adapter_config.json").exists() and not run.record["model"].get("adapter_base")
+    if on_base:
+        return run
+    base = Path(run.record["model"]["directory"])
+    if not (base / "config.json").is_file():
+        raise ModelError("the base model of this run is gone, so there is nothing to compare with", where=str(base),
+                         hint="restore the base model directory, or evaluate on the machine that trained the run")
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    if len(run.tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(run.tokenizer))
+    return dataclasses.replace(run, model=model.eval())
+
+
+def _before(run: Any, base: Any) -> Any:
+    """Where "before" runs: the adapter switched off, or nothing to switch (the base model)."""
+    return _adapter_off(run.model) if base is run else contextlib.nullcontext()
+
+
 def evaluate_run(output_dir: Path, data: Sequence[str], *, generate_answers: bool = False, limit: int = 200) -> dict[str, tuple[float, float]]:
     from framework.data.pipeline import prepare_sft
     from framework.inference import generate, load_run, perplexity
 
     run = load_run(output_dir)
-    if not (output_dir / "adapter_config.json").exists():
-        raise ConfigError("eval compares base and adapter; this run saved a full model", where=str(output_dir))
+    base = _base_run(run)
     def render(messages: list[dict[str, Any]], tools: Any = None, extra: dict[str, Any] | None = None) -> Any:
         return run.render(messages, ChatOptions(False, tuple(sorted((extra or {}).items()))), tools)
 
@@ -32,16 +60,16 @@ def evaluate_run(output_dir: Path, data: Sequence[str], *, generate_answers: boo
                            cutoff_len=int(run.record["config"]["data.cutoff_len"]["value"]), val_size=0.0,
                            max_samples=limit, features=run.features, renderer_name="the run's chat renderer")
     rows = prepared.train
-    with _adapter_off(run.model):
-        before = perplexity(run.model, rows)
+    with _before(run, base):
+        before = perplexity(base.model, rows)
     after = perplexity(run.model, rows)
     report = {"perplexity": (before, after)}
     if generate_answers:
-        report.update(_generation_scores(run, list(data), limit))
+        report.update(_generation_scores(run, base, list(data), limit))
     return report
 
 
-def _generation_scores(run: Any, data: list[str], limit: int) -> dict[str, tuple[float, float]]:
+def _generation_scores(run: Any, base: Any, data: list[str], limit: int) -> dict[str, tuple[float, float]]:
     from framework.extras import require
 
     require("eval", asked_by="framework eval --generate")
@@ -60,8 +88,8 @@ def _generation_scores(run: Any, data: list[str], limit: int) -> dict[str, tuple
     prompts = [list(e.messages[:-1]) for e in examples]
     references = [e.messages[-1]["content"] for e in examples]
     outputs: dict[str, list[str]] = {}
-    with _adapter_off(run.model):
-        outputs["before"] = [generate(run, p, 128) for p in prompts]
+    with _before(run, base):
+        outputs["before"] = [generate(base, p, 128) for p in prompts]
     outputs["after"] = [generate(run, p, 128) for p in prompts]
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=None)
     scores = {}
