@@ -11,7 +11,7 @@ from typing import Any
 
 from framework.hookdata import ChatOptions, Finding, Fix, ModelFacts
 
-from framework_mistral import chat
+from framework_mistral import chat, chat_v7
 from framework_mistral.detect import variant_of
 
 SRC_PAD = "https://github.com/huggingface/trl/issues/976"
@@ -113,11 +113,20 @@ def _eos_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     return []
 
 
+def control_tokens(facts: ModelFacts, tokenizer: Any) -> tuple[str, ...]:
+    """The control tokens the variant's format is built from (v1 has none beyond bos/eos)."""
+    fmt = chat.chat_format(facts, tokenizer)
+    if fmt in ("v3", "tekken"):
+        return ("[INST]", "[/INST]")
+    if fmt in chat_v7.FORMATS:
+        think = ("[THINK]", "[/THINK]") if variant_of(facts).reasoning else ()
+        return ("[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", *think)
+    return ()
+
+
 def _control_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
-    """v3/Tekken templates rely on [INST]/[/INST] being single control tokens (ids 3 and 4)."""
-    if chat.chat_format(facts, tokenizer) not in ("v3", "tekken"):
-        return []
-    split = [t for t in ("[INST]", "[/INST]") if _token_id(tokenizer, t) is None]
+    """The formats rely on their markers being single control tokens ([INST] 3, [/INST] 4, [THINK] ...)."""
+    split = [t for t in control_tokens(facts, tokenizer) if _token_id(tokenizer, t) is None]
     if not split:
         return []
     return [Finding(code="control-token-split", severity="error", source=SRC_TEMPLATE,
@@ -181,10 +190,9 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 def template_token_ids(facts: ModelFacts, tokenizer: Any) -> list[int]:
-    """Ids of the special tokens the chat format emits: bos, eos and, for v3/Tekken, [INST]/[/INST]."""
+    """Ids of the special tokens the chat format emits: bos, eos and the format's control tokens."""
     ids = [getattr(tokenizer, "bos_token_id", None), getattr(tokenizer, "eos_token_id", None)]
-    if chat.chat_format(facts, tokenizer) in ("v3", "tekken"):
-        ids += [_token_id(tokenizer, "[INST]"), _token_id(tokenizer, "[/INST]")]
+    ids += [_token_id(tokenizer, token) for token in control_tokens(facts, tokenizer)]
     return sorted({i for i in ids if i is not None})
 
 

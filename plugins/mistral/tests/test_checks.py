@@ -122,3 +122,19 @@ def test_double_bos_is_what_the_report_warns_about(facts_v01, tok_v1):
     text = plugin.render_chat(facts_v01, [{"role": "user", "content": "Hi"}], ChatOptions(), tok_v1, None).text
     assert tok_v1(text)["input_ids"][:2] == [1, 1]  # the pitfall
     assert tok_v1(text, add_special_tokens=False)["input_ids"].count(1) == 1  # what the core does
+
+
+def test_tekken_v7_formats_demand_their_system_and_think_tokens(tekken_later, tok_tekken):
+    """A Magistral checkpoint loaded with NeMo's tokenizer (no [THINK] at rank 35) splits [THINK]: an error."""
+    from framework.facts import facts_from_config
+
+    config = plugin.known_model_configs()["mistralai/Magistral-Small-2507"]
+    facts = facts_from_config(config, "mistralai/Magistral-Small-2507")
+    facts = facts.model_copy(update={"variant": plugin.match_model(facts).variant})
+    assert "control-token-split" not in {f.code for f in plugin.check_tokenizer(facts, tekken_later.tokenizer)}
+    wrong = [f for f in plugin.check_tokenizer(facts, tok_tekken) if f.code == "control-token-split"]
+    assert wrong and "[THINK], [/THINK]" in wrong[0].message and "[SYSTEM_PROMPT]" not in wrong[0].message
+    from framework_mistral import checks
+
+    ids = checks.template_token_ids(facts, tekken_later.tokenizer)
+    assert {17, 18, 35, 36} <= set(ids)
