@@ -1,8 +1,9 @@
-"""Gemma family plugin for ``framework``: Gemma 1, Gemma 2 and Gemma 3 (text-only and the multimodal wrapper).
+"""Gemma family plugin for ``framework``: Gemma 1, 2, 3 and 4 (text-only and the multimodal wrappers).
 
 The hook implementations live in ``framework_gemma.plugin`` (the entry point); every other
-module holds one concern: detection, chat format, checks, presets, RoPE policy, and the
-format's token names.
+module holds one concern: detection (``detect``, ``detect4``, ``shipped``), chat formats (``chat``
+for Gemma 1-3, ``chat4`` for Gemma 4), checks, presets, published checkpoints, RoPE policy, and the
+formats' token names.
 """
 
 __version__ = "0.1.0"
