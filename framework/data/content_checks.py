@@ -25,8 +25,8 @@ from typing import Any
 from framework.data.formats import Example
 from framework.data.messages import THINK_CLOSE, THINK_OPEN, tool_name
 from framework.data.problems import Problem
-from framework.errors import DataError
-from framework.hookdata import ChatFeatures
+from framework.errors import DataError, PluginError
+from framework.hookdata import ChatFeatures, RenderedChat
 
 #: Keys of ``DataReport.content``: samples with each kind of content.
 CONTENT_KINDS = ("reasoning", "tool_calls", "tool_results", "tools")
@@ -199,3 +199,16 @@ def _undeclared(ex: Example, features: ChatFeatures) -> tuple[str, str] | None:
     if not features.tools and ex.tools:
         return "tool declarations (field 'tools')", "remove the 'tools' field from the data"
     return None
+
+
+def check_reasoning_marked(ex: Example, rendered: RenderedChat, renderer: str) -> None:
+    """Masking reasoning needs the renderer to mark it: a last reply's reasoning (which every
+    template keeps) rendered without a ``kind="reasoning"`` segment would be trained silently."""
+    last = ex.messages[-1] if ex.messages else {}
+    if "reasoning_content" not in last or any(s.kind == "reasoning" for s in rendered.segments):
+        return
+    raise PluginError(
+        f"{renderer} rendered the reasoning of {ex.source}:{ex.line} without marking it as reasoning "
+        "(Segment.kind), so data.train_on_reasoning=false cannot mask it; report this to the plugin's authors "
+        "or train with data.train_on_reasoning=true"
+    )

@@ -23,7 +23,7 @@ import numpy as np
 from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
 from framework.data.encode import batch_encoder, special_text_finder
-from framework.data.content_checks import features_note, refuse_undeclared
+from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
@@ -58,6 +58,7 @@ class _SftState:
     allow_special: bool
     train_reasoning: bool = True
     with_kinds: bool = False
+    renderer_name: str = "the chat renderer"
 
     def __post_init__(self) -> None:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
@@ -118,6 +119,9 @@ class _TokenizeBatch:
         st = self.state or _STATE[self.key]
         examples = st.examples
         rendered = [render_sample(st.render, examples[i].messages, examples[i]) for i in batch["index"]]
+        if not st.train_reasoning:
+            for i, chat in zip(batch["index"], rendered):
+                check_reasoning_marked(examples[i], chat, st.renderer_name)
         tokenized = st.tokenize(rendered)
         ids_out: list[list[int]] = []
         labels_out: list[list[int]] = []
@@ -346,6 +350,7 @@ def prepare_sft(
         allow_special_in_data,
         train_on_reasoning,
         with_kinds,
+        renderer_name,
     )
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)

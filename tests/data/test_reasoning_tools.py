@@ -369,3 +369,18 @@ def test_chat_tools_file(tmp_path: Any) -> None:
         load_tools(str(bad))
     assert exc.value.line() == f"{bad}: tools[0] names no function. " + (
         'write {"type": "function", "function": {"name": ..., "description": ..., "parameters": {...}}}')
+
+
+def test_masking_reasoning_refuses_a_renderer_that_does_not_mark_it(kit: Any, tokenizer: Any) -> None:
+    from framework.errors import PluginError
+
+    def unmarked(messages: list[dict[str, Any]], tools: Any = None, options: Any = None) -> RenderedChat:
+        return RenderedChat(tuple(Segment(s.text, s.trainable, s.message_index, s.from_data)
+                                  for s in thinking_chatml(messages, tools).segments))
+
+    path = kit.jsonl("d.jsonl", _rows()[:2])
+    assert prepare_sft(path, tokenizer, unmarked, cutoff_len=256, features=ALL).report.kept == 2
+    with pytest.raises(PluginError) as exc:
+        prepare_sft(path, tokenizer, unmarked, cutoff_len=256, features=ALL, train_on_reasoning=False,
+                    renderer_name="plugin demo (x 1)")
+    assert str(exc.value).startswith(f"plugin demo (x 1) rendered the reasoning of {path}:1 without marking it")
