@@ -292,14 +292,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from framework.runner import prepare_inputs
+    from framework.training.inputs import build_inputs
 
     plan = _plan(args, need_weights=True)
     _say(f"plugin {plan.selection.info.label()} variant {plan.facts.variant}")
     _say(f"chat {_chat_line(plan)}")
     for warning in plan.warnings:
         _say(f"[warning] {warning}")
-    inputs = prepare_inputs(plan, _say)
+    inputs = build_inputs(plan, _say)
     fixes, findings = inputs.fixes, inputs.findings
     errors = [f for f in fixes.findings + findings if f.severity == "error" and f.fix is None]
     return EXIT_USER if errors else EXIT_OK
@@ -308,13 +308,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     import json
 
-    from framework.runner import prepare_data, prepare_tokenizer
+    from framework.training.inputs import fixed_tokenizer, read_data
 
     from framework.render_view import marked, spans
 
     plan = _plan(args, need_weights=True)
-    tokenizer, _ = prepare_tokenizer(plan)
-    data = prepare_data(plan, tokenizer, with_kinds=True)
+    tokenizer, _ = fixed_tokenizer(plan)
+    data = read_data(plan, tokenizer, with_kinds=True)
     rows = data.train if data.eval is None else __import__("datasets").concatenate_datasets([data.train, data.eval])
     limit = len(rows) if args.limit is None else min(args.limit, len(rows))
     for i in range(limit):
@@ -374,7 +374,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in plan.warnings:
         say(f"[warning] {warning}")
     from framework.checkpointing import RunComplete
-    from framework.runner import run
+    from framework.training import run
 
     try:
         result = run(plan, say)

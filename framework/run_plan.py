@@ -257,7 +257,7 @@ def _planner_choice(facts: ModelFacts, layers: list[Layer], user_layers: list[La
 def _refuse_late_failures(config: Any, need_weights: bool) -> None:
     """Settings that transformers or bitsandbytes would reject only after data and model are loaded."""
     if config.data.val_size > 0:
-        from framework.runner import save_and_eval_schedule
+        from framework.training.arguments import save_and_eval_schedule
 
         save_and_eval_schedule(config.training, has_eval=True)
     if need_weights and config.method in ("qlora", "qlora8"):

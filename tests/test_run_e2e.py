@@ -12,7 +12,7 @@ import torch
 from framework.cli import main
 from framework.plugins import make_plugin_host
 from framework.run_plan import make_plan
-from framework.runner import run
+from framework.training import run
 
 
 def _args(**values: object) -> argparse.Namespace:

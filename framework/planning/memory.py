@@ -328,18 +328,4 @@ def _assumptions(method: str, compute_dtype: str, optimizer: str, grad_checkpoin
     return tuple(notes)
 
 
-def __getattr__(name: str) -> object:
-    """``choose_method``, ``MethodChoice`` and ``estimate_sharded`` live in their own modules
-    (they build on this one); they are reachable from here too, as the planner's API names them."""
-    if name in ("choose_method", "MethodChoice"):
-        from framework.planning import choose
-
-        return getattr(choose, name)
-    if name == "estimate_sharded":
-        from framework.planning import sharding
-
-        return sharding.estimate_sharded
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["MemoryEstimate", "Method", "estimate", "parameter_count", "parse_size"]

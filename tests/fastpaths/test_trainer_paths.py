@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from framework.data.collate import PackingCollator, PaddedCollator
-from framework.train import FrameworkTrainer
+from framework.training.trainer import FrameworkTrainer
 
 PAD = 0
 VOCAB = 257

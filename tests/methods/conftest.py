@@ -101,7 +101,7 @@ def run_plan(tiny_model_dir: Path, data_files: dict[str, Path], tmp_path_factory
 @pytest.fixture(scope="session")
 def train(run_plan: Callable[..., Any]) -> Callable[..., Trained]:
     """``train(method=..., stage=..., sets=[...])``: a short run on the tiny model, in-process."""
-    from framework.runner import run
+    from framework.training import run
 
     def start(**options: Any) -> Trained:
         said: list[str] = []

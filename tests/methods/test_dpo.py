@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from framework.dpo import added_ids, end_at_stop, fit_for_trl, prepare_dpo
+from framework.training.dpo import added_ids, build_dpo, end_at_stop, fit_for_trl
 from framework.errors import ConfigError
 
 IDS = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 12]])
@@ -65,7 +65,7 @@ def test_adapter_saved_and_reloads(dpo_run: Any, tiny_model_dir: Path) -> None:
 
 
 def test_completions_end_at_the_end_of_turn_token(run_plan: Any) -> None:
-    setup = prepare_dpo(run_plan(stage="dpo", sets=DPO_SETTINGS), lambda _: None)
+    setup = build_dpo(run_plan(stage="dpo", sets=DPO_SETTINGS), lambda _: None)
     tokenizer = setup.tokenizer
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert setup.fitted.end_token == "<|im_end|>"
@@ -78,7 +78,7 @@ def test_completions_end_at_the_end_of_turn_token(run_plan: Any) -> None:
 
 
 def test_no_double_bos(run_plan: Any, bos_model_dir: Path) -> None:
-    setup = prepare_dpo(run_plan(stage="dpo", sets=DPO_SETTINGS, model=bos_model_dir), lambda _: None)
+    setup = build_dpo(run_plan(stage="dpo", sets=DPO_SETTINGS, model=bos_model_dir), lambda _: None)
     tokenizer = setup.tokenizer
     bos = tokenizer.bos_token_id
     rendered = setup.data.train[0]["prompt"]

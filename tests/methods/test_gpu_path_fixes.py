@@ -27,7 +27,7 @@ def test_max_grad_norm_zero_disables_clipping_and_trains(train: Callable[..., An
 
 
 def test_max_grad_norm_zero_reaches_the_trainer_as_zero(run_plan: Callable[..., Any], tmp_path: Path) -> None:
-    from framework.runner import training_arguments
+    from framework.training.arguments import training_arguments
 
     plan = run_plan(method="lora", sets=["training.max_grad_norm=0"])
     assert training_arguments(plan, tmp_path, has_eval=False).max_grad_norm == 0
@@ -49,11 +49,12 @@ def test_model_is_on_the_gpu_before_the_demo_answer(run_plan: Callable[..., Any]
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Loaded without a device map, the model stayed on the CPU for the demo's first ``generate``,
     where the llama3 demo's flash-attention has no kernel."""
-    from framework.runner import load_for_training, prepare_tokenizer
+    from framework.training.inputs import fixed_tokenizer
+    from framework.training.model import load_for_training
 
     plan = run_plan(method="lora")
     on_h100 = dataclasses.replace(plan, hardware=H100)
-    tokenizer, fixes = prepare_tokenizer(on_h100)
+    tokenizer, fixes = fixed_tokenizer(on_h100)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     real_to = torch.nn.Module.to
     moves = _recorded_moves(monkeypatch)
@@ -66,7 +67,7 @@ def test_model_is_on_the_gpu_before_the_demo_answer(run_plan: Callable[..., Any]
 def test_no_demo_answer_from_sharded_weights() -> None:
     from types import SimpleNamespace
 
-    from framework.runner import before_answer
+    from framework.training.model import before_answer
 
     plan: Any = SimpleNamespace(demo=object(), distributed=SimpleNamespace(sharded=True))
     assert before_answer(object(), object(), plan, []) is None  # never reaches generate
@@ -77,14 +78,15 @@ def test_liger_fused_loss_is_applied_where_the_chunked_loss_cannot_run(run_plan:
     """Under DDP the trainer drops the chunked loss; Liger's fused loss used to follow the
     configured ``chunked_loss`` instead, so neither ran."""
     import framework.kernels as kernels
-    from framework.runner import load_for_training, prepare_tokenizer
+    from framework.training.inputs import fixed_tokenizer
+    from framework.training.model import load_for_training
 
     monkeypatch.setattr("framework.extras.Extra.missing", lambda self: [])  # planned as if liger were installed
     plan = run_plan(method="lora", sets=["training.liger_kernels=true"])
     plan.loss = kernels.choose_loss(plan.config, strategy="ddp", world_size=2)
     applied: list[bool] = []
     monkeypatch.setattr(kernels, "apply_liger", lambda model, *, device, fused_loss: applied.append(fused_loss) or "")
-    tokenizer, fixes = prepare_tokenizer(plan)
+    tokenizer, fixes = fixed_tokenizer(plan)
     load_for_training(plan, tokenizer, fixes)
     assert applied == [True]
 
@@ -125,7 +127,7 @@ def test_qlora_chunked_loss_runs_under_the_trainers_autocast(wide_model_dir: Pat
     from framework.data.collate import PackingCollator
     from framework.hookdata import LoraTargets
     from framework.methods import apply_method
-    from framework.train import FrameworkTrainer
+    from framework.training.trainer import FrameworkTrainer
 
     model, config = _qlora(wide_model_dir)
     model = apply_method(model, config, LoraTargets(target_modules="all-linear"))

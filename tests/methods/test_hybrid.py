@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from framework.errors import ConfigError
-from framework.hybrid import attach_lora, sample_order, switch_step, total_steps
+from framework.training.hybrid import attach_lora, sample_order, switch_step, total_steps
 
 IDS = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 12]])
 LR = 3e-3
@@ -137,7 +137,7 @@ def test_switch_probe_takes_a_flash_attention_batch(tiny_model_dir: Path) -> Non
     from transformers import AutoModelForCausalLM
 
     from framework.data.collate import PackingCollator
-    from framework.hybrid import _probe_loss
+    from framework.training.hybrid import _probe_loss
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation="sdpa")
     rows = [{"input_ids": [5, 17, 42, 99, 7], "labels": [-100, -100, 42, 99, 7]},

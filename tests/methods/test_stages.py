@@ -35,11 +35,11 @@ class _Recorder:
 
 
 def test_sequence_length_schedule_in_a_run(train: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from framework import runner
+    from framework.training import sft
 
     seen: list[int] = []
-    original = runner.collator
-    monkeypatch.setattr(runner, "collator", lambda *a: _Recorder(original(*a), seen))
+    original = sft.collator
+    monkeypatch.setattr(sft, "collator", lambda *a: _Recorder(original(*a), seen))
     run = train(method="lora", sets=["training.max_steps=8", "training.micro_batch_size=2", "training.learning_rate=1e-2"],
                 seq_schedule="24:0.5,128:1.0")  # the replies start at token 19: phase 1 trains them
     assert run.metrics["steps"] == 8

@@ -127,7 +127,7 @@ def test_bad_settings_are_config_errors(facts, setting: str, value: object) -> N
 
 
 def test_the_api_is_reachable_where_the_planner_names_it() -> None:
-    from framework.planning.memory import MethodChoice, choose_method, estimate_sharded, parameter_count, parse_size
+    from framework.planning import MethodChoice, choose_method, estimate_sharded, parameter_count, parse_size
 
     assert callable(choose_method) and callable(estimate_sharded) and callable(parameter_count)
     assert MethodChoice.__name__ == "MethodChoice" and parse_size("1GB") == GIB

@@ -184,14 +184,14 @@ def test_leftovers_of_a_crashed_save_are_removed_and_never_counted(tmp_path: Pat
 
 
 def test_overwrite_clears_old_checkpoints_just_before_training(tmp_path: Path) -> None:
-    from framework.runner import prepare_output_dir
+    from framework.training.saving import clear_output_dir
 
     for name in ("checkpoint-2", "checkpoint-4", ".tmp-checkpoint-6"):
         (tmp_path / name).mkdir()
     (tmp_path / "checkpoint-4" / "trainer_state.json").write_text("{}")
-    prepare_output_dir(tmp_path, None, overwrite=False)  # a resumed or fresh run keeps checkpoints
+    clear_output_dir(tmp_path, None, overwrite=False)  # a resumed or fresh run keeps checkpoints
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-4"]
-    prepare_output_dir(tmp_path, tmp_path / "checkpoint-4", overwrite=True)  # resuming: kept
+    clear_output_dir(tmp_path, tmp_path / "checkpoint-4", overwrite=True)  # resuming: kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-4"]
-    prepare_output_dir(tmp_path, None, overwrite=True)  # --overwrite: the old run's checkpoints go
+    clear_output_dir(tmp_path, None, overwrite=True)  # --overwrite: the old run's checkpoints go
     assert list(tmp_path.iterdir()) == []

@@ -105,7 +105,7 @@ def test_early_stopping_keeps_and_loads_the_best_checkpoint_and_logs_to_tensorbo
     run_argv: Callable[..., list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from framework.train import FrameworkTrainer
+    from framework.training.trainer import FrameworkTrainer
 
     real_prediction_step = FrameworkTrainer.prediction_step
 

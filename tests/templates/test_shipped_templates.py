@@ -179,10 +179,10 @@ def _plan_and_tokenizer(directory: Path) -> tuple[Any, Any]:
 
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import prepare_tokenizer
+    from framework.training.inputs import fixed_tokenizer
 
     plan = make_plan(argparse.Namespace(model=str(directory)), make_plugin_host(), need_weights=True)
-    return plan, prepare_tokenizer(plan)[0]
+    return plan, fixed_tokenizer(plan)[0]
 
 
 def test_drift_check_names_the_first_differing_token(borrowed: Callable[[str], Path], tmp_path: Path) -> None:
@@ -226,6 +226,7 @@ def test_drift_is_reported_by_check(borrowed: Callable[[str], Path], chat_file: 
 
 
 def test_a_template_that_raises_is_one_line_naming_file_and_line(borrowed: Callable[[str], Path], chat_file: Path,
+                                                                  conversations: list[list[dict[str, str]]],
                                                                   tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     raising = "{%- if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}\n"
@@ -237,4 +238,6 @@ def test_a_template_that_raises_is_one_line_naming_file_and_line(borrowed: Calla
                         "--overwrite-cache")
     assert code == 2
     line = err.strip().splitlines()[-1]
-    assert f"{path}:1" in line and "System role not supported" in line, err
+    system_sample = 1 + next(i for i, c in enumerate(conversations) if c[0]["role"] == "system")
+    assert line.startswith(f"error: {chat_file}:{system_sample}: {path}:1: "), err  # the sample, then the template
+    assert "System role not supported" in line

@@ -80,7 +80,7 @@ def test_gemma4_trains_saves_and_reloads(kind: str, method: str, model_dirs: dic
     from framework.methods import quantization_config
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     said: list[str] = []
     plan = make_plan(_args(model_dirs[kind], data_file, tmp_path / "out", method), make_plugin_host(),
@@ -127,7 +127,7 @@ def test_gemma4_learns_reasoning_and_tool_calls_and_stops_on_its_turn_tokens(mod
     Gemma 4 renderer; the loss falls and the saved generation config stops on <turn|> and <|tool_response>."""
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     data = tmp_path / "agent.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in AGENT_ROWS), encoding="utf-8")

@@ -60,7 +60,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tok4: Any, tiny_text_con
 def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     out = tmp_path_factory.mktemp("run") / "out"
     data = out.parent / "train.jsonl"

@@ -222,7 +222,7 @@ def test_run_two_steps_saves_and_reloads_to_the_same_logits(model_dirs: dict[str
     from framework.methods import quantization_config
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     plan = make_plan(_args(model_dirs[kind], model_dirs["data"], tmp_path / "out", method), make_plugin_host(),
                      need_weights=True)

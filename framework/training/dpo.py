@@ -1,4 +1,7 @@
-"""``--stage dpo``: Direct Preference Optimization with TRL's ``DPOTrainer``.
+"""The DPO recipe (``--stage dpo``): Direct Preference Optimization with TRL's ``DPOTrainer``.
+
+What differs from the skeleton: TRL's trainer (with ``TrainerHabits``), the preference rows
+fitted to TRL's tokenization (below), the reference model, and reward metrics.
 
 The data arrive as strings rendered by the family plugin (``prepare_preference``): ``prompt``
 is the conversation up to the reply with the generation prompt, ``chosen``/``rejected`` what
@@ -35,25 +38,25 @@ temperature; TRL logs ``rewards/margins`` (chosen minus rejected implicit reward
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from framework import distributed
 from framework.config import ADAPTER_METHODS, PROMPT_METHODS
 from framework.errors import ConfigError
 from framework.run_plan import RunPlan
-from framework.runner import (
-    RunResult,
-    Say,
-    default_output_dir,
-    load_for_training,
-    prepare_inputs,
-    prepare_output_dir,
-    save_outputs,
-    training_arguments,
-)
+from framework.training import skeleton
+from framework.training.arguments import training_arguments
+from framework.training.inputs import build_inputs
+from framework.training.model import load_for_training
+from framework.training.saving import clear_output_dir, finish
+from framework.training.skeleton import RunResult, Say
+
+
+def claims(config: Any) -> bool:
+    return config.stage == "dpo"
 
 _PROBE = "a"
 
@@ -141,18 +144,12 @@ class _EosAs:
 def _trainer_class() -> type:
     from trl import DPOTrainer
 
-    class FrameworkDPOTrainer(DPOTrainer):
-        """TRL's trainer, told which token ends a completion and counting real tokens."""
+    from framework.training.trainer import TrainerHabits
+
+    class FrameworkDPOTrainer(TrainerHabits, DPOTrainer):
+        """TRL's trainer, told which token ends a completion, with every recipe's trainer habits."""
 
         end_token: str | None = None
-        tokens: Any = None
-        guard: Any = None
-
-        def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
-            optimizer = super().create_optimizer(*args, **kwargs)
-            if self.guard is not None and self.guard.guard is None:
-                self.guard.attach(self.optimizer)
-            return optimizer
 
         def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
             end = type(self).end_token
@@ -164,11 +161,6 @@ def _trainer_class() -> type:
                 return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
             finally:
                 self._tokenizer = tokenizer
-
-        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
-            if self.tokens is not None:
-                self.tokens.add(inputs)
-            return super().training_step(model, inputs, num_items_in_batch)
 
     return FrameworkDPOTrainer
 
@@ -219,27 +211,20 @@ class DpoSetup:
     output_dir: Path
     resume_from: Path | None
     params: Any
+    started: float = 0.0
 
 
-def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
-    import torch
-
+def build_dpo(plan: RunPlan, say: Say) -> DpoSetup:
     from framework.methods import count_parameters
-    from framework.outputs import check_output_dir
     from framework.progress import ProgressBar, TokenCounter, install
 
     cfg = plan.config
     if cfg.data.seq_schedule:
         raise ConfigError("data.seq_schedule applies to --stage sft and pt; TRL's DPO collator builds the batches here",
                           hint="drop --seq-schedule, or limit the pair length with --cutoff-len")
-    output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
-    resume_from = check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=cfg.output.resume)
-    if resume_from is not None:
-        from framework.checkpointing import check_resume
-
-        check_resume(resume_from, plan.resolved.to_json())  # before anything loads
-    torch.manual_seed(cfg.training.seed)
-    inputs = prepare_inputs(plan, say, check_data=False)
+    begun = skeleton.start(plan)
+    output_dir, resume_from = begun.output_dir, begun.resume_from
+    inputs = build_inputs(plan, say, check_data=False)
     tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data
     fitted = fit_for_trl(data.train, tokenizer, fixes.stop_tokens)
     evaluation = fit_for_trl(data.eval, tokenizer, fixes.stop_tokens).rows if data.eval is not None else None
@@ -259,51 +244,38 @@ def prepare_dpo(plan: RunPlan, say: Say) -> DpoSetup:
         train_dataset=fitted.rows, eval_dataset=evaluation, processing_class=tokenizer, peft_config=peft_config,
     )
     trainer.tokens = TokenCounter(tokenizer.pad_token_id)
+    trainer.run_settings = plan.resolved.to_json()  # what --resume compares
     install(trainer, ProgressBar(trainer.tokens, say, world_size=trainer.args.world_size))
     params = count_parameters(trainer.model)
     say(f"method {cfg.method} (dpo, beta {cfg.dpo.beta}): {params.line()}")
-    return DpoSetup(trainer, tokenizer, fixes, data, fitted, output_dir, resume_from, params)
+    return DpoSetup(trainer, tokenizer, fixes, data, fitted, output_dir, resume_from, params, begun.started)
 
 
-def run_dpo(plan: RunPlan, say: Say) -> RunResult:
+def run(plan: RunPlan, say: Say) -> RunResult:
     """Preference training on prompt/chosen/rejected pairs; saves like an SFT run."""
-    from transformers import EarlyStoppingCallback
-
-    from framework.guards import GuardCallback
-    from framework.interrupt import InterruptCallback
-    from framework.outputs import plot_losses, write_json
-
-    started = time.perf_counter()
     cfg = plan.config
-    setup = prepare_dpo(plan, say)
+    setup = build_dpo(plan, say)
     trainer = setup.trainer
-    guard = GuardCallback(say)
-    interrupt = InterruptCallback(say)
-    trainer.guard = guard
-    for callback in (guard, interrupt):
+    found = skeleton.callbacks(plan, say, has_eval=setup.data.eval is not None)
+    trainer.guard = found.guard
+    for callback in found.all():
         trainer.add_callback(callback)
-    if setup.data.eval is not None and cfg.training.early_stopping_patience:
-        trainer.add_callback(EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold))
-    for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
-        for callback in extra or []:
-            trainer.add_callback(callback)
-    prepare_output_dir(setup.output_dir, setup.resume_from, overwrite=cfg.output.overwrite)
+    if distributed.is_main_process():
+        clear_output_dir(setup.output_dir, setup.resume_from, overwrite=cfg.output.overwrite)
     result = trainer.train(resume_from_checkpoint=str(setup.resume_from) if setup.resume_from else None)
+    skeleton.check_diverged(found, setup.output_dir)
     log = trainer.state.log_history
-    history = {key: [(int(e["step"]), float(e[key])) for e in log if key in e and math.isfinite(float(e[key]))]
+    history = {key: skeleton.history(log, key)
                for key in ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")}
-    eval_history = [(int(e["step"]), float(e["eval_loss"])) for e in log if "eval_loss" in e]
-    if interrupt.requested:
+    eval_history = skeleton.history(log, "eval_loss")
+    if found.interrupt.requested:
         say(f"stopped by interrupt after step {result.global_step}; continue with --resume --output {setup.output_dir}")
         return RunResult(setup.output_dir, {"steps": result.global_step, "interrupted": True,
                                             "train_history": history["loss"]}, None, None, trainer.model,
                          setup.tokenizer, interrupted=True)
     eval_loss = trainer.evaluate()["eval_loss"] if setup.data.eval is not None else None
     model = trainer.model
-    save_outputs(plan, model, setup.tokenizer, setup.fixes, setup.output_dir)
     margins = history["rewards/margins"]
-    train_tokens = setup.trainer.tokens.seen * trainer.args.world_size
-    runtime = result.metrics.get("train_runtime")
     metrics = {
         "stage": "dpo",
         "beta": cfg.dpo.beta,
@@ -324,16 +296,16 @@ def run_dpo(plan: RunPlan, say: Say) -> RunResult:
         "eval_samples": len(setup.data.eval) if setup.data.eval is not None else 0,
         "bos_stripped": setup.fitted.bos_stripped,
         "completion_end_token": setup.fitted.end_token,
-        "train_tokens": train_tokens,
-        "train_runtime_s": runtime,
-        "tokens_per_second": train_tokens / runtime if runtime else None,
+        **skeleton.throughput(trainer.tokens.seen, trainer.args.world_size, result.metrics.get("train_runtime")),
         "trainable_parameters": setup.params.trainable,
         "total_parameters": setup.params.total,
-        "wall_time_s": time.perf_counter() - started,
-        "skipped_steps": guard.guard.skipped if guard.guard else 0,
-        "loss_spikes": guard.spikes,
+        "wall_time_s": time.perf_counter() - setup.started,
+        "skipped_steps": found.guard.guard.skipped if found.guard.guard else 0,
+        "loss_spikes": found.guard.spikes,
+        "stopped_early": found.stopped_early(),
         "interrupted": False,
+        "world_size": trainer.args.world_size,
+        "strategy": plan.distributed.strategy if plan.distributed is not None else None,
     }
-    write_json(setup.output_dir / "metrics.json", metrics)
-    plot_losses(setup.output_dir / "loss.png", history["loss"], eval_history)
+    finish(plan, trainer, model, setup.tokenizer, setup.fixes, setup.output_dir, metrics, history["loss"], eval_history)
     return RunResult(setup.output_dir, metrics, None, None, model, setup.tokenizer)

@@ -1,4 +1,4 @@
-"""``--method hybrid``: full-parameter fine-tuning first, then LoRA on the updated weights.
+"""The hybrid recipe (``--method hybrid``): full-parameter fine-tuning first, then LoRA on the updated weights.
 
 The seeds' recipe: the first 10-30% of the optimizer steps change the weights the most and the
 loss falls fastest, so train those in full to learn the instructions quickly; then switch to
@@ -32,24 +32,22 @@ from typing import Any
 
 import numpy as np
 
+from framework import distributed
 from framework.errors import ConfigError
 from framework.run_plan import IDENTITY_PROMPT, RunPlan
-from framework.runner import (
-    RunResult,
-    Say,
-    collator,
-    default_output_dir,
-    before_answer,
-    generate_answer,
-    load_for_training,
-    loss_choice,
-    prepare_inputs,
-    prepare_output_dir,
-    training_arguments,
-)
+from framework.training import skeleton
+from framework.training.arguments import training_arguments
+from framework.training.inputs import build_inputs
+from framework.training.model import before_answer, collator, generate_answer, load_for_training, loss_choice, sharded
+from framework.training.saving import clear_output_dir, finish, save_model_directory
+from framework.training.skeleton import RunResult, Say
 
 #: Where the full-phase model is saved, relative to the run output.
 BASE_SUBDIR = "base"
+
+
+def claims(config: Any) -> bool:
+    return config.method == "hybrid" and config.stage in ("sft", "pt")
 
 
 def total_steps(max_steps: int, epochs: float, samples: int, samples_per_step: int) -> int:
@@ -99,7 +97,7 @@ class _ShiftedSchedule:
 def _phase_trainer_class() -> type:
     from torch.optim.lr_scheduler import LambdaLR
 
-    from framework.train import FrameworkTrainer
+    from framework.training.trainer import FrameworkTrainer
 
     class PhaseTrainer(FrameworkTrainer):
         """A trainer that runs a stretch of a longer run's learning-rate schedule."""
@@ -127,18 +125,12 @@ class _Phase:
     train_history: list[tuple[int, float]]
     eval_history: list[tuple[int, float]]
     lr_history: list[tuple[int, float]]
-    guard: Any
-    interrupt: Any
+    callbacks: skeleton.Callbacks
     tokens: Any
-    stopper: Any
 
 
 def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluation: Any, output_dir: Path, *,
                  steps: int, offset: int, total: int, save: bool, say: Say) -> _Phase:
-    from transformers import EarlyStoppingCallback
-
-    from framework.guards import GuardCallback, TrainingDiverged
-    from framework.interrupt import InterruptCallback
     from framework.loss import supports_chunked_loss
     from framework.progress import ProgressBar, TokenCounter, install
     from framework.seq_schedule import ScheduledCollator, scheduled
@@ -149,15 +141,8 @@ def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluati
     if not save:
         changes.update(save_strategy="no", load_best_model_at_end=False)
     args = replace(args, **changes)
-    guard = GuardCallback(say)
-    interrupt = InterruptCallback(say)
-    callbacks: list[Any] = [guard, interrupt]
-    stopper = None
-    if evaluation is not None and cfg.training.early_stopping_patience:
-        stopper = EarlyStoppingCallback(cfg.training.early_stopping_patience, cfg.training.early_stopping_threshold)
-        callbacks.append(stopper)
-    for _, extra in plan.family.host.call_all("training_callbacks", config=cfg):
-        callbacks.extend(extra or [])
+    found = skeleton.callbacks(plan, say, has_eval=evaluation is not None)
+    callbacks = found.all()
     data_collator = scheduled(collator(plan, tokenizer, model), cfg.data.seq_schedule, say,
                               step_offset=offset, total_steps=total)
     if isinstance(data_collator, ScheduledCollator):
@@ -167,18 +152,15 @@ def _train_phase(plan: RunPlan, model: Any, tokenizer: Any, train: Any, evaluati
         model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=data_collator,
         processing_class=tokenizer, callbacks=callbacks,
         chunked_loss=loss_choice(plan).chunked and supports_chunked_loss(model),
-        loss_chunk_size=cfg.training.loss_chunk_size, guard=guard, tokens=tokens,
+        loss_chunk_size=cfg.training.loss_chunk_size, guard=found.guard, tokens=tokens,
         schedule_steps=total, schedule_offset=offset,
     )
     install(trainer, ProgressBar(tokens, say, world_size=trainer.args.world_size))
     result = trainer.train()
-    if guard.stopped_reason:
-        raise TrainingDiverged(f"training stopped: {guard.stopped_reason}")
+    skeleton.check_diverged(found, output_dir)
     log = trainer.state.log_history
-    train_history = [(offset + int(e["step"]), float(e["loss"])) for e in log if "loss" in e and math.isfinite(float(e["loss"]))]
-    eval_history = [(offset + int(e["step"]), float(e["eval_loss"])) for e in log if "eval_loss" in e]
-    lr_history = [(offset + int(e["step"]), float(e["learning_rate"])) for e in log if e.get("learning_rate") is not None]
-    return _Phase(trainer, result, train_history, eval_history, lr_history, guard, interrupt, tokens, stopper)
+    return _Phase(trainer, result, skeleton.history(log, "loss", offset), skeleton.history(log, "eval_loss", offset),
+                  skeleton.history(log, "learning_rate", offset), found, tokens)
 
 
 def _probe_loss(model: Any, batch: dict[str, Any]) -> float:
@@ -199,60 +181,32 @@ def _probe_loss(model: Any, batch: dict[str, Any]) -> float:
     return float(loss)
 
 
-def _save_base(model: Any, tokenizer: Any, base_dir: Path) -> None:
-    from framework.checkpointing import save_outputs_atomically
+def _record_hybrid(switch: int, steps: int) -> Any:
+    """The adapter's base named in training_config.json, relative to the output (the run can move).
 
-    def write(staging: Path) -> None:
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-
-    save_outputs_atomically(base_dir, write, last=("config.json",))
-
-
-def _save_run_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: Any, output_dir: Path, switch: int,
-                      steps: int) -> None:
-    """The runner's outputs, with the adapter's base named in training_config.json.
-
-    The base is recorded relative to the output, so the run can be moved; it is written
-    before training_config.json is moved into place, so no reader ever sees a hybrid output
-    that points at the original model.
+    Added before training_config.json is moved into place, so no reader ever sees a hybrid
+    output that points at the original model.
     """
-    import json
-
-    from framework.checkpointing import save_outputs_atomically
-    from framework.outputs import write_json
-    from framework.runner import _write_outputs
-
-    def write(staging: Path) -> None:
-        _write_outputs(plan, model, tokenizer, fixes, staging)
-        path = staging / "training_config.json"
-        record = json.loads(path.read_text(encoding="utf-8"))
+    def edit(record: dict[str, Any]) -> None:
         record["model"]["adapter_base"] = BASE_SUBDIR
         record["hybrid"] = {"switch_step": switch, "total_steps": steps, "base": BASE_SUBDIR}
-        write_json(path, record)
 
-    save_outputs_atomically(output_dir, write)
+    return edit
 
 
-def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
+def run(plan: RunPlan, say: Say) -> RunResult:
     """Full-parameter SFT for ``hybrid.switch_fraction`` of the steps, then LoRA, in one run."""
-    import torch
-
     from framework.methods import apply_method, count_parameters
-    from framework.outputs import check_output_dir, plot_losses, write_json
 
     cfg = plan.config
     if cfg.output.resume:
         raise ConfigError("--method hybrid runs cannot be resumed from a checkpoint yet",
                           hint="start the run again with --overwrite, or use --method full or lora")
     if cfg.method != "hybrid" or cfg.stage == "dpo":
-        raise ConfigError(f"run_hybrid got method {cfg.method} at stage {cfg.stage}", hint="use --method hybrid with sft or pt")
-    started = time.perf_counter()
-    output_dir = Path(cfg.output.dir) if cfg.output.dir else default_output_dir(plan)
-    check_output_dir(output_dir, overwrite=cfg.output.overwrite, resume=False)
-    torch.manual_seed(cfg.training.seed)
-
-    inputs = prepare_inputs(plan, say)
+        raise ConfigError(f"the hybrid recipe got method {cfg.method} at stage {cfg.stage}", hint="use --method hybrid with sft or pt")
+    begun = skeleton.start(plan, resumable=False)
+    output_dir = begun.output_dir
+    inputs = build_inputs(plan, say)
     tokenizer, fixes, data = inputs.tokenizer, inputs.fixes, inputs.data
 
     t = cfg.training
@@ -271,19 +225,20 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
     model = apply_method(model, cfg, None, method="full")  # type: ignore[arg-type]
     full_params = count_parameters(model)
     say(f"method hybrid, full phase: {full_params.line()}")
-    prepare_output_dir(output_dir, None, overwrite=cfg.output.overwrite)
+    if distributed.is_main_process():
+        clear_output_dir(output_dir, None, overwrite=cfg.output.overwrite)
     full = _train_phase(plan, model, tokenizer, data.train.select(full_rows), None, output_dir,
                         steps=switch, offset=0, total=steps, save=False, say=say)
 
     base_dir = output_dir / BASE_SUBDIR
-    _save_base(model, tokenizer, base_dir)
+    save_model_directory(full.trainer, model, tokenizer, base_dir)
     probe = collator(plan, tokenizer, model)([data.train[int(i)] for i in lora_rows[: t.micro_batch_size]])
     loss_before = _probe_loss(model, probe)
     model = attach_lora(model, cfg, plan.family.lora_targets("lora", cfg.lora.train_embeddings), base_dir)
     loss_after = _probe_loss(model, probe)
     lora_params = count_parameters(model)
     say(f"method hybrid, LoRA phase: {lora_params.line()}; probe loss {loss_before:.4f} -> {loss_after:.4f} at the switch")
-    if full.interrupt.requested:
+    if full.callbacks.interrupt.requested:
         say(f"stopped by interrupt in the full phase; the full-phase model is in {base_dir}")
         return RunResult(output_dir, {"steps": switch, "interrupted": True, "switch_step": switch,
                                       "train_history": full.train_history}, before, None, model, tokenizer, interrupted=True)
@@ -292,15 +247,13 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
                         steps=steps - switch, offset=switch, total=steps, save=True, say=say)
     train_history = full.train_history + lora.train_history
     eval_history = lora.eval_history
-    if lora.interrupt.requested:
+    if lora.callbacks.interrupt.requested:
         say(f"stopped by interrupt after step {switch + lora.result.global_step}; hybrid runs cannot resume yet")
         return RunResult(output_dir, {"steps": switch + lora.result.global_step, "interrupted": True, "switch_step": switch,
                                       "train_history": train_history}, before, None, model, tokenizer, interrupted=True)
     eval_loss = lora.trainer.evaluate()["eval_loss"] if data.eval is not None else None
 
-    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity else None
-    _save_run_outputs(plan, model, tokenizer, fixes, output_dir, switch, steps)
-    train_tokens = (full.tokens.seen + lora.tokens.seen) * lora.trainer.args.world_size
+    after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity and not sharded(plan) else None
     runtime = (full.result.metrics.get("train_runtime") or 0) + (lora.result.metrics.get("train_runtime") or 0)
     last_full = full.train_history[-1][1] if full.train_history else None
     first_lora = lora.train_history[0][1] if lora.train_history else None
@@ -320,23 +273,23 @@ def run_hybrid(plan: RunPlan, say: Say) -> RunResult:
                         "probe_before": loss_before, "probe_after": loss_after},
         "base_directory": BASE_SUBDIR,
         "best_checkpoint": lora.trainer.state.best_model_checkpoint,
-        "stopped_early": bool(lora.stopper and lora.stopper.early_stopping_patience_counter >= lora.stopper.early_stopping_patience),
+        "stopped_early": lora.callbacks.stopped_early(),
         "train_samples": len(data.train),
         "eval_samples": len(data.eval) if data.eval is not None else 0,
-        "train_tokens": train_tokens,
-        "train_runtime_s": runtime,
-        "tokens_per_second": train_tokens / runtime if runtime else None,
+        **skeleton.throughput(full.tokens.seen + lora.tokens.seen, lora.trainer.args.world_size, runtime),
         "trainable_parameters": lora_params.trainable,
         "trainable_parameters_full_phase": full_params.trainable,
         "total_parameters": lora_params.total,
-        "wall_time_s": time.perf_counter() - started,
+        "wall_time_s": time.perf_counter() - begun.started,
         "identity_prompt": identity,
         "answer_before": before,
         "answer_after": after,
-        "skipped_steps": sum(p.guard.guard.skipped for p in (full, lora) if p.guard.guard),
-        "loss_spikes": full.guard.spikes + [(switch + s, v) for s, v in lora.guard.spikes],
+        "skipped_steps": sum(p.callbacks.guard.guard.skipped for p in (full, lora) if p.callbacks.guard.guard),
+        "loss_spikes": full.callbacks.guard.spikes + [(switch + s, v) for s, v in lora.callbacks.guard.spikes],
         "interrupted": False,
+        "world_size": lora.trainer.args.world_size,
+        "strategy": plan.distributed.strategy if plan.distributed is not None else None,
     }
-    write_json(output_dir / "metrics.json", metrics)
-    plot_losses(output_dir / "loss.png", train_history, eval_history)
+    finish(plan, lora.trainer, model, tokenizer, fixes, output_dir, metrics, train_history, eval_history,
+           record=_record_hybrid(switch, steps))
     return RunResult(output_dir, metrics, before, after, model, tokenizer)

@@ -19,18 +19,15 @@ from framework.checkpointing import save_checkpoint
 from framework.loss import chunked_causal_lm_loss
 
 
-class FrameworkTrainer(Trainer):
-    """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
+class TrainerHabits:
+    """What every recipe's trainer does, whatever its base class (transformers' ``Trainer``,
+    TRL's ``DPOTrainer``): checkpoints written atomically, real tokens counted, the divergence
+    guard attached to the optimizer. Put it first in the bases; set ``run_settings``, ``guard``
+    and ``tokens`` after construction (or through ``FrameworkTrainer``'s keywords)."""
 
-    def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
-                 guard: Any = None, tokens: Any = None, run_settings: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.run_settings = run_settings  # saved into every checkpoint for --resume to compare
-        self.chunked_loss = chunked_loss
-        self.loss_chunk_size = loss_chunk_size
-        self.guard = guard
-        self.tokens = tokens  # a framework.progress.TokenCounter, or None
+    run_settings: dict[str, Any] | None = None  # saved into every checkpoint for --resume to compare
+    guard: Any = None  # a framework.guards.GuardCallback, or None
+    tokens: Any = None  # a framework.progress.TokenCounter, or None
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Checkpoints go to a staging directory and are renamed into place when complete."""
@@ -39,13 +36,27 @@ class FrameworkTrainer(Trainer):
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         if self.tokens is not None:
             self.tokens.add(inputs)
-        return super().training_step(model, inputs, num_items_in_batch)
+        return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
     def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
-        optimizer = super().create_optimizer(*args, **kwargs)
+        optimizer = super().create_optimizer(*args, **kwargs)  # type: ignore[misc]
         if self.guard is not None and self.guard.guard is None:
-            self.guard.attach(self.optimizer)
+            self.guard.attach(self.optimizer)  # type: ignore[attr-defined]
         return optimizer
+
+
+class FrameworkTrainer(TrainerHabits, Trainer):
+    """``Trainer`` whose loss never builds the full [tokens x vocab] logits (when enabled)."""
+
+    def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
+                 guard: Any = None, tokens: Any = None, run_settings: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run_settings = run_settings
+        self.chunked_loss = chunked_loss
+        self.loss_chunk_size = loss_chunk_size
+        self.guard = guard
+        self.tokens = tokens
 
     def _engine_wrapped(self) -> bool:
         """Whether DDP, DeepSpeed or FSDP drives the model: then the model's own loss is used.
