@@ -72,7 +72,7 @@ def test_mixtral_run_trains_the_experts_and_reloads(mixtral_dir: Path, tmp_path:
 
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     plan = make_plan(_args(mixtral_dir, write_data(tmp_path, False), tmp_path / "out"), make_plugin_host(),
                      need_weights=True)
@@ -98,7 +98,7 @@ def test_magistral_run_trains_reasoning_and_tool_data(tmp_path: Path, tekken_lat
 
     from framework.plugins import make_plugin_host
     from framework.run_plan import make_plan
-    from framework.runner import run
+    from framework.training import run
 
     path = tmp_path / "my-sft"  # a renamed directory: only the shipped template says Magistral
     torch.manual_seed(0)
@@ -113,5 +113,45 @@ def test_magistral_run_trains_reasoning_and_tool_data(tmp_path: Path, tekken_lat
     plan = make_plan(_args(path, write_data(tmp_path, True), tmp_path / "out"), make_plugin_host(), need_weights=True)
     assert plan.facts.variant == "magistral" and plan.facts.chat_format == "plugin"
     assert any("[THINK] reasoning tokens" in r for r in plan.selection.match.reasons)
+    result = run(plan, lambda _: None)
+    assert result.metrics["steps"] == 2
+
+
+def test_chatml_fine_tune_of_mistral_trains_with_its_own_template(tmp_path: Path, build_tokenizer: Any,
+                                                                  official: Any, tiny: Any) -> None:
+    """An OpenHermes-style checkpoint: Mistral 7B v0.1 architecture, ChatML tokens added (vocab 32002)."""
+    import torch
+    from transformers import MistralForCausalLM
+
+    from framework.chat import tokenize_chat
+    from framework.hookdata import ChatOptions
+    from framework.plugins import make_plugin_host
+    from framework.run_plan import make_plan
+    from framework.training import run
+
+    path = tmp_path / "hermes-like"
+    tok = build_tokenizer("tokenizer.model.v1", "first")
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = official.template("qwen2-7b-instruct.jinja")
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    MistralForCausalLM(tiny.mistral(vocab_size=len(tok), sliding_window=4096, eos_token_id=32001)).save_pretrained(path)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"{i}+{i}?"},
+                                                     {"role": "assistant", "content": f"{2 * i}"}]}) + "\n"
+                            for i in range(8)), encoding="utf-8")
+    plan = make_plan(_args(path, data, tmp_path / "out"), make_plugin_host(), need_weights=True)
+    assert plan.selection.name == "mistral" and plan.facts.chat_format == "shipped"
+    assert any("ChatML (<|im_start|>)" in r for r in plan.selection.match.reasons)
+    assert plan.family.lora_targets("lora", False).target_modules  # the architecture knowledge stays Mistral's
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    rendered = plan.family.chat_renderer(tok)(messages, ChatOptions())
+    shipped = tok.apply_chat_template(messages, tokenize=False)
+    assert rendered.text == shipped
+    chat = tokenize_chat(tok, rendered)
+    trained = [t for t, label in zip(chat.input_ids, chat.labels) if label != -100]
+    assert tok.decode(trained).strip() == "Hello<|im_end|>"
+    assert "<|im_end|>" in plan.family.stop_tokens(tok)
     result = run(plan, lambda _: None)
     assert result.metrics["steps"] == 2
