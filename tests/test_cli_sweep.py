@@ -96,6 +96,26 @@ def test_every_command_on_every_method(method: str, tiny_model_dir: Path, data_d
     assert before != after
 
 
+@pytest.mark.parametrize("stage", ["pt", "dpo"])
+def test_every_command_on_the_other_stages(stage: str, tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / f"{stage}.jsonl"
+    rows = ([{"text": f"Document {i} says the number {i} twice: {i}, {i}."} for i in range(10)] if stage == "pt" else
+            [{"prompt": f"Say number {i}.", "chosen": f"Number {i} it is.", "rejected": f"No {i}."} for i in range(10)])
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    argv = [*run_args(tiny_model_dir, data, out, "lora"), "--stage", stage]
+    at = argv.index("--output")
+    assert cli(capsys, "check", *argv[:at], *argv[at + 2:])[0] == 0
+    assert cli(capsys, "run", *argv)[0] == 0
+    code, text = cli(capsys, "run", *argv, "--resume")
+    assert code == 0 and "already complete (step 2 of 2)" in text
+    code, text = cli(capsys, "run", *argv, "--resume", "--set", "training.max_steps=3")
+    assert code == 0 and (out / "checkpoint-3").is_dir()
+    assert cli(capsys, "merge", out)[0] == 0
+    assert cli(capsys, "eval", out, "--data", data_dir / "train.jsonl")[0] == 0
+
+
 def test_check_render_and_data_cases(tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--model", str(tiny_model_dir), "--data", str(data_dir), "--cutoff-len", str(CUTOFF)]
