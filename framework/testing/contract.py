@@ -331,6 +331,31 @@ class PluginContract:
         tok = self.for_variant(tokenizer, claimed[1])
         _check(P.official_template_problems(tok, template, self.renderer(facts, tok), list(conversation)))
 
+    def test_declared_reasoning_and_tools_are_marked(self, claimed: tuple[dict[str, Any], str],
+                                                      tokenizer: Any) -> None:
+        """What ``chat_features`` declares is rendered with ``Segment.kind`` and the right loss mask."""
+        from framework.hookdata import ChatFeatures
+
+        facts = self.facts(claimed)
+        tok = self.for_variant(tokenizer, claimed[1])
+        plugin = self.under_test()
+        features = plugin.call("chat_features", facts=facts, tokenizer=tok)
+        if features is NOT_IMPLEMENTED or features is None:
+            pytest.skip("chat_features is left to the core (read from the shipped template)")
+        _check(P.model_problems("chat_features", features, ChatFeatures, optional=False))
+        features = ChatFeatures.model_validate(features)
+        if not (features.reasoning or features.tools):
+            pytest.skip(f"variant {claimed[1]} declares neither reasoning nor tools")
+
+        def render(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Any:
+            result = plugin.call("render_chat", facts=facts, messages=messages, options=ChatOptions(),
+                                 tokenizer=tok, tools=tools)
+            if result is NOT_IMPLEMENTED or result is None:
+                pytest.skip("render_chat is left to the core's renderer")
+            return result
+
+        _check(P.content_kind_problems(render, features.reasoning, features.tools))
+
     # ── model ─────────────────────────────────────────────────────────────────────────────
 
     def test_lora_targets_resolve_on_tiny_model(self, tiny_model: Any, tokenizer: Any) -> None:

@@ -216,6 +216,59 @@ def segment_problems(rendered: Any, messages: Sequence[dict[str, str]]) -> list[
     return problems
 
 
+#: A reasoning sample and a call -> result -> answer sample, for plugins whose chat_features declare
+#: them. The call id has nine letters and digits, the one shape every template accepts.
+REASONING_TEXT = "Count the letters of Paris: P-a-r-i-s, 五个。"
+TOOL_RESULT_TEXT = "Sunny, 21 degrees 晴"
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Current weather",
+                                                 "parameters": {"type": "object",
+                                                                "properties": {"city": {"type": "string"}}}}}
+REASONING_CONVERSATION = [
+    {"role": "user", "content": "How many letters has Paris?"},
+    {"role": "assistant", "content": "Five.", "reasoning_content": REASONING_TEXT},
+]
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "call0abc1", "type": "function", "function": {
+        "name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "tool_call_id": "call0abc1", "name": "get_weather", "content": TOOL_RESULT_TEXT},
+    {"role": "assistant", "content": "Sunny in Paris."},
+]
+
+
+def content_kind_problems(render: Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Any],
+                          reasoning: bool, tools: bool) -> list[str]:
+    """A renderer that declares reasoning or tools marks them with ``Segment.kind`` as the hookspec says:
+    reasoning trained with its reply (so ``data.train_on_reasoning`` can mask it), tool calls trained,
+    tool results and tool declarations never trained."""
+    problems: list[str] = []
+    if reasoning:
+        rendered = render([dict(m) for m in REASONING_CONVERSATION], None)
+        marked = [s for s in rendered.segments if s.kind == "reasoning"]
+        if REASONING_TEXT not in rendered.text:
+            problems.append("chat_features declares reasoning, but the reasoning_content is not in the rendering")
+        elif not any(REASONING_TEXT in s.text for s in marked):
+            problems.append("the reasoning is not in a Segment with kind='reasoning' (the core cannot mask it)")
+        problems += [f"reasoning segment {s.text[:30]!r} is not trained with its reply (message 1)"
+                     for s in marked if not (s.trainable and s.message_index == 1)]
+    if tools:
+        rendered = render([dict(m) for m in TOOL_CONVERSATION], [WEATHER_TOOL])
+        kinds = {s.kind for s in rendered.segments}
+        for kind in ("tools", "tool_call", "tool_result"):
+            if kind not in kinds:
+                problems.append(f"chat_features declares tools, but no Segment has kind={kind!r}")
+        for s in rendered.segments:
+            if s.kind in ("tools", "tool_result") and s.trainable:
+                problems.append(f"{s.kind} segment {s.text[:30]!r} is trained (tool results and declarations never are)")
+            if s.kind == "tool_call" and not (s.trainable and s.message_index == 1):
+                problems.append(f"tool_call segment {s.text[:30]!r} is not trained with its reply (message 1)")
+        if not any(TOOL_RESULT_TEXT in s.text for s in rendered.segments if s.kind == "tool_result"):
+            problems.append("the tool result text is not in a Segment with kind='tool_result'")
+        if "get_weather" not in "".join(s.text for s in rendered.segments if s.kind == "tool_call"):
+            problems.append("the tool call (get_weather) is not in a Segment with kind='tool_call'")
+    return problems
+
+
 def stop_token_ids(tokenizer: Any, stop_tokens: Iterable[str]) -> dict[int, str]:
     """Single-token ids of the stop tokens (and eos, which the core always stops on)."""
     vocab = tokenizer.get_vocab()
