@@ -156,3 +156,31 @@ def test_dora_leaves_experts_alone(tiny):
     facts = facts_from_config(tiny.mixtral().to_dict(), "tiny")
     assert plugin.lora_target_modules(facts, "dora", False).target_parameters == ()
     assert plugin.lora_target_modules(facts, "lora", False).target_parameters == presets.EXPERTS
+
+
+def test_qlora_on_mixtral_trains_the_unquantized_experts(tiny, tmp_path):
+    """bitsandbytes quantizes the attention Linears only; the fused experts stay fp32 and get adapters that move."""
+    import torch
+    from peft import get_peft_model, prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    # 64-wide projections: bitsandbytes' CPU path works in blocks of 64
+    config = tiny.mixtral(vocab_size=128, hidden_size=64)
+    MixtralForCausalLM(config).save_pretrained(tmp_path)
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32)
+    model = prepare_model_for_kbit_training(
+        MixtralForCausalLM.from_pretrained(tmp_path, quantization_config=quant, dtype=torch.float32))
+    facts = facts_from_config(config.to_dict(), "tiny/mixtral")
+    targets = plugin.lora_target_modules(facts, "qlora", False)
+    run = RunConfig().model_copy(update={"method": "qlora"})
+    run = run.model_copy(update={"lora": run.lora.model_copy(update={"dropout": 0.0})})
+    peft_model = get_peft_model(model, lora_config(run, targets))
+    assert type(peft_model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear4bit"
+    ids = torch.randint(11, 128, (2, 8))
+    embeds = peft_model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    peft_model(inputs_embeds=embeds, labels=ids).loss.backward()
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
+    optimizer.step()
+    experts = [p for n, p in peft_model.named_parameters() if ".experts." in n and "lora_B" in n]
+    assert len(experts) == 4 and all(p.abs().max() > 0 for p in experts)
