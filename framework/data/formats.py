@@ -539,12 +539,12 @@ def _reply(value: Any, key: str) -> dict[str, Any]:
     return assistant_from(_content(value, key), {}, key, key)
 
 
-def _preference_prompt(data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+def _preference_prompt(data: Mapping[str, Any], ignored: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
     prompt = data.get("prompt")
     if isinstance(prompt, list):
         first = next((t for t in prompt if isinstance(t, dict)), {})
         role_key, content_key = ("from", "value") if "from" in first else ("role", "content")
-        messages, fields = _turns(prompt, "prompt", role_key, content_key)
+        messages, fields = _turns(prompt, "prompt", role_key, content_key, ignored)
         system = _text(data, "system", required=False)
         if system is not None and not (messages and messages[0]["role"] == "system"):
             messages.insert(0, {"role": "system", "content": system})
@@ -556,18 +556,19 @@ def _preference_prompt(data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], l
     if _first_key(data, CONVERSATION_KEYS):
         turns = data[_first_key(data, CONVERSATION_KEYS)]  # type: ignore[index]
         first = next((t for t in turns if isinstance(t, dict)), {}) if isinstance(turns, list) else {}
-        return _conversation(data, *(("from", "value") if "from" in first else ("role", "content")))
+        return _conversation(data, *(("from", "value") if "from" in first else ("role", "content")), ignored)
     chosen = data.get("chosen")
     if isinstance(chosen, list) and len(chosen) > 1:  # whole conversations in chosen/rejected
         first = next((t for t in chosen if isinstance(t, dict)), {})
         role_key, content_key = ("from", "value") if "from" in first else ("role", "content")
-        messages, fields = _turns(chosen[:-1], "chosen", role_key, content_key)
+        messages, fields = _turns(chosen[:-1], "chosen", role_key, content_key, ignored)
         return messages, fields
     raise _Bad("missing-field", "field 'prompt' is missing", "add 'prompt' (or instruction/input) to every sample")
 
 
 def _preference(data: Mapping[str, Any], rec: Record) -> Example:
-    prompt, fields = _preference_prompt(data)
+    ignored: list[str] = []
+    prompt, fields = _preference_prompt(data, ignored)
     if "chosen" not in data or data["chosen"] in (None, ""):
         raise _Bad("missing-field", "field 'chosen' is missing", "give every sample a chosen reply")
     if data.get("rejected") in (None, "", []):
@@ -586,7 +587,10 @@ def _preference(data: Mapping[str, Any], rec: Record) -> Example:
             "same-reply", "'chosen' and 'rejected' are the same reply", "a preference pair needs two different replies"
         )
     rejected_messages = (*prompt, rejected)
-    return Example(tuple(messages), rec.source, rec.line, rejected_messages, fields=tuple(names), **_sample_extras(data))
+    return Example(
+        tuple(messages), rec.source, rec.line, rejected_messages, fields=tuple(names),
+        ignored=tuple(dict.fromkeys(ignored)), **_sample_extras(data),
+    )
 
 
 def _plain_text(data: Mapping[str, Any], rec: Record) -> Example:

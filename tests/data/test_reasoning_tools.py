@@ -384,3 +384,10 @@ def test_masking_reasoning_refuses_a_renderer_that_does_not_mark_it(kit: Any, to
         prepare_sft(path, tokenizer, unmarked, cutoff_len=256, features=ALL, train_on_reasoning=False,
                     renderer_name="plugin demo (x 1)")
     assert str(exc.value).startswith(f"plugin demo (x 1) rendered the reasoning of {path}:1 without marking it")
+
+
+def test_unused_message_fields_of_preference_prompts_are_counted() -> None:
+    row = {"prompt": [{"role": "user", "content": "1+1?", "lang": "en"}], "chosen": "2", "rejected": "3", "id": 7}
+    ignored = IgnoredFields()
+    examples, _ = to_examples([Record(row, "p.jsonl", 1)], "preference", ignored=ignored)
+    assert len(examples) == 1 and ignored.counts == {"id": 1, "prompt[].lang": 1}
