@@ -164,3 +164,15 @@ def test_qlora_reaches_the_experts(tmp_path: Path, tiny_text_config: Any) -> Non
     peft_model(input_ids=ids, labels=ids).loss.backward()
     grads = {n: p.grad for n, p in peft_model.named_parameters() if p.requires_grad and "experts" in n}
     assert grads and all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)
+
+
+def test_chat_prompts_with_tools_and_stops_on_end_of_turn(trained: Any) -> None:
+    from framework.hookdata import ChatOptions
+    from framework.inference import generate, load_run
+
+    run = load_run(trained.output_dir)
+    assert run.tokenizer.convert_ids_to_tokens(run.stop_ids)[:2] == ["<|eot|>", "<|eom|>"]
+    messages = [{"role": "user", "content": "Weather in city 3?"}]
+    prompt = run.render(messages, ChatOptions(add_generation_prompt=True), TOOLS).text
+    assert '"name": "get_weather"' in prompt and prompt.endswith("<|header_start|>assistant<|header_end|>\n\n")
+    assert isinstance(generate(run, messages, max_new_tokens=6, tools=TOOLS), str)
