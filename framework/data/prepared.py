@@ -22,10 +22,20 @@ Renderer = Callable[..., RenderedChat]
 
 
 def render_sample(render: Renderer, messages: Sequence[dict[str, Any]], example: Example) -> RenderedChat:
-    """Render (part of) a sample's conversation with the sample's tools and template options."""
-    if example.tools is None and not example.options:
-        return render(list(messages))
-    return render(list(messages), list(example.tools) if example.tools else None, dict(example.options))
+    """Render (part of) a sample's conversation with the sample's tools and template options.
+
+    A renderer's one-line error (a shipped template that raises on this conversation) gets the
+    sample's file:line in front, so the user knows which sample and which template line.
+    """
+    from framework.errors import UserError
+
+    try:
+        if example.tools is None and not example.options:
+            return render(list(messages))
+        return render(list(messages), list(example.tools) if example.tools else None, dict(example.options))
+    except UserError as exc:
+        what = f"{exc.where}: {exc.what}" if exc.where else exc.what
+        raise type(exc)(what, where=f"{example.source}:{example.line}", hint=exc.hint) from None
 
 
 @dataclass
