@@ -391,3 +391,17 @@ def test_unused_message_fields_of_preference_prompts_are_counted() -> None:
     ignored = IgnoredFields()
     examples, _ = to_examples([Record(row, "p.jsonl", 1)], "preference", ignored=ignored)
     assert len(examples) == 1 and ignored.counts == {"id": 1, "prompt[].lang": 1}
+
+
+def test_a_renderer_refusing_a_sample_is_reported_at_its_file_and_line(kit: Any, tokenizer: Any) -> None:
+    def picky(messages: list[dict[str, Any]], tools: Any = None, options: Any = None) -> RenderedChat:
+        for i, m in enumerate(messages):
+            for call in m.get("tool_calls", ()):
+                if len(call["id"] or "") != 9:
+                    raise DataError("tool call id must have 9 characters", where=f"message {i}", hint="fix the id")
+        return thinking_chatml(messages, tools)
+
+    path = kit.jsonl("d.jsonl", _rows())
+    with pytest.raises(DataError) as exc:
+        prepare_sft(path, tokenizer, picky, cutoff_len=256, features=ALL)
+    assert exc.value.line() == f"{path}:5: message 1: tool call id must have 9 characters. fix the id"
