@@ -227,3 +227,50 @@ def test_synthetic_vocabulary_carries_the_published_control_token_ids(tok4: Any)
     assert {t: i for t, i in published.items() if t not in media} == GEMMA4_IDS
     assert all(tok4.convert_tokens_to_ids(t) == i for t, i in GEMMA4_IDS.items())
     assert record["vocab_size"] == 262144
+
+
+def _random_conversation(rng: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """A seeded mix of system messages, whitespace, control-token look-alikes, reasoning, parallel tool calls with and
+    without results and ids, and conversations ending anywhere."""
+    texts = ["Hi", "  padded \n", "中文 回答", "", "a<turn|>b", "x\n\ny", "<|channel>hidden<channel|>visible"]
+    arguments = [{}, {"a": 1}, {"B": "s", "a": [1, 2.5, None, True]}, {"nested": {"Z": "q", "y": {"k": False}}}]
+    use_tools = rng.random() < 0.5
+    messages: list[dict[str, Any]] = []
+    if rng.random() < 0.4:
+        messages.append({"role": "system", "content": rng.choice(texts)})
+    for turn in range(rng.randint(1, 3)):
+        messages.append({"role": "user", "content": rng.choice(texts)})
+        reply: dict[str, Any] = {"role": "assistant", "content": rng.choice(texts)}
+        if rng.random() < 0.4:
+            reply["reasoning_content"] = rng.choice(["think", "多想 一下", " sp "])
+        if use_tools and rng.random() < 0.5:
+            count = rng.randint(1, 2)
+            reply["tool_calls"] = [{"id": f"c{turn}{j}", "type": "function", "function": {
+                "name": rng.choice(["get_weather", "get_time"]), "arguments": rng.choice(arguments)}}
+                for j in range(count)]
+            messages.append(reply)
+            messages += [{"role": "tool", "tool_call_id": f"c{turn}{j}" if rng.random() < 0.8 else None,
+                          "content": rng.choice(texts)} for j in range(count) if rng.random() < 0.85]
+            if rng.random() < 0.7:
+                messages.append({"role": "assistant", "content": rng.choice(texts)})
+        else:
+            messages.append(reply)
+    if rng.random() < 0.3 and messages[-1]["role"] == "assistant":
+        messages.pop()
+    return messages, TOOLS if use_tools else None
+
+
+def test_random_conversations_match_the_official_templates(tok4: Any, gemma4_template: Any,
+                                                           gemma4_expected: Any) -> None:
+    import random
+
+    rng = random.Random(0)
+    for _ in range(60):
+        messages, tools = _random_conversation(rng)
+        for which in ("small", "large"):
+            for generation in (False, True):
+                options = ChatOptions(add_generation_prompt=generation)
+                got = plugin.render_chat(facts=FACTS[which], messages=messages, options=options, tokenizer=tok4,
+                                         tools=tools).text
+                assert got == gemma4_expected(tok4, gemma4_template(which), which, messages, generation, tools), \
+                    (which, generation, messages)
