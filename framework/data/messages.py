@@ -20,8 +20,6 @@ from typing import Any
 
 #: Message keys that may carry the chain of thought, in order of preference.
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
-#: Keys of an assistant or tool message the core reads besides role and content.
-MESSAGE_KEYS = frozenset({*REASONING_KEYS, "tool_calls", "function_call", "tool_call_id", "name"})
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
