@@ -2,7 +2,9 @@
 pack. Family-agnostic: the chat format comes in as a ``Renderer`` bound by the runner.
 
 Modules, one concern each: ``records`` (files -> raw records with file:line), ``formats``
-(records -> conversations), ``validate`` (quality checks, ``DataReport``; the function is
+(records -> conversations), ``messages`` (reasoning and tool content of a message, normalised),
+``content_checks`` (reasoning and tool checks, refusal of content the renderer does not
+declare), ``validate`` (quality checks, ``DataReport``; the function is
 imported from the module, so ``framework.data.validate`` stays the module), ``pipeline``
 (``prepare_sft``; ``prepare_pretrain`` and ``prepare_preference`` live in ``pretrain`` and
 ``preference``), ``split`` (evaluation split, mixtures), ``cache`` (prepared data on disk),
