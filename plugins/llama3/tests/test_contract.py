@@ -66,3 +66,18 @@ class TestLlama3Contract(PluginContract):
             return plugin.render_chat(facts, messages, options, tokenizer, None)
 
         return render
+
+    def test_declared_reasoning_and_tools_are_marked(self, claimed: Any, tokenizer: Any) -> None:
+        """3.1/3.2 run the contract's check; Llama 3.0 declares nothing, and its renderer refuses tool data."""
+        if claimed[1] != "3":
+            super().test_declared_reasoning_and_tools_are_marked(claimed, tokenizer)
+            return
+        from framework.errors import DataError
+
+        facts, tok = self.facts(claimed), self.for_variant(tokenizer, claimed[1])
+        features = plugin.chat_features(facts)
+        assert not features.tools and not features.reasoning
+        calls = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [
+            {"id": None, "type": "function", "function": {"name": "f", "arguments": {}}}]}]
+        with pytest.raises(DataError, match="Llama 3.0"):
+            plugin.render_chat(facts, calls, ChatOptions(), tok, None)
