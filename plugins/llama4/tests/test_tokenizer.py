@@ -44,3 +44,14 @@ def test_vocabulary_and_control_tokens(tok4: Any, meta: Any) -> None:
     header = "<|header_start|>user<|header_end|>\n\nHi<|eot|>"
     assert tok4(header, add_special_tokens=False)["input_ids"] == meta.encode(header, bos=False, eos=False,
                                                                               allowed_special="all")
+
+
+def test_missing_llama_models_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from framework.errors import UserError
+    from framework_llama4.tokenizer import tiktoken_file
+
+    monkeypatch.setitem(sys.modules, "llama_models", None)
+    with pytest.raises(UserError, match=r'pip install "framework-llama4\[tokenizer\]"'):
+        tiktoken_file()
