@@ -15,7 +15,7 @@ counts such samples per length before training (``check`` and ``run`` print it) 
 schedule whose first length leaves no sample anything to learn.
 
 The length is an attribute of the collator in the training process, so the data loader must
-collate in that process (``dataloader_num_workers=0``, which the runner sets). The loader
+collate in that process (``dataloader_num_workers=0``, which ``framework.training.arguments`` sets). The loader
 collates a batch or two ahead of the step that uses it, so a switch lands within that many
 steps of its boundary. Evaluation always sees the full length, so validation losses stay
 comparable across phases.
