@@ -27,7 +27,9 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", metavar="FILE", help="data file or directory (repeatable)")
     parser.add_argument("--format", choices=["auto", "alpaca", "sharegpt", "messages", "preference", "text"])
     parser.add_argument("--method", help="full, freeze, lora, dora, rslora, qlora, qlora8, prefix, prompt, ptuning, hybrid")
-    parser.add_argument("--stage", help="sft (default), pt or dpo")
+    parser.add_argument("--stage", help="sft (default), pt, dpo or grpo")
+    parser.add_argument("--reward", action="append", metavar="NAME[:WEIGHT]",
+                        help="--stage grpo: a reward by name (repeatable; `framework plugins` lists them)")
     parser.add_argument("--output", help="output directory")
     parser.add_argument("--plugin", help="force this family plugin")
     parser.add_argument("--cutoff-len", type=int, dest="cutoff_len", help="longest sample in tokens")
@@ -186,11 +188,15 @@ def _report(exc: BaseException, debug: bool) -> int:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     import json
 
+    from framework.rewards import offered
+
     infos = sorted(args.host.infos.values(), key=lambda i: (i.builtin, i.name))
+    rewards = offered(args.host)
     if args.json:
         print(json.dumps([{
             "name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module,
             "status": i.status, "builtin": i.builtin, "hooks": i.hooks, "error": i.error,
+            "rewards": {r.name: r.reward.description for r in rewards.values() if r.plugin == i.name},
         } for i in infos], indent=2))
         return EXIT_OK
     from framework.hookdata import HOOK_API_VERSION
@@ -203,6 +209,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             _say(f"{'':<14} hooks: {', '.join(info.hooks)}")
         if info.error:
             _say(f"{'':<14} error: {info.error}")
+    if rewards:
+        _say("rewards (--stage grpo --reward NAME[:weight]; module:function runs your own):")
+        for reward in sorted(rewards.values(), key=lambda r: r.name):
+            _say(f"  {reward.name:<14} [{reward.plugin}] {reward.reward.description}")
     return EXIT_OK
 
 

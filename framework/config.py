@@ -24,7 +24,7 @@ from framework.errors import ConfigError
 Method = Literal[
     "full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"
 ]
-Stage = Literal["sft", "pt", "dpo"]
+Stage = Literal["sft", "pt", "dpo", "grpo"]
 ADAPTER_METHODS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8", "hybrid"})
 PROMPT_METHODS = frozenset({"prefix", "prompt", "ptuning"})
 
@@ -129,6 +129,44 @@ class DpoSection(_Section):
     beta: float = Field(default=0.1, gt=0.0, description="DPO temperature.")
 
 
+class GrpoSection(_Section):
+    """Online RL on verifiable rewards through TRL's GRPOTrainer; TRL's names and defaults unless said."""
+
+    rewards: list[str] = Field(
+        default_factory=list,
+        description="Rewards as NAME[:weight] (`framework plugins` lists them; module:function runs your own); "
+        "--reward adds one.",
+    )
+    num_generations: int = Field(default=4, ge=2, description="Completions sampled per prompt (the group).")
+    max_completion_length: int = Field(default=256, ge=1, description="Longest completion, in tokens.")
+    beta: float = Field(
+        default=0.0, ge=0.0, description="KL coefficient; 0 loads no reference model (TRL's default since 0.19)."
+    )
+    epsilon: float = Field(default=0.2, gt=0.0, description="Lower (and upper, unless epsilon_high) clip range.")
+    epsilon_high: float | None = Field(default=None, gt=0.0, description="Upper clip range (DAPO's clip-higher).")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field(
+        default="dapo", description="How token losses are aggregated (TRL's loss_type; dapo is TRL's default)."
+    )
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        default="group", description="Divide advantages by the reward std of the group, the batch, or not at all."
+    )
+    num_iterations: int = Field(default=1, ge=1, description="Optimisation passes per generated batch (mu).")
+    temperature: float = Field(default=1.0, gt=0.0, description="Sampling temperature of the completions.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling of the completions.")
+    generation: Literal["auto", "hf", "vllm"] = Field(
+        default="auto", description="Who generates: vllm (colocated, CUDA), hf (transformers generate); auto takes "
+        "vllm on CUDA when installed."
+    )
+    reasoning_tags: list[str] | None = Field(
+        default=None, description="Opening and closing reasoning markers for the format reward; empty: the family's "
+        "template decides (<think>, </think> when it shows none)."
+    )
+    length_target: int = Field(default=64, ge=1, description="Completion length in tokens the length reward aims at.")
+    log_completions_steps: int = Field(
+        default=10, ge=1, description="Write sample completions with their rewards to completions.jsonl every N steps."
+    )
+
+
 class TrainingSection(_Section):
     learning_rate: float = Field(default=1e-4, gt=0.0, description="Peak learning rate.")
     epochs: float = Field(default=3.0, gt=0.0, description="Passes over the training data.")
@@ -199,7 +237,9 @@ class RunConfig(_Section):
     """A whole run. Sections mirror the stages of a run."""
 
     method: Method = Field(default="lora", description="Training method.")
-    stage: Stage = Field(default="sft", description="sft (instructions), pt (raw text) or dpo (preferences).")
+    stage: Stage = Field(
+        default="sft", description="sft (instructions), pt (raw text), dpo (preferences) or grpo (online RL on rewards)."
+    )
     model: ModelSection = Field(default_factory=ModelSection, description="Which model and how to load it.")
     data: DataSection = Field(default_factory=DataSection, description="Which data and how to prepare it.")
     lora: LoraSection = Field(default_factory=LoraSection, description="Adapter settings.")
@@ -207,6 +247,7 @@ class RunConfig(_Section):
     hybrid: HybridSection = Field(default_factory=HybridSection, description="Full-then-LoRA settings.")
     prompt: PromptSection = Field(default_factory=PromptSection, description="Prefix/prompt tuning settings.")
     dpo: DpoSection = Field(default_factory=DpoSection, description="Preference training settings.")
+    grpo: GrpoSection = Field(default_factory=GrpoSection, description="Online RL (GRPO) settings.")
     training: TrainingSection = Field(default_factory=TrainingSection, description="Optimisation settings.")
     output: OutputSection = Field(default_factory=OutputSection, description="Where results go.")
     plan: PlanSection = Field(default_factory=PlanSection, description="Planning settings.")

@@ -47,6 +47,8 @@ EXTRAS: dict[str, Extra] = {e.feature: e for e in (
     Extra("liger", ("liger_kernel",), "liger", "or set training.liger_kernels=false"),
     Extra("deepspeed", ("deepspeed",), "deepspeed", "or use --distributed fsdp"),
     Extra("eval", ("sacrebleu", "rouge_score"), "eval", "or leave out --generate"),
+    Extra("math-verify", ("math_verify",), "grpo", "or use --reward exact_match"),
+    Extra("vllm", ("vllm",), "vllm", "or set grpo.generation=hf"),
     Extra("wandb", ("wandb",), "wandb", "or drop wandb from training.report_to"),
     Extra("mlflow", ("mlflow",), "mlflow", "or drop mlflow from training.report_to"),
     Extra("comet_ml", ("comet_ml",), "comet", "or drop comet_ml from training.report_to"),
@@ -85,6 +87,13 @@ def requested_features(config: Any) -> list[tuple[str, str]]:
     if strategy in DEEPSPEED_STRATEGIES:
         wanted.append(("deepspeed", f"--distributed {strategy}"))
     wanted.extend((name, f"training.report_to={name}") for name in config.training.report_to if name in EXTRAS)
+    if config.stage == "grpo":
+        from framework.rewards import parse_choice
+
+        if any(parse_choice(text).name == "math" for text in config.grpo.rewards):
+            wanted.append(("math-verify", "--reward math"))
+        if config.grpo.generation == "vllm":
+            wanted.append(("vllm", "grpo.generation=vllm"))
     return wanted
 
 

@@ -11,7 +11,7 @@ dominate the data pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +41,7 @@ Message = dict[str, Any]
 
 #: The hook API version the core implements. Plugins declare the range they support with a
 #: module-level ``FRAMEWORK_HOOK_API = ">=1,<2"`` in the module their entry point loads.
-HOOK_API_VERSION = "1.2"
+HOOK_API_VERSION = "1.3"
 
 
 class _Plain(BaseModel):
@@ -279,3 +279,21 @@ class ChatOptions:
     def get(self, key: str, default: Any = None) -> Any:
         """Look up a template-specific option (e.g. 'date_string', 'enable_thinking')."""
         return dict(self.extra).get(key, default)
+
+
+@dataclass(frozen=True)
+class RewardFunction:
+    """A named reward for online RL (``--stage grpo``), contributed by ``reward_functions`` (API 1.3).
+
+    ``function`` is called by TRL's GRPOTrainer with keyword arguments ``prompts`` (the rendered
+    prompt strings), ``completions`` (the generated strings), ``completion_ids`` and one list per
+    extra data column (``answer``, ``solution``, ...), each as long as ``completions``. It returns
+    one float per completion (``None``: no opinion on that one). Anything else is reported as a
+    fault of the plugin, naming it and the reward.
+    """
+
+    function: Callable[..., list[float | None]]
+    description: str = ""
+    #: Reference columns the reward reads: at least one of them must be in the data (checked
+    #: before training). Empty: it reads the completion alone.
+    columns: tuple[str, ...] = ()

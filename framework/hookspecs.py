@@ -22,15 +22,15 @@ Lifecycle of one run (the order in which the core calls the hooks)::
         ─► check_tokenizer, chat_features                                   (tokenizer)
         ─► render_chat per sample, check_data                              (data)
         ─► lora_target_modules, check_model                                (model)
-        ─► training_callbacks                                              (train)
+        ─► training_callbacks, reward_functions (--stage grpo)              (train)
         ─► stop_tokens                                                     (save, chat, eval)
 
 After selection, *family hooks* are answered by the selected plugin alone, with the core's
 generic plugin behind it: for a ``firstresult`` hook, returning ``None`` means "I have no
 opinion, use the core's generic answer". *Check hooks* (``check_*``) collect findings from the
 selected plugin and from the core's own generic checks. *Registry hooks*
-(``known_model_configs``, ``provide_demo_model``, ``training_callbacks``, ``add_commands``)
-are answered by every loaded plugin.
+(``known_model_configs``, ``provide_demo_model``, ``training_callbacks``, ``reward_functions``,
+``add_commands``) are answered by every loaded plugin.
 
 Compatibility: the core's hook API version is ``framework.HOOK_API_VERSION``. A plugin module
 may declare ``FRAMEWORK_HOOK_API = ">=1,<2"`` (a version specifier); a plugin whose range
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         ModelFacts,
         Message,
         RenderedChat,
+        RewardFunction,
         RopeDecision,
     )
 
@@ -402,6 +403,26 @@ def training_callbacks(config: Any) -> list[Any] | None:
 
     Returns:
         A list of ``TrainerCallback`` instances, or ``None``.
+    """
+
+
+@hookspec
+def reward_functions(config: Any) -> dict[str, RewardFunction | Any] | None:
+    """Contribute named reward functions for online RL (``--stage grpo``). Added in hook API 1.3.
+
+    Called on every loaded plugin while a GRPO run is built and by ``framework plugins``
+    (then with ``config=None``). A run uses only the rewards named with ``--reward NAME[:weight]``;
+    two plugins offering the same name are an error naming both. A reward that raises, or
+    returns anything but one number (or ``None``) per completion, stops the run with one line
+    naming the plugin and the reward (exit 1).
+
+    Args:
+        config: the resolved ``framework.config.RunConfig`` of the run (``grpo.*`` settings),
+            or ``None`` when only the names are listed.
+
+    Returns:
+        Reward name -> ``RewardFunction`` (function, description, the reference columns it
+        reads) or a plain callable (its docstring's first line is the description), or ``None``.
     """
 
 

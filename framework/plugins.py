@@ -45,6 +45,7 @@ from framework.hookdata import (
 BUILTIN_PLUGINS = {
     "generic": "framework.builtin.generic",
     "core-checks": "framework.builtin.checks",
+    "core-rewards": "framework.rewards.builtin",
 }
 GENERIC = "generic"
 

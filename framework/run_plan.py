@@ -60,6 +60,8 @@ def cli_layer(args: argparse.Namespace) -> Layer:
             values[key] = value
     if getattr(args, "data", None):
         values["data.paths"] = list(args.data)
+    if getattr(args, "reward", None):
+        values["grpo.rewards"] = list(args.reward)
     for attr, key in (("trust_remote_code", "model.trust_remote_code"), ("allow_pickle", "model.allow_pickle"),
                       ("resume", "output.resume"), ("overwrite", "output.overwrite"), ("strict", "data.strict"),
                       ("overwrite_cache", "data.overwrite_cache")):
@@ -221,7 +223,7 @@ def _planner_choice(facts: ModelFacts, layers: list[Layer], user_layers: list[La
     The estimate uses the settings the run would have (sequence length, batch, LoRA rank,
     packing, optimizer), so the choice and the run agree; the user's own values still win.
     """
-    if _peek(user_layers, "method") is not None or stage == "dpo":
+    if _peek(user_layers, "method") is not None or stage in ("dpo", "grpo"):
         return None
     from framework.hardware import detect_hardware
 
