@@ -50,6 +50,11 @@ def _token(tokenizer: Any, ids: list[int], k: int) -> str:
     return repr(tokenizer.decode([ids[k]])) if k < len(ids) else "(end)"
 
 
+def _shipped(tokenizer: Any, template: str, messages: list[Message], generation: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
+                                         chat_template=template)
+
+
 def template_drift(family: Any, tokenizer: Any) -> list[Finding]:
     """Findings where the selected plugin's rendering differs from the shipped template's.
 
@@ -66,10 +71,20 @@ def template_drift(family: Any, tokenizer: Any) -> list[Finding]:
     for name, conversation in PROBES:
         for what, messages, generation in _renderings(conversation):
             try:
-                shipped = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
-                                                        chat_template=facts.chat_template)
+                shipped = _shipped(tokenizer, facts.chat_template, messages, generation)
             except Exception:  # the template refuses this probe (e.g. no system role): nothing to compare
                 continue
+            prefix_only = False
+            if not generation:
+                # A template whose inference prompt pre-fills (an empty thought block) or that rewrites the
+                # last turn once it is finished: the trained sample is that prompt plus the generated reply,
+                # so only the prompt is the template's word on it.
+                try:
+                    prompt = _shipped(tokenizer, facts.chat_template, messages[:-1], True)
+                except Exception:
+                    continue
+                if not shipped.startswith(prompt):
+                    shipped, prefix_only = prompt, True
             try:
                 ours = render(messages, ChatOptions(add_generation_prompt=generation)).text
             except (FrameworkError, ValueError) as exc:
@@ -78,11 +93,11 @@ def template_drift(family: Any, tokenizer: Any) -> list[Finding]:
                                     message=f"the {family.selection.name} plugin does not render this model's chat "
                                             f"format ({str(exc).splitlines()[0]}); training uses the shipped template")]
                 continue
-            if ours == shipped:
+            if ours == shipped or (prefix_only and ours.startswith(shipped)):
                 continue
             a = tokenizer(ours, add_special_tokens=False)["input_ids"]
             b = tokenizer(shipped, add_special_tokens=False)["input_ids"]
-            if a == b:
+            if a == b or (prefix_only and a[: len(b)] == b):
                 continue
             k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
             pair = (_token(tokenizer, a, k), _token(tokenizer, b, k))

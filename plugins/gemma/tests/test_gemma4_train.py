@@ -160,3 +160,22 @@ def test_check_names_the_shipped_template_evidence(model_dirs: dict[str, Path], 
     assert ("chat template of the model directory: Gemma 4 turn markers <|turn>/<turn|>, no pre-filled thought block "
             "(E2B/E4B template)") in out
     assert "template-drift" not in out
+
+
+def test_no_drift_is_reported_for_the_pre_filled_thought_block(model_dirs: dict[str, Path], data_file: Path,
+                                                               tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The 12B/26B/31B template pre-fills an empty thought block in the inference prompt that a finished turn never
+    shows: a trained sample is that prompt plus the reply, so the drift check compares against the prompt only."""
+    import shutil
+
+    from framework.cli import main
+
+    directory = tmp_path / "with-31b-template"
+    shutil.copytree(model_dirs["text"], directory)
+    template = Path(__file__).resolve().parent / "oracles" / "2026" / "templates" / "google-gemma-4-31B-it.jinja"
+    shutil.copy(template, directory / "chat_template.jinja")
+    assert main(["check", "--model", str(directory), "--data", str(data_file)]) == 0
+    out = capsys.readouterr().out
+    assert "chat template of the model directory" in out
+    assert "template-drift" not in out
