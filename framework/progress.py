@@ -11,6 +11,7 @@ padded throughput. Only the main process draws the bar.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,7 @@ class ProgressBar(TrainerCallback):
             return
         resumed = f", resuming at step {state.global_step}" if state.global_step else ""
         self.say(f"training: {state.max_steps} optimizer steps{resumed}")
+        self._record(args, "begin", state, pid=os.getpid())
         if self.interactive:
             from tqdm.auto import tqdm
 
@@ -117,20 +119,37 @@ class ProgressBar(TrainerCallback):
             self._line(f"step {state.global_step}/{state.max_steps}  loss {float(logs['loss']):.4f}  "
                        f"lr {float(logs.get('learning_rate') or 0):.2e}  {_format_rate(rate)} tok/s  "
                        f"eta {self._remaining(state)}")
+            self._record(args, "log", state, loss=float(logs["loss"]), lr=logs.get("learning_rate"),
+                         tokens_per_second=round(rate, 1), eta_s=self._remaining_seconds(state))
         if "eval_loss" in logs and (state.global_step, logs["eval_loss"]) != self.last_eval:
             self.last_eval = (state.global_step, logs["eval_loss"])
             self.postfix["val"] = f"{float(logs['eval_loss']):.4f}"
             self._line(f"step {state.global_step}/{state.max_steps}  validation loss {float(logs['eval_loss']):.4f}")
+            self._record(args, "eval", state, eval_loss=float(logs["eval_loss"]))
 
-    def _remaining(self, state: Any) -> str:
+    def _remaining_seconds(self, state: Any) -> float | None:
         elapsed = time.perf_counter() - self.started
         done = state.global_step - self.begin_step
         if done <= 0 or state.max_steps <= 0:
-            return "?"
-        seconds = (state.max_steps - state.global_step) * elapsed / done
-        return time.strftime("%H:%M:%S", time.gmtime(seconds))
+            return None
+        return (state.max_steps - state.global_step) * elapsed / done
+
+    def _remaining(self, state: Any) -> str:
+        seconds = self._remaining_seconds(state)
+        return "?" if seconds is None else time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+    @staticmethod
+    def _record(args: Any, event: str, state: Any, **values: Any) -> None:
+        """The same numbers for a watcher of the output directory (``progress_file``; ``framework ui``)."""
+        output_dir = getattr(args, "output_dir", None)
+        if output_dir:
+            from framework import progress_file
+
+            progress_file.append(output_dir, event, step=state.global_step, max_steps=state.max_steps, **values)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.main:
+            self._record(args, "end", state)
         if self.bar is not None:
             self.bar.close()
             self.bar = None
