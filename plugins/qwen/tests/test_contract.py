@@ -97,3 +97,23 @@ class TestQwenContract(PluginContract):
     def test_demo_model_is_well_formed(self, tmp_path_factory: Any) -> None:
         """No demo model: the core's offline demo comes from another plugin (the name sorting first)."""
         assert not self.under_test().implements("provide_demo_model")
+
+    def test_declared_reasoning_and_tools_are_marked(self, claimed: Any, tokenizer: Any) -> None:
+        """Variants declaring neither (v1, 1.5, 2: their templates render neither) refuse such content in
+        one line instead of dropping it; the others are checked by the contract."""
+        from framework.errors import DataError
+
+        facts = self.facts(claimed)
+        features = plugin.chat_features(facts=facts)
+        if features.reasoning or features.tools:
+            super().test_declared_reasoning_and_tools_are_marked(claimed, tokenizer)
+            return
+        call = {"id": None, "type": "function", "function": {"name": "f", "arguments": {"x": 1}}}
+        for reply in ({"role": "assistant", "content": "a", "reasoning_content": "r"},
+                      {"role": "assistant", "content": "", "tool_calls": [call]}):
+            with pytest.raises(DataError):
+                plugin.render_chat(facts=facts, messages=[{"role": "user", "content": "q"}, reply],
+                                   options=ChatOptions(), tools=None)
+        with pytest.raises(DataError, match="tools"):
+            plugin.render_chat(facts=facts, messages=[{"role": "user", "content": "q"}], options=ChatOptions(),
+                               tools=[{"type": "function", "function": {"name": "f"}}])
