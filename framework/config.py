@@ -190,6 +190,10 @@ class TrainingSection(_Section):
         default=True, description="Compute logits only at labelled positions, in chunks (memory-lean loss)."
     )
     loss_chunk_size: int = Field(default=1024, ge=1, description="Labelled positions per logits chunk.")
+    router_aux_loss_coef: float | None = Field(
+        default=None, ge=0.0, description="MoE router load-balancing loss added to the training loss: its "
+        "coefficient; empty: the model config's router_aux_loss_coef; 0 leaves the loss out."
+    )
     logging_steps: int = Field(default=5, ge=1, description="Log every N optimizer steps.")
     eval_steps: int | None = Field(default=None, ge=1, description="Evaluate every N steps; empty: once per epoch.")
     save_steps: int | None = Field(default=None, ge=1, description="Checkpoint every N steps; empty: once per epoch.")

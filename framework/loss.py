@@ -181,17 +181,24 @@ def chunked_causal_lm_loss(
         num_items_in_batch: labelled tokens across the whole accumulated batch (the
             Trainer's normaliser); the per-batch count when None.
     """
+    from framework import moe
+
     lm = causal_lm(model)
     labels = inputs["labels"]
     forward_kwargs = {k: v for k, v in inputs.items() if k in DECODER_INPUTS}
-    hidden = lm.get_decoder()(**forward_kwargs, use_cache=False).last_hidden_state
+    router = moe.wanted(lm)  # the causal LM's forward would add the router loss: so does this one
+    if router:
+        forward_kwargs["output_router_logits"] = True
+    output = lm.get_decoder()(**forward_kwargs, use_cache=False)
+    hidden = output.last_hidden_state
+    aux = moe.aux_loss(lm, output, inputs.get("attention_mask")) if router else None
     shift_hidden = hidden[:, :-1, :]
     shift_labels = labels[:, 1:]
     mask = shift_labels != IGNORE_INDEX
     picked = shift_hidden[mask]
     targets = shift_labels[mask]
     if picked.shape[0] == 0:  # nothing to learn in this batch: a zero that keeps the graph
-        return hidden.sum() * 0.0
+        return hidden.sum() * 0.0 + (0.0 if aux is None else aux)
     head = lm.get_output_embeddings()
     chunk_size = effective_chunk_size(chunk_size, head.weight.shape[0])
     # a multimodal wrapper keeps the soft-cap in its text config (the top-level config has none)
@@ -205,4 +212,5 @@ def chunked_causal_lm_loss(
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum()
     if isinstance(denominator, torch.Tensor):
         denominator = denominator.to(total.device)
-    return total / denominator
+    loss = total / denominator
+    return loss if aux is None else loss + aux.to(loss.device)

@@ -99,6 +99,9 @@ def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rop
         trust_remote_code=trust_remote_code,
         use_safetensors=not config.model.allow_pickle,
     )
+    from framework import moe
+
+    moe.enable(model, config.training.router_aux_loss_coef)  # MoE: the router loss stays in the training loss
     return model
 
 
@@ -148,6 +151,46 @@ def apply_freeze(model: Any, config: RunConfig) -> None:
             param.requires_grad_(True)
 
 
+def expert_parameters(config: RunConfig, targets: LoraTargets | None) -> tuple[str, ...]:
+    """The parameters (fused MoE expert weights) peft adapts through ``target_parameters``.
+
+    The plugin's ``target_parameters`` apply with its own module targets; a user's
+    ``lora.target_modules`` replaces both, as it always replaced the plugin's targets.
+    """
+    if targets is None or config.lora.target_modules:
+        return ()
+    return tuple(targets.target_parameters)
+
+
+def check_expert_lora(config: RunConfig, targets: LoraTargets | None, method: str | None = None) -> None:
+    """Refuse, in one line, the LoRA settings peft cannot apply to fused expert weights.
+
+    peft 0.21 wraps a ``target_parameters`` entry in ``lora.ParamWrapper``, which raises
+    "does not work with lora_dropout != 0" and "... with use_dora=True"; get_peft_model's
+    error would otherwise surface as a generic "LoRA targets do not match". Called while the
+    plan is made (before data and weights) and again when the method is attached.
+    """
+    method = method or config.method
+    if method not in ADAPTER_METHODS:
+        return
+    experts = expert_parameters(config, targets)
+    if not experts:
+        return
+    named = ", ".join(experts)
+    if method == "dora":
+        raise ConfigError(f"--method dora cannot adapt the fused MoE expert weights ({named}): peft's "
+                          "target_parameters (lora.ParamWrapper) has no DoRA",
+                          where="method",
+                          hint="use --method lora (or rslora/qlora), or keep DoRA on attention only with "
+                               "--set lora.target_modules=[q_proj,k_proj,v_proj,o_proj]")
+    if config.lora.dropout > 0:
+        raise ConfigError(f"lora.dropout={config.lora.dropout:g} cannot be used with LoRA on the fused MoE expert "
+                          f"weights ({named}): peft's target_parameters (lora.ParamWrapper) refuses dropout",
+                          where="lora.dropout",
+                          hint="set --set lora.dropout=0, or leave the experts frozen with "
+                               "--set lora.target_modules=[q_proj,k_proj,v_proj,o_proj]")
+
+
 def lora_config(config: RunConfig, targets: LoraTargets) -> Any:
     from peft import LoraConfig, TaskType
 
@@ -155,8 +198,8 @@ def lora_config(config: RunConfig, targets: LoraTargets) -> Any:
         targets.target_modules if isinstance(targets.target_modules, str) else list(targets.target_modules)
     )
     kwargs: dict[str, Any] = {}
-    if targets.target_parameters and not config.lora.target_modules:
-        kwargs["target_parameters"] = list(targets.target_parameters)
+    if expert_parameters(config, targets):
+        kwargs["target_parameters"] = list(expert_parameters(config, targets))
     if targets.exclude_modules:
         kwargs["exclude_modules"] = list(targets.exclude_modules)
     if targets.modules_to_save:
@@ -194,9 +237,14 @@ def apply_method(model: Any, config: RunConfig, targets: LoraTargets, *, method:
     if method == "freeze":
         apply_freeze(model, config)
         return model
+    if method == "adapter":
+        from framework.bottleneck import apply_adapters
+
+        return apply_adapters(model, config)
     if method in PROMPT_METHODS:
         return get_peft_model(model, prompt_learning_config(config))
     if method in ADAPTER_METHODS:
+        check_expert_lora(config, targets, method)
         if method in ("qlora", "qlora8"):
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=config.training.gradient_checkpointing

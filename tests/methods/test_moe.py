@@ -1,0 +1,149 @@
+"""LoRA on fused MoE experts through the core: peft's target_parameters, the router loss, the planner's count.
+
+Tiny random models from transformers' own MoE configs (hidden 32, 2 layers, 4 experts). The
+plugins decide the targets; the core is given the same ``LoraTargets`` here directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from framework.config import RunConfig
+from framework.errors import ConfigError
+from framework.hookdata import LoraTargets
+from framework.loss import chunked_causal_lm_loss
+from framework.methods import apply_method, check_expert_lora, count_parameters
+
+EXPERTS = ("mlp.experts.gate_up_proj", "mlp.experts.down_proj")
+ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def _mixtral() -> Any:
+    from transformers import MixtralConfig
+
+    return MixtralConfig(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+                         router_aux_loss_coef=0.02, tie_word_embeddings=False)
+
+
+def _qwen3_moe() -> Any:
+    from transformers import Qwen3MoeConfig
+
+    return Qwen3MoeConfig(vocab_size=96, hidden_size=32, intermediate_size=64, moe_intermediate_size=24,
+                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                          num_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.05, tie_word_embeddings=False)
+
+
+CONFIGS = {"mixtral": _mixtral, "qwen3_moe": _qwen3_moe}
+
+
+def _model(kind: str, seed: int = 0) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(CONFIGS[kind](), dtype=torch.float32)
+
+
+def _run_config(**lora: Any) -> RunConfig:
+    return RunConfig.model_validate({"method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0, **lora},
+                                     "model": {"name_or_path": "tiny"}})
+
+
+def _batch() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 96, (2, 12), generator=g)
+    labels = ids.clone()
+    labels[:, :4] = -100
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+
+
+TARGETS = LoraTargets(target_modules=ATTENTION, target_parameters=EXPERTS, exclude_modules=("mlp.gate",))
+
+
+# ── the router's load-balancing loss ──────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_router_loss_is_kept_in_both_losses_and_is_not_zero(kind: str) -> None:
+    """Published configs ship output_router_logits=false: enabled, the model's own loss and the
+    chunked labelled-only loss (which calls the decoder directly) both carry coef * aux."""
+    from framework import moe
+
+    batch = _batch()
+    off = _model(kind)
+    assert moe.enable(off, 0) == 0.0  # off: the plain cross-entropy
+    with torch.no_grad():
+        plain = off(**batch).loss
+        plain_chunked = chunked_causal_lm_loss(off, batch, chunk_size=5)
+    torch.testing.assert_close(plain_chunked, plain, rtol=1e-5, atol=1e-6)
+
+    model = _model(kind)  # the same weights
+    coef = moe.enable(model, None)  # the config's coefficient
+    assert coef == CONFIGS[kind]().router_aux_loss_coef
+    with torch.no_grad():
+        own = model(**batch)
+        chunked = chunked_causal_lm_loss(model, batch, chunk_size=5)
+    assert own.aux_loss is not None and float(own.aux_loss) > 0.5  # ~top_k for a balanced router
+    torch.testing.assert_close(own.loss, plain + coef * own.aux_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(chunked, own.loss, rtol=1e-5, atol=1e-6)
+    assert float(chunked - plain_chunked) > 1e-3  # not silently zero
+
+    assert moe.enable(model, 1.5) == 1.5  # the config key overrides the model's value
+    with torch.no_grad():
+        heavier = chunked_causal_lm_loss(model, batch, chunk_size=5)
+    torch.testing.assert_close(heavier, plain + 1.5 * own.aux_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_router_loss_gradient_reaches_the_adapters() -> None:
+    """The router term is part of the graph the adapters train on (not a detached number)."""
+    from framework import moe
+
+    model = apply_method(_model("mixtral"), _run_config(), TARGETS)
+    moe.enable(model, 1.0)
+    batch = {**_batch(), "labels": torch.full((2, 12), -100)}  # no labelled token: the router loss alone
+    loss = chunked_causal_lm_loss(model, batch)
+    assert float(loss) > 0.5
+    loss.backward()
+    grads = [p.grad.abs().sum() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None]
+    assert grads and float(sum(grads)) > 0
+
+
+def test_plan_line_names_the_coefficient_and_its_source() -> None:
+    from framework import moe
+    from framework.facts import facts_from_config
+
+    facts = facts_from_config(_mixtral().to_dict(), "tiny-moe", None)
+    line = moe.router_loss(facts, None).line()
+    assert "4 experts, 2 per token" in line and "coef 0.02 (config.json router_aux_loss_coef)" in line
+    assert "coef 0.1 (training.router_aux_loss_coef)" in moe.router_loss(facts, 0.1).line()
+    assert "off" in moe.router_loss(facts, 0.0).line()
+    dense = facts_from_config({"model_type": "llama", "hidden_size": 32}, "dense", None)
+    assert moe.router_loss(dense, None) is None
+
+
+# ── peft's limits on fused experts ────────────────────────────────────────────────────────
+
+
+def test_dropout_on_fused_experts_is_refused_in_one_line() -> None:
+    config = _run_config(dropout=0.05)
+    with pytest.raises(ConfigError) as caught:
+        apply_method(_model("mixtral"), config, TARGETS)
+    line = caught.value.line()
+    assert "\n" not in line and caught.value.exit_code == 2
+    assert line.startswith("lora.dropout: lora.dropout=0.05") and "target_parameters" in line
+    assert "lora.dropout=0" in line  # what to do
+    # a user's own module targets replace the plugin's, experts included: dropout is fine then
+    check_expert_lora(_run_config(dropout=0.05, target_modules=["q_proj"]), TARGETS)
+    check_expert_lora(config, LoraTargets(target_modules=ATTENTION))  # a dense model
+
+
+def test_dora_on_fused_experts_is_refused_naming_the_workaround() -> None:
+    config = _run_config().model_copy(update={"method": "dora"})
+    with pytest.raises(ConfigError) as caught:
+        apply_method(_model("mixtral"), config, TARGETS)
+    line = caught.value.line()
+    assert "--method dora" in line and "mlp.experts.gate_up_proj" in line and "--method lora" in line
