@@ -252,6 +252,8 @@ def _value(entry: Any) -> Any:
 _SECTION_USERS = {
     "lora": frozenset({"lora", "dora", "rslora", "qlora", "qlora8", "hybrid"}),
     "freeze": frozenset({"freeze"}),
+    "adapter": frozenset({"adapter"}),
+    "unfreeze": frozenset({"full"}),
     "hybrid": frozenset({"hybrid"}),
     "prompt": frozenset({"prefix", "prompt", "ptuning"}),
 }

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from framework.errors import ConfigError
 
 Method = Literal[
-    "full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"
+    "full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid", "adapter"
 ]
 Stage = Literal["sft", "pt", "dpo", "grpo"]
 ADAPTER_METHODS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8", "hybrid"})
@@ -86,6 +86,12 @@ class DataSection(_Section):
                     "them by data.mix_weights (by their sizes without weights).",
     )
     strict: bool = Field(default=False, description="Fail on the first bad sample instead of dropping it.")
+    dedupe: Literal["near", "exact", "off"] = Field(
+        default="exact",
+        description="Duplicate samples within one source: near (drop exact and near duplicates), exact (drop exact "
+                    "duplicates; near ones are reported and kept) or off (keep all). Repeats across sources are "
+                    "kept: they are the mixture's weighting.",
+    )
     allow_special_in_data: bool = Field(
         default=False, description="Parse control-token text inside data as control tokens (off: plain text)."
     )
@@ -112,6 +118,29 @@ class FreezeSection(_Section):
     trainable_layers: int = Field(default=2, ge=1, description="Top decoder layers trained by `freeze`.")
     trainable_modules: list[str] | None = Field(
         default=None, description="Name fragments of modules trained by `freeze`, instead of top layers."
+    )
+
+
+class AdapterSection(_Section):
+    """Bottleneck adapters (``--method adapter``; framework/bottleneck.py has the sources)."""
+
+    dim: int = Field(default=64, ge=1, description="Bottleneck size of each adapter (seed 001 §2: 64).")
+    placement: Literal["both", "attention", "mlp"] = Field(
+        default="both",
+        description="Where adapters go in each decoder layer: after attention and MLP (both, Houlsby et al. 2019) "
+                    "or after the MLP only (mlp, Pfeiffer et al. 2020).",
+    )
+    nonlinearity: Literal["relu", "gelu", "silu", "tanh"] = Field(
+        default="relu", description="Activation between the down- and up-projection (seed 001 §2: ReLU)."
+    )
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0, description="Dropout inside each adapter (seed 001 §2: 0.1).")
+
+
+class UnfreezeSection(_Section):
+    schedule: str | None = Field(
+        default=None,
+        description="Progressive unfreezing of a full run, top-down: 'layers:when' pairs, when a fraction of "
+                    "training (<1) or a step (>=1), e.g. '2:0,4:0.25,all:0.5'; empty trains every layer from the start.",
     )
 
 
@@ -248,6 +277,8 @@ class RunConfig(_Section):
     data: DataSection = Field(default_factory=DataSection, description="Which data and how to prepare it.")
     lora: LoraSection = Field(default_factory=LoraSection, description="Adapter settings.")
     freeze: FreezeSection = Field(default_factory=FreezeSection, description="Partial fine-tuning settings.")
+    adapter: AdapterSection = Field(default_factory=AdapterSection, description="Bottleneck adapter settings.")
+    unfreeze: UnfreezeSection = Field(default_factory=UnfreezeSection, description="Progressive unfreezing settings.")
     hybrid: HybridSection = Field(default_factory=HybridSection, description="Full-then-LoRA settings.")
     prompt: PromptSection = Field(default_factory=PromptSection, description="Prefix/prompt tuning settings.")
     dpo: DpoSection = Field(default_factory=DpoSection, description="Preference training settings.")

@@ -60,8 +60,11 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
     chat_format = (record["plugin"].get("chat_format") or {}).get("format")
     family = host.family(selection, facts, chat_format=chat_format)
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    from framework.bottleneck import is_adapter_directory, load_adapters
+
+    bottleneck = is_adapter_directory(output_dir)
     is_adapter = (output_dir / "adapter_config.json").exists()
-    model_dir = base if is_adapter else output_dir
+    model_dir = base if (is_adapter or bottleneck) else output_dir
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
@@ -69,6 +72,8 @@ def load_run(output_dir: Path, *, adapter: bool = True) -> TrainedRun:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, output_dir)
+    if bottleneck and adapter:
+        model = load_adapters(model, output_dir)
     model.eval()
     stop_tokens = record.get("fixes", {}).get("stop_tokens", [])
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids(t) for t in stop_tokens) if isinstance(i, int) and i >= 0]
@@ -93,6 +98,9 @@ def merge(output_dir: Path, destination: Path | None = None) -> Path:
     """Merge a LoRA/DoRA adapter into its base and save bf16 safetensors loadable anywhere."""
     import torch
 
+    from framework.bottleneck import refuse_merge
+
+    refuse_merge(output_dir)
     if not (output_dir / "adapter_config.json").exists():
         raise ConfigError("this run saved a full model, there is no adapter to merge", where=str(output_dir))
     kind = prompt_learning_type(output_dir)

@@ -58,7 +58,12 @@ def write_outputs(plan: RunPlan, model: Any, tokenizer: Any, fixes: FixReport, o
     from transformers import GenerationConfig
 
     # state_dict: the weights gathered from FSDP/ZeRO-3 shards (framework.distributed.full_state_dict)
-    model.save_pretrained(output_dir, safe_serialization=True, state_dict=state_dict)
+    from framework.bottleneck import has_adapters, save_adapters
+
+    if has_adapters(model):  # bottleneck adapters: their own files, not a whole model
+        save_adapters(model, output_dir, state_dict)
+    else:
+        model.save_pretrained(output_dir, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(output_dir)
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in fixes.stop_tokens]
     gen = GenerationConfig(eos_token_id=[i for i in stop_ids if isinstance(i, int) and i >= 0],

@@ -1,0 +1,97 @@
+"""--method adapter: bottleneck adapters train, save on their own, reload to the same logits, refuse merge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+IDS = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 12]])
+SETS = ["training.learning_rate=1e-2", "adapter.dim=8", "adapter.dropout=0"]
+
+
+def _logits(model: Any) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=IDS).logits.float()
+
+
+@pytest.fixture(scope="module")
+def adapter_run(train: Any) -> Any:
+    return train(method="adapter", sets=SETS)
+
+
+def test_adapter_trains_only_adapters_lowers_loss_and_reloads(adapter_run: Any, tiny_model_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from framework.inference import load_run
+
+    run = adapter_run
+    assert run.metrics["train_loss_last"] < run.metrics["train_loss_first"], run.metrics["train_history"]
+    trained = {n for n, p in run.model.named_parameters() if p.requires_grad}
+    # two adapters (attention, mlp) x two layers x (down, up) x (weight, bias)
+    assert len(trained) == 16 and all(".bottleneck_" in n for n in trained)
+    out = run.output_dir
+    assert not (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
+    saved = json.loads((out / "bottleneck_config.json").read_text())
+    assert saved["dim"] == 8 and saved["placement"] == "both" and saved["nonlinearity"] == "relu"
+    weights = load_file(out / "bottleneck_adapter.safetensors")
+    assert set(weights) == trained
+    assert any(k.endswith("up.weight") and weights[k].abs().sum() > 0 for k in weights)  # left zero: learned
+
+    base = load_run(out, adapter=False)
+    trained_logits = _logits(run.model)
+    assert not torch.allclose(_logits(base.model), trained_logits, atol=1e-4)
+    reloaded = load_run(out)
+    assert torch.allclose(_logits(reloaded.model), trained_logits, atol=1e-5)
+
+
+def test_fresh_adapters_leave_the_base_model_unchanged(tiny_model_dir: Path) -> None:
+    """up starts at zero (Houlsby et al.): the adapted model starts as the base model."""
+    from transformers import AutoModelForCausalLM
+
+    from framework.bottleneck import attach
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    before = _logits(model)
+    added = attach(model, dim=4, placement="mlp", nonlinearity="gelu", dropout=0.0)
+    assert added == model.config.num_hidden_layers
+    assert torch.equal(_logits(model), before)
+
+
+def test_merge_refuses_in_one_line(adapter_run: Any) -> None:
+    from framework.errors import ConfigError
+    from framework.inference import merge
+
+    with pytest.raises(ConfigError) as caught:
+        merge(adapter_run.output_dir)
+    line = caught.value.line()
+    assert "nothing to merge" in line and "\n" not in line
+
+
+def test_eval_compares_with_the_base(adapter_run: Any, data_files: dict[str, Path]) -> None:
+    from framework.evaluate import evaluate_run
+
+    report = evaluate_run(adapter_run.output_dir, [str(data_files["sft"])])
+    before, after = report["perplexity"]
+    assert after < before
+
+
+def test_damaged_adapter_weights_are_refused(adapter_run: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from framework.errors import ModelError
+    from framework.inference import load_run
+
+    copy = tmp_path / "run"
+    shutil.copytree(adapter_run.output_dir, copy)
+    weights = load_file(copy / "bottleneck_adapter.safetensors")
+    weights.pop(sorted(weights)[0])
+    save_file(weights, str(copy / "bottleneck_adapter.safetensors"))
+    with pytest.raises(ModelError, match="do not match"):
+        load_run(copy)
