@@ -26,7 +26,8 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model directory or hub id (default: the bundled demo model)")
     parser.add_argument("--data", action="append", metavar="FILE", help="data file or directory (repeatable)")
     parser.add_argument("--format", choices=["auto", "alpaca", "sharegpt", "messages", "preference", "text"])
-    parser.add_argument("--method", help="full, freeze, lora, dora, rslora, qlora, qlora8, prefix, prompt, ptuning, hybrid")
+    parser.add_argument("--method", help="full, freeze, lora, dora, rslora, qlora, qlora8, prefix, prompt, ptuning, "
+                                         "hybrid, adapter")
     parser.add_argument("--stage", help="sft (default), pt, dpo or grpo")
     parser.add_argument("--reward", action="append", metavar="NAME[:WEIGHT]",
                         help="--stage grpo: a reward by name (repeatable; `framework plugins` lists them)")
@@ -115,6 +116,14 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--generate", action="store_true", help="also generate answers and score BLEU/ROUGE")
     evaluate.add_argument("--limit", type=int, default=200, help="samples to evaluate")
     evaluate.set_defaults(func=_cmd_eval)
+
+    tune = sub.add_parser("tune", help="hyperparameter search with Optuna (a run YAML with a search section)")
+    tune.add_argument("config", help="run YAML with 'search' (and optionally 'tune') sections")
+    tune.add_argument("--trials", type=int, help="trials the study should have finished (resumes a killed tune)")
+    tune.add_argument("--output", help="study directory: study.db, one run directory per trial, best.yaml, plots")
+    tune.add_argument("--gpu", help="skip trials the planner says exceed this memory, e.g. 24GB")
+    tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="run setting for every trial (repeatable)")
+    tune.set_defaults(func=_cmd_tune)
 
     if host is not None:
         host.call_all("add_commands", subparsers=sub)
@@ -235,6 +244,8 @@ def _format_bytes(n: int) -> str:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
+    from framework.method_notes import method_notes
+
     if args.keys:
         from framework.config import describe_keys
 
@@ -255,6 +266,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "plugin": plan.plugin_record(),
             "candidates": [list(c) for c in plan.selection.candidates],
             "method": plan.config.method, "stage": plan.config.stage,
+            "method_notes": list(method_notes(plan.config.method)),
             "settings": plan.resolved.to_json(),
             "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
             "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
@@ -277,6 +289,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     _say(f"candidates " + (", ".join(f"{n} ({s})" for n, s in plan.selection.candidates) or "none"))
     _say(f"chat       {_chat_line(plan)}")
     _say(f"method     {plan.config.method}  stage {plan.config.stage}")
+    for note in method_notes(plan.config.method):
+        _say(f"note       {note}")
     _say(f"attention  {plan.attention[0]}  ({plan.attention[1]})")
     _say(f"dtype      {plan.dtype[0]}  ({plan.dtype[1]})")
     if plan.loss is not None:
@@ -463,3 +477,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         _say(f"{metric:<14} {before:>10.4f} {after:>10.4f}")
     (Path(args.output) / "eval.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return EXIT_OK
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from framework.config import parse_set
+    from framework.extras import require
+
+    require("tune", asked_by="framework tune")
+    from framework.tune import tune
+    from framework.tune.space import read_tune_file
+    from framework.tune.study import check_trials
+
+    tf = read_tune_file(args.config)
+    trials = check_trials(args.trials, tf)
+    overrides = parse_set(args.set or [])
+    if args.gpu:
+        overrides["plan.gpu"] = args.gpu
+    study_dir = Path(args.output) if args.output else Path("runs") / f"tune-{Path(args.config).stem}"
+    tune(tf, trials=trials, study_dir=study_dir, overrides=overrides, say=_say)
+    return EXIT_OK
+
