@@ -109,3 +109,21 @@ def test_borrowed_architecture_renders_with_its_own_template(r1_tokenizer: Any, 
     assert "<|start_header_id|>" not in rendered.text
     trained = [i for i in tokenize_chat(r1_tokenizer, rendered).labels if i != IGNORE_INDEX]
     assert trained[-2:] == r1_tokenizer.convert_tokens_to_ids(["4", "<｜end▁of▁sentence｜>"])
+
+
+@pytest.mark.parametrize(("file", "variant"), [("meta-llama-3-8b-instruct.jinja", "3"),
+                                               ("llama-3.1-8b-instruct.jinja", "3.1"),
+                                               ("llama-3.2-3b-instruct.jinja", "3.2")])
+def test_core_drift_check_finds_nothing_against_the_official_templates(file: str, variant: str, tok31: Any,
+                                                                       facts_for: Any) -> None:
+    """The core's probe conversations (system or not, multi-turn, CJK, code, whitespace) render the same both ways;
+    an edited template is caught, naming the token."""
+    from framework.drift import template_drift
+
+    host = make_plugin_host()
+    for text, drifts in ((template(file), False), (template(file).replace("<|eot_id|>", "<|eot_id|>\n"), True)):
+        facts = with_template(facts_for("Llama-3.1-8B-Instruct"), text)
+        family = host.family(host.select(facts), facts)
+        assert family.facts.variant == variant
+        findings = template_drift(family, tok31)
+        assert bool(findings) is drifts and all(f.code == "template-drift" for f in findings)

@@ -66,3 +66,13 @@ def test_published_configs_build_to_the_announced_sizes() -> None:
             model = AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config))
         sizes[hub_id] = sum(p.numel() for p in model.parameters()) / 1e9
     assert sizes[SCOUT] == pytest.approx(109, abs=1.5) and sizes[MAVERICK] == pytest.approx(400, abs=5)
+
+
+def test_core_drift_check_finds_nothing_against_the_official_template(template4: str, tok4: Any) -> None:
+    from framework.drift import template_drift
+
+    host = make_plugin_host()
+    for text, drifts in ((template4, False), (template4.replace("<|eot|>", "<|eot|>\n"), True)):
+        family = host.family(host.select(facts(SCOUT, text)), facts(SCOUT, text))
+        findings = template_drift(family, tok4)
+        assert bool(findings) is drifts and all(f.code == "template-drift" for f in findings)
