@@ -125,6 +125,13 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="run setting for every trial (repeatable)")
     tune.set_defaults(func=_cmd_tune)
 
+    ui = sub.add_parser("ui", help="a local web app: model, data, settings, runs, chat (needs framework[ui])")
+    ui.add_argument("--host", dest="bind_host", help="address to listen on (default 127.0.0.1; another address must be given here)")
+    ui.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    ui.add_argument("--share", action="store_true", help="also make a public Gradio share link")
+    ui.add_argument("--runs", default="runs", help="folder of the runs the UI starts and lists (default runs)")
+    ui.set_defaults(func=_cmd_ui)
+
     if host is not None:
         host.call_all("add_commands", subparsers=sub)
     return parser
@@ -499,3 +506,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     tune(tf, trials=trials, study_dir=study_dir, overrides=overrides, say=_say)
     return EXIT_OK
 
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from framework.ui.serve import serve
+
+    return serve(args)

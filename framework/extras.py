@@ -57,6 +57,7 @@ EXTRAS: dict[str, Extra] = {e.feature: e for e in (
     Extra("dvclive", ("dvclive",), "dvclive", "or drop dvclive from training.report_to"),
     Extra("swanlab", ("swanlab",), "swanlab", "or drop swanlab from training.report_to"),
     Extra("trackio", ("trackio",), "trackio", "or drop trackio from training.report_to"),
+    Extra("ui", ("gradio", "pandas"), "ui", "or use the commands it wraps: framework plan, render, run, chat"),
     Extra("tune", ("optuna",), "tune", "or search by hand with framework run --set"),
 )}
 
