@@ -176,3 +176,38 @@ def test_chat_prompts_with_tools_and_stops_on_end_of_turn(trained: Any) -> None:
     prompt = run.render(messages, ChatOptions(add_generation_prompt=True), TOOLS).text
     assert '"name": "get_weather"' in prompt and prompt.endswith("<|header_start|>assistant<|header_end|>\n\n")
     assert isinstance(generate(run, messages, max_new_tokens=6, tools=TOOLS), str)
+
+
+def test_multimodal_checkpoint_trains_its_language_model(tmp_path: Path, tok4: Any, tiny_text_config: Any) -> None:
+    """A Llama4ForConditionalGeneration checkpoint: claimed as the wrapper, trained as its language model."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, Llama4Config, Llama4ForConditionalGeneration
+
+    from framework.plugins import make_plugin_host
+    from framework.run_plan import make_plan
+    from framework.training import run
+
+    text = {k: v for k, v in tiny_text_config().items() if k != "architectures"}
+    vision = {"model_type": "llama4_vision_model", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "image_size": 28, "patch_size": 14, "vision_output_dim": 16,
+              "projector_input_dim": 16, "projector_output_dim": 32}
+    torch.manual_seed(0)
+    model_dir, out = tmp_path / "wrapper", tmp_path / "out"
+    Llama4ForConditionalGeneration(Llama4Config(text_config=text, vision_config=vision)).save_pretrained(model_dir)
+    tok4.save_pretrained(model_dir)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()[:8]), encoding="utf-8")
+    args = _args(model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
+                 set=["training.max_steps=1", "training.report_to=[]", "data.val_size=0"])
+    result = run(make_plan(args, make_plugin_host(), need_weights=True), lambda _: None)
+    record = json.loads((out / "training_config.json").read_text())
+    assert record["plugin"]["name"] == "llama4"
+    assert "multimodal wrapper: only the language model is trained" in record["plugin"]["reasons"]
+    ids = torch.tensor([[200000, 200005, 882, 200006, 271, 13, 14, 200008]])
+    with torch.no_grad():
+        expected = result.model.eval()(input_ids=ids).logits
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        assert not any("vision" in n for n, _ in base.named_parameters())
+        got = PeftModel.from_pretrained(base, out).eval()(input_ids=ids).logits
+    assert torch.allclose(expected, got, atol=1e-5)
