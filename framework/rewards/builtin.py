@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from framework.hookspecs import hookimpl
@@ -100,3 +101,31 @@ def make_rewards(config: Any) -> dict[str, RewardFunction]:
 @hookimpl
 def reward_functions(config: Any) -> dict[str, RewardFunction]:
     return make_rewards(config)
+
+
+_PROBE_REASONING, _PROBE_ANSWER = "R3AS0N1NG", "ANSW3R"
+_MARKER_AT_END = re.compile(r"(<[^<>\s]+>|\[[A-Z_]+\])\s*$")
+
+
+def detect_tags(render: Any) -> tuple[str, str] | None:
+    """The family's reasoning markers, read off its template; None when it shows none.
+
+    ``render(messages)`` renders a whole conversation with the family's template. A reply
+    with reasoning is rendered and the markers around the reasoning are taken: the last
+    marker-like token before it (``<think>``, ``[THINK]``; a template that opens the block in
+    its generation prompt puts it there) and the text between reasoning and answer.
+    """
+    messages = [{"role": "user", "content": "Q"},
+                {"role": "assistant", "content": _PROBE_ANSWER, "reasoning_content": _PROBE_REASONING}]
+    try:
+        text = render(messages).text
+    except Exception:  # noqa: BLE001 - a template without reasoning support shows no markers
+        return None
+    at, end = text.find(_PROBE_REASONING), text.find(_PROBE_ANSWER)
+    if at < 0 or end < at:
+        return None
+    found = _MARKER_AT_END.search(text[:at])
+    closing = text[at + len(_PROBE_REASONING):end].strip()
+    if not found or not closing:
+        return None
+    return found.group(1), closing

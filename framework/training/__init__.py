@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from framework.training.skeleton import RunResult, Say
 
 #: Recipe modules, asked in this order.
-RECIPES = ("framework.training.dpo", "framework.training.hybrid", "framework.training.sft")
+RECIPES = ("framework.training.dpo", "framework.training.grpo", "framework.training.hybrid", "framework.training.sft")
 
 
 def recipe_for(config: Any) -> ModuleType:
