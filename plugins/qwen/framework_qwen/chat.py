@@ -241,10 +241,21 @@ def _think_block(reasoning: str, index: int, thinking_prompt: bool) -> list[Segm
     return [
         Segment(f"{THINK_OPEN}\n", trainable=thinking_prompt, message_index=index,
                 kind="reasoning" if thinking_prompt else "text"),
-        Segment(reasoning, trainable=True, message_index=index, from_data=True, kind="reasoning"),
+        reasoning_segment(reasoning, index),
         Segment(f"\n{THINK_CLOSE}\n\n", trainable=trained, message_index=index,
                 kind="reasoning" if trained else "text"),
     ]
+
+
+def reasoning_segment(reasoning: str, index: int) -> Segment:
+    """The reasoning text, trained and marked; kept even when empty, so the core sees where a reply's
+    (empty) reasoning sits when ``data.train_on_reasoning`` is off."""
+    return Segment(reasoning, trainable=True, message_index=index, from_data=True, kind="reasoning")
+
+
+def keep(segment: Segment) -> bool:
+    """Segments worth keeping: text, and the reasoning marker even when empty."""
+    return bool(segment.text) or segment.kind == "reasoning"
 
 
 def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dict[str, Any]] | None,
@@ -310,4 +321,4 @@ def render(variant: str | None, messages: list[dict[str, Any]], options: ChatOpt
         segments = _chatml(messages, chosen, tools)
     if options.add_generation_prompt:
         segments.append(Segment(generation_prompt(chosen, options)))
-    return RenderedChat(tuple(s for s in segments if s.text))
+    return RenderedChat(tuple(s for s in segments if keep(s)))

@@ -28,7 +28,17 @@ from typing import Any
 from framework.errors import DataError
 from framework.hookdata import ChatOptions, RenderedChat, Segment
 
-from framework_qwen.chat import IM_END, IM_START, THINK_CLOSE, THINK_OPEN, call_parts, last_query_index, tojson
+from framework_qwen.chat import (
+    IM_END,
+    IM_START,
+    THINK_CLOSE,
+    THINK_OPEN,
+    call_parts,
+    keep,
+    last_query_index,
+    reasoning_segment,
+    tojson,
+)
 
 TOOLS_HEAD = "# Tools\n\nYou have access to the following functions:\n\n<tools>"
 TOOLS_TAIL = (
@@ -153,11 +163,10 @@ def _assistant(variant: str, message: dict[str, Any], i: int, shows: bool, think
     if shows:
         if thinking or reasoning:
             # The inference prompt ends in "<think>\n": the model writes from the reasoning on.
-            segments += [Segment(f"{THINK_OPEN}\n"),
-                         Segment(reasoning, trainable=True, message_index=i, from_data=True, kind="reasoning"),
+            segments += [Segment(f"{THINK_OPEN}\n"), reasoning_segment(reasoning, i),
                          Segment(f"\n{THINK_CLOSE}\n\n", trainable=True, message_index=i, kind="reasoning")]
-        else:
-            segments.append(Segment(f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"))  # thinking off: prompt
+        else:  # thinking off: the empty block is the inference prompt's
+            segments += [Segment(f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"), reasoning_segment("", i)]
     segments.append(Segment(content, trainable=True, message_index=i, from_data=True))
     segments += _calls(variant, message, content, i)
     return segments + [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
@@ -202,4 +211,4 @@ def render(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
     if options.add_generation_prompt:
         block = f"{THINK_OPEN}\n" if thinking else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
         segments.append(Segment(f"{IM_START}assistant\n{block}"))
-    return RenderedChat(tuple(s for s in segments if s.text))
+    return RenderedChat(tuple(s for s in segments if keep(s)))

@@ -213,6 +213,16 @@ def test_segment_kinds_mark_reasoning_calls_results_and_declarations() -> None:
     assert calls.count("<tool_call>") == 2 and "<parameter=city>\nOslo\n</parameter>" in calls
 
 
+def test_empty_reasoning_stays_marked_when_its_block_is_prompt() -> None:
+    """With thinking off the empty block is prompt text; a zero-length reasoning segment still says
+    where the reply's reasoning sits (the core checks it before masking reasoning)."""
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "reasoning_content": ""}]
+    for variant in ("3", "3.5"):
+        off = render(variant, messages, None, False, enable_thinking=False)
+        marked = [s for s in off.segments if s.kind == "reasoning"]
+        assert [s.text for s in marked] == [""] and marked[0].trainable and marked[0].message_index == 1
+
+
 def test_thinking_off_empty_block_is_prompt_not_label(tokenizer: Any) -> None:
     messages = REASONING["last_without_reasoning"]
     for variant in ("3", "3.5"):
