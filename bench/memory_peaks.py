@@ -101,6 +101,9 @@ CASES = (
          chunked_loss=True),
     Case("bf16-qlora-ckpt", DEEP, "qlora", seq_len=512, dtype="bf16", grad_checkpointing=True),
     Case("bf16-qlora", DEEP, "qlora", seq_len=512, dtype="bf16"),
+    Case("adapter-plain", MEDIUM, "adapter", extra={"adapter_dim": 32}),
+    Case("adapter-ckpt-chunked", DEEP, "adapter", seq_len=512, grad_checkpointing=True, chunked_loss=True,
+         extra={"adapter_dim": 32}),
 )
 
 
@@ -277,6 +280,16 @@ def build_model(case: Case) -> Any:
         for layer in list(model.model.layers)[-case.freeze_layers:]:
             for param in layer.parameters():
                 param.requires_grad_(True)
+    if case.method == "adapter":  # bottleneck adapters as framework.bottleneck attaches them
+        from framework.bottleneck import attach
+
+        for param in model.parameters():
+            param.requires_grad_(False)
+        attach(model, dim=case.extra.get("adapter_dim", 64), placement="both", nonlinearity="relu", dropout=0.1)
+        for name, param in model.named_parameters():
+            param.requires_grad_(".bottleneck_" in name)
+        if case.grad_checkpointing:
+            model.enable_input_require_grads()
     if case.method in ("lora", "dora", "qlora"):
         from peft import LoraConfig, get_peft_model
 

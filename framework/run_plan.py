@@ -289,7 +289,8 @@ def _memory_estimate(plan: RunPlan) -> Any:
         return estimate(plan.facts, method=cfg.method, micro_batch=cfg.training.micro_batch_size,
                         seq_len=cfg.data.cutoff_len, grad_checkpointing=cfg.training.gradient_checkpointing,
                         compute_dtype="bf16" if plan.dtype[0] == "fp32" and plan.hardware.device == "cpu" else plan.dtype[0],
-                        lora_r=cfg.lora.r, packed=cfg.data.packing, chunked_loss=cfg.training.chunked_loss)
+                        lora_r=cfg.lora.r, packed=cfg.data.packing, chunked_loss=cfg.training.chunked_loss,
+                        adapter_dim=cfg.adapter.dim, adapters_per_layer=2 if cfg.adapter.placement == "both" else 1)
     except Exception:  # a config without sizes (remote code keys) cannot be estimated
         return None
 

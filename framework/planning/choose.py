@@ -23,8 +23,8 @@ from framework.planning.sharding import estimate_sharded
 from framework.planning.sizes import format_bytes
 
 #: Methods from the one that changes the model most freely to the one that changes it least.
-QUALITY_ORDER = ("full", "hybrid", "dora", "rslora", "lora", "freeze", "qlora8", "qlora", "ptuning", "prefix",
-                 "prompt")
+QUALITY_ORDER = ("full", "hybrid", "dora", "rslora", "lora", "adapter", "freeze", "qlora8", "qlora", "ptuning",
+                 "prefix", "prompt")
 #: Tokens per micro batch at which a step reaches half its best throughput (matrix units busy).
 HALF_SPEED_TOKENS = 1024
 WORLD_SIZES = (2, 4, 8, 16, 32, 64)
@@ -127,7 +127,7 @@ def _ordered(allowed: Sequence[str]) -> list[str]:
 def _best_setting(facts: ModelFacts, method: str, micro_batches: list[int], seq_len: int, usable: int,
                   optimizer: str, estimate_args: dict[str, Any]) -> tuple[MemoryEstimate, int, bool] | None:
     """The fitting (micro batch, checkpointing) with the best expected throughput."""
-    recompute = 1.5 if (method in ADAPTER_METHODS or method in ("prefix", "prompt", "ptuning")) else 4 / 3
+    recompute = 1.5 if (method in ADAPTER_METHODS or method in ("prefix", "prompt", "ptuning", "adapter")) else 4 / 3
     best: tuple[float, MemoryEstimate, int, bool] | None = None
     for ckpt in (False, True):
         for micro_batch in micro_batches:  # largest first: the first that fits is the best of its kind

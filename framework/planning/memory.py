@@ -16,6 +16,7 @@ from typing import Literal, Sequence
 from framework.errors import ConfigError
 from framework.hookdata import ModelFacts
 from framework.planning.activations import Regime, activation_bytes, logits_bytes
+from framework.planning.bottleneck import bottleneck_activations
 from framework.planning.shapes import ModelShape, parameter_count, shape_from_facts
 from framework.planning.sizes import MIB, format_bytes, parse_size
 from framework.planning.trainables import (
@@ -29,13 +30,14 @@ from framework.planning.trainables import (
 )
 
 Method = Literal[
-    "full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"
+    "full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid", "adapter"
 ]
 Optimizer = Literal["adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"]
 ComputeDtype = Literal["bf16", "fp16", "fp32"]
 AttnImplementation = Literal["flash_attention_2", "sdpa", "eager"]
 
-METHODS = ("full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid")
+METHODS = ("full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid",
+           "adapter")
 ADAPTER_METHODS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8"})
 PROMPT_METHODS = frozenset({"prefix", "prompt", "ptuning"})
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
@@ -97,6 +99,8 @@ def estimate(
     adapter_dtype: Literal["fp32", "compute"] = "fp32",
     upcast_unquantized: bool = True,
     num_virtual_tokens: int = 16,
+    adapter_dim: int = 64,
+    adapters_per_layer: int = 2,
 ) -> MemoryEstimate:
     """Peak memory of a training step of ``method`` on the model the facts describe.
 
@@ -128,6 +132,8 @@ def estimate(
         upcast_unquantized: k-bit preparation casts embeddings, head and norms to fp32 (peft's
             ``prepare_model_for_kbit_training``, which makes the residual stream fp32 too).
         num_virtual_tokens: virtual tokens of prefix/prompt/P-tuning.
+        adapter_dim: bottleneck size of ``adapter`` (framework.bottleneck).
+        adapters_per_layer: bottleneck adapters per block (2: after attention and MLP; 1: MLP only).
     """
     _check(method, optimizer, compute_dtype, attn_implementation, micro_batch, seq_len, lora_r)
     if method == "hybrid":
@@ -141,7 +147,8 @@ def estimate(
     adapted = resolve_targets(lora_targets) if method in ADAPTER_METHODS else frozenset()
     train = trainables_for(shape, method=method, compute_dtype=compute_dtype, adapted=adapted, lora_r=lora_r,
                            adapter_dtype=adapter_dtype, freeze_layers=freeze_trainable_layers,
-                           num_virtual_tokens=num_virtual_tokens)
+                           num_virtual_tokens=num_virtual_tokens, adapter_dim=adapter_dim,
+                           adapters_per_layer=adapters_per_layer)
     regime = _regime(shape, method, compute_dtype, train, adapted, lora_r, lora_dropout, adapter_dtype,
                      upcast_unquantized, freeze_trainable_layers)
     extra_tokens = num_virtual_tokens if method in PROMPT_METHODS else 0
@@ -153,13 +160,17 @@ def estimate(
                             grad_checkpointing=grad_checkpointing, attn_implementation=attn_implementation,
                             packed=packed, softcapping=bool(facts.attn_logit_softcapping),
                             scratch=_scratch_weights(shape, method, regime))
+    if method == "adapter":
+        acts = bottleneck_activations(acts, shape, tokens=micro_batch * seq_len, dim=adapter_dim,
+                                      per_layer=adapters_per_layer, grad_checkpointing=grad_checkpointing)
     logits = logits_bytes(shape, tokens=tokens, compute_bytes=DTYPE_BYTES[compute_dtype], chunked=chunked_loss,
                           chunk_size=loss_chunk_size, softcapping=softcap)
     autocast_weights = train.count * 2 if (compute_dtype == "fp16" and method in ("full", "freeze")) else 0
     parts = Parts(
         weights=weight_bytes(shape, method=method, compute_dtype=compute_dtype, train=train,
                              upcast_unquantized=upcast_unquantized),
-        adapter_weights=train.bytes if (method in ADAPTER_METHODS or method in PROMPT_METHODS) else 0,
+        adapter_weights=train.bytes if (method in ADAPTER_METHODS or method in PROMPT_METHODS
+                                        or method == "adapter") else 0,
         gradients=train.bytes,
         optimizer=optimizer_bytes(train, optimizer),
         optimizer_step=optimizer_step_bytes(train, optimizer),
@@ -309,6 +320,9 @@ def _assumptions(method: str, compute_dtype: str, optimizer: str, grad_checkpoin
     if method in ADAPTER_METHODS:
         notes.append("adapters in fp32, each reading its own 16-bit copy of its input under autocast"
                      if adapter_dtype == "fp32" and compute_dtype != "fp32" else "adapters in the compute dtype")
+    if method == "adapter":
+        notes.append("bottleneck adapters in fp32 after the block's sublayers; each keeps an fp32 copy of its "
+                     "input and its two bottleneck-wide intermediates")
     if method == "qlora":
         notes.append("NF4 with double quantization: 4.13 bits per quantized weight")
     if method in ("qlora", "qlora8") and upcast:

@@ -61,8 +61,13 @@ def resolve_targets(targets: Sequence[str] | str | None) -> frozenset[str]:
 
 
 def trainables_for(shape: ModelShape, *, method: str, compute_dtype: str, adapted: frozenset[str], lora_r: int,
-                   adapter_dtype: str, freeze_layers: int, num_virtual_tokens: int) -> Trainables:
+                   adapter_dtype: str, freeze_layers: int, num_virtual_tokens: int, adapter_dim: int = 64,
+                   adapters_per_layer: int = 2) -> Trainables:
     """Trained tensors of ``method``; 16-bit full training with fp16 keeps fp32 masters."""
+    if method == "adapter":  # bottleneck adapters: fp32 whatever the compute dtype
+        from framework.planning.bottleneck import adapter_tensors
+
+        return Trainables(adapter_tensors(shape.hidden, adapter_dim, shape.layers, adapters_per_layer), 4)
     b = DTYPE_BYTES[compute_dtype]
     master = 4 if compute_dtype in ("fp16", "fp32") else 2
     block = _block_tensors(shape)
