@@ -71,11 +71,14 @@ def block_bytes_per_token(shape: ModelShape, regime: Regime) -> float:
     site_widths = {"attn_in": d, "attn_out": shape.q_width, "mlp_in": d, "mlp_down": shape.mlp_width_per_token}
     site_bytes = {"attn_in": regime.norm_out_bytes, "attn_out": b, "mlp_in": regime.norm_out_bytes,
                   "mlp_down": regime.mlp_bytes}
-    linears = [lin for lin in shape.linears() if lin.name != "router"]
+    linears = [lin for lin in shape.linears() if lin.role != "router"]
     for site, width in site_widths.items():
         at_site = [lin for lin in linears if lin.site == site]
-        adapted = [lin for lin in at_site if lin.name in regime.adapted]
-        keeps_input = regime.block_weights_train or regime.base_saves_input
+        adapted = [lin for lin in at_site if lin.key in regime.adapted and not lin.fused]
+        # an adapted fused expert weight (peft's ParamWrapper) is W + BA, a tensor that needs its
+        # gradient: its matmul saves the routed input, and no adapter input copy exists
+        fused = any(lin.key in regime.adapted and lin.fused for lin in at_site)
+        keeps_input = regime.block_weights_train or regime.base_saves_input or fused
         shares = keeps_input or (adapted and regime.adapter_copy_bytes == 0)
         if shares and site != "attn_out":  # the attention output is counted with attention
             total += width * site_bytes[site]
@@ -127,7 +130,8 @@ def activation_bytes(shape: ModelShape, regime: Regime, *, micro_batch: int, seq
         kept = tokens * layers * shape.hidden * regime.residual_bytes
         # The recomputed block ends at the widest adapter: its input (not saved when the adapter
         # keeps its own copy) and that input's upcast are alive next to the saved tensors.
-        widest = max((lin.in_features for lin in shape.linears() if lin.name in regime.adapted), default=0)
+        widest = max((lin.in_features for lin in shape.linears() if lin.key in regime.adapted and not lin.fused),
+                     default=0)
         local = regime.mlp_bytes if regime.adapter_copy_bytes else 0
         working = max(working, tokens * (regime.cast_bytes + local) * widest) + tokens * block + attention_matrix
     else:

@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 
 from framework.errors import ConfigError
 from framework.hookdata import ModelFacts
-from framework.planning.activations import Regime, activation_bytes, logits_bytes
+from framework.planning.activations import ActivationBytes, Regime, activation_bytes, logits_bytes
 from framework.planning.bottleneck import bottleneck_activations
 from framework.planning.shapes import ModelShape, parameter_count, shape_from_facts
 from framework.planning.sizes import MIB, format_bytes, parse_size
@@ -90,6 +90,7 @@ def estimate(
     compute_dtype: str = "bf16",
     lora_r: int = 16,
     lora_targets: Sequence[str] | str | None = None,
+    lora_parameters: Sequence[str] = (),
     freeze_trainable_layers: int = 2,
     packed: bool = True,
     chunked_loss: bool = True,
@@ -120,7 +121,9 @@ def estimate(
             refuses fp16 gradients) and autocasts; fp32 is plain fp32.
         lora_r: adapter rank.
         lora_targets: module names (q_proj ... down_proj), "all-linear", or one regex over
-            those names; None targets every linear of the blocks.
+            full module names; None targets every linear of the blocks, fused experts included.
+        lora_parameters: parameter names adapted through peft's ``target_parameters`` (the
+            fused MoE experts, e.g. ``mlp.experts.gate_up_proj``), as the plugin names them.
         freeze_trainable_layers: top blocks trained by ``freeze``.
         packed: padding-free packing (one block-diagonal mask per row under SDPA).
         chunked_loss: the framework's labelled-only chunked loss instead of full logits.
@@ -144,7 +147,7 @@ def estimate(
         return replace(full, method="hybrid",
                        assumptions=full.assumptions + ("hybrid: the full phase is the peak; the LoRA phase needs less",))
     shape = shape_from_facts(facts)
-    adapted = resolve_targets(lora_targets) if method in ADAPTER_METHODS else frozenset()
+    adapted = resolve_targets(lora_targets, shape, lora_parameters) if method in ADAPTER_METHODS else frozenset()
     train = trainables_for(shape, method=method, compute_dtype=compute_dtype, adapted=adapted, lora_r=lora_r,
                            adapter_dtype=adapter_dtype, freeze_layers=freeze_trainable_layers,
                            num_virtual_tokens=num_virtual_tokens, adapter_dim=adapter_dim,
@@ -163,6 +166,8 @@ def estimate(
     if method == "adapter":
         acts = bottleneck_activations(acts, shape, tokens=micro_batch * seq_len, dim=adapter_dim,
                                       per_layer=adapters_per_layer, grad_checkpointing=grad_checkpointing)
+    acts = _with_merged_experts(acts, shape, adapted, grad_checkpointing, regime.residual_bytes
+                                if method in ("qlora", "qlora8") else DTYPE_BYTES[compute_dtype])
     logits = logits_bytes(shape, tokens=tokens, compute_bytes=DTYPE_BYTES[compute_dtype], chunked=chunked_loss,
                           chunk_size=loss_chunk_size, softcapping=softcap)
     autocast_weights = train.count * 2 if (compute_dtype == "fp16" and method in ("full", "freeze")) else 0
@@ -182,7 +187,30 @@ def estimate(
     )
     notes = _assumptions(method, compute_dtype, optimizer, grad_checkpointing, chunked_loss, attn_implementation,
                          adapter_dtype, upcast_unquantized)
+    if any(lin.fused and lin.key in adapted for lin in shape.linears()):
+        notes += ("fused expert adapters (peft target_parameters): each forward builds W + BA of a block's "
+                  "expert weights, kept for its backward" + (" (one block at a time under checkpointing)"
+                                                             if grad_checkpointing else " in every block"),)
+    if method in ("qlora", "qlora8") and shape.experts:
+        notes += ("fused expert weights are not nn.Linear: bitsandbytes leaves them unquantized",)
     return assemble(method, parts, notes)
+
+
+def _with_merged_experts(acts: ActivationBytes, shape: ModelShape, adapted: frozenset[str],
+                         grad_checkpointing: bool, weight_bytes_each: int) -> ActivationBytes:
+    """peft's ParamWrapper adapts a fused expert weight by parametrization: the forward computes
+    ``W + scale * B @ A`` (a new tensor the size of all the block's experts, in the weight's
+    dtype) and the expert matmuls keep slices of it for the backward pass, where the gradient of
+    that sum (the same size) is formed before it reaches A and B. Under checkpointing one
+    block's sums exist at a time, beside the gradient of the largest; otherwise every block's."""
+    fused = [lin.numel for lin in shape.linears() if lin.fused and lin.key in adapted]
+    if not fused:
+        return acts
+    block = sum(fused) * weight_bytes_each
+    gradient = max(fused) * weight_bytes_each
+    if grad_checkpointing:
+        return ActivationBytes(acts.kept, acts.working + block + gradient)
+    return ActivationBytes(acts.kept + shape.layers * block, acts.working + gradient)
 
 
 @dataclass(frozen=True)
@@ -299,10 +327,11 @@ def _scratch_weights(shape: ModelShape, method: str, regime: Regime) -> int:
     the fp32 base weight plus that update: about ``in^2 + 3*in*out`` fp32 elements.
     """
     if method == "qlora":
-        largest = max(lin.in_features * lin.out_features for lin in shape.linears())
+        largest = max(lin.in_features * lin.out_features for lin in shape.linears() if not lin.fused)
         return 2 * largest * regime.compute_bytes
     if method == "dora":
-        adapted = [lin for lin in shape.linears() if lin.name in regime.adapted] or list(shape.linears())
+        linears = [lin for lin in shape.linears() if not lin.fused]
+        adapted = [lin for lin in linears if lin.key in regime.adapted] or linears
         return max((lin.in_features ** 2 + 3 * lin.in_features * lin.out_features) * 4 for lin in adapted)
     return 0
 

@@ -31,6 +31,9 @@ class Linear:
     ``copies`` is how many of it one block holds (experts hold one per expert) and
     ``active`` how many of them one token passes through (the routed top-k for experts).
     ``site`` names the tensor it reads: linears reading the same tensor share saved inputs.
+    ``role`` says what it belongs to: attention, mlp (dense), expert (routed: transformers 5
+    stores all experts of a block as one fused 3-D parameter, gate and up projections fused
+    too, which peft adapts through ``target_parameters`` only), shared_expert or router.
     """
 
     name: str
@@ -39,11 +42,23 @@ class Linear:
     site: str
     copies: int = 1
     active: int = 1
+    role: str = "attention"
 
     @property
     def numel(self) -> int:
         """Weights of all copies in one block."""
         return self.in_features * self.out_features * self.copies
+
+    @property
+    def fused(self) -> bool:
+        """A 3-D parameter (routed experts), not an ``nn.Linear``: never quantized, adapted by parameter."""
+        return self.role == "expert"
+
+    @property
+    def key(self) -> str:
+        """Its name among the block's linears: the module name, prefixed for experts and shared experts."""
+        prefix = {"expert": "experts.", "shared_expert": "shared_expert."}.get(self.role, "")
+        return prefix + self.name
 
 
 @dataclass(frozen=True)
@@ -93,33 +108,41 @@ class ModelShape:
         if self.experts:
             k, f = self.experts_per_token, self.expert_intermediate
             found += [
-                Linear("gate_proj", d, f, "mlp_in", self.experts, k),
-                Linear("up_proj", d, f, "mlp_in", self.experts, k),
-                Linear("down_proj", f, d, "mlp_down", self.experts, k),
-                Linear("router", d, self.experts, "mlp_in"),
+                Linear("gate_up_proj", d, 2 * f, "mlp_in", self.experts, k, "expert"),
+                Linear("down_proj", f, d, "mlp_down", self.experts, k, "expert"),
+                Linear("router", d, self.experts, "mlp_in", role="router"),
             ]
             if self.shared_expert_intermediate:
                 s = self.shared_expert_intermediate
                 found += [
-                    Linear("gate_proj", d, s, "mlp_in"),
-                    Linear("up_proj", d, s, "mlp_in"),
-                    Linear("down_proj", s, d, "mlp_down"),
+                    Linear("gate_proj", d, s, "mlp_in", role="shared_expert"),
+                    Linear("up_proj", d, s, "mlp_in", role="shared_expert"),
+                    Linear("down_proj", s, d, "mlp_down", role="shared_expert"),
                 ]
         else:
             f = self.intermediate
             found += [
-                Linear("gate_proj", d, f, "mlp_in"),
-                Linear("up_proj", d, f, "mlp_in"),
-                Linear("down_proj", f, d, "mlp_down"),
+                Linear("gate_proj", d, f, "mlp_in", role="mlp"),
+                Linear("up_proj", d, f, "mlp_in", role="mlp"),
+                Linear("down_proj", f, d, "mlp_down", role="mlp"),
             ]
         return tuple(found)
+
+    def active_block_parameters(self) -> int:
+        """Parameters of one block a token runs through: the routed top-k experts, not all of them."""
+        unused = sum(lin.in_features * lin.out_features * (lin.copies - lin.active)
+                     for lin in self.linears() if lin.fused)
+        if self.mlp_bias:
+            unused += sum(lin.out_features * (lin.copies - lin.active) for lin in self.linears() if lin.fused)
+        return self.block_parameters() - unused
 
     def block_biases(self) -> int:
         total = 0
         if self.attention_bias:
             total += self.q_width + 2 * self.kv_width + self.hidden
         if self.mlp_bias:
-            total += sum(lin.out_features * lin.copies for lin in self.linears() if lin.name in MLP_LINEARS)
+            total += sum(lin.out_features * lin.copies for lin in self.linears()
+                         if lin.role in ("mlp", "expert", "shared_expert"))
         return total
 
     def block_parameters(self) -> int:
@@ -136,6 +159,11 @@ class ModelShape:
 
     def parameter_count(self) -> int:
         return (self.embedding_parameters() + self.layers * self.block_parameters()
+                + self.hidden + self.head_parameters())
+
+    def active_parameter_count(self) -> int:
+        """Parameters one token runs through (the published "active" count of a mixture of experts)."""
+        return (self.embedding_parameters() + self.layers * self.active_block_parameters()
                 + self.hidden + self.head_parameters())
 
 

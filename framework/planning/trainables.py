@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from framework.errors import ConfigError
-from framework.planning.shapes import BLOCK_LINEARS, ModelShape
+from framework.planning.shapes import ATTENTION_LINEARS, BLOCK_LINEARS, Linear, ModelShape
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
@@ -42,18 +42,49 @@ class Trainables:
         return self.count * self.param_bytes
 
 
-def resolve_targets(targets: Sequence[str] | str | None) -> frozenset[str]:
-    """The block linears an adapter wraps: names, "all-linear", or a regex over the names."""
+#: Full module names transformers gives one block's linears, per role, in the layouts the families
+#: use (``mlp`` or ``feed_forward``, a multimodal wrapper's ``language_model``): peft matches
+#: ``target_modules`` against full names (a suffix after a dot, or a regex over the whole name).
+_LAYOUTS = {
+    "attention": ("self_attn.{}",),
+    "mlp": ("mlp.{}", "feed_forward.{}"),
+    "shared_expert": ("mlp.shared_expert.{}", "mlp.shared_experts.{}", "feed_forward.shared_expert.{}"),
+    "expert": ("mlp.experts.{}", "feed_forward.experts.{}"),
+}
+_PREFIXES = ("model.layers.0.", "model.language_model.layers.0.")
+
+
+def _full_names(lin: Linear) -> list[str]:
+    return [prefix + layout.format(lin.name) for prefix in _PREFIXES for layout in _LAYOUTS.get(lin.role, ())]
+
+
+def _dense_linears() -> tuple[Linear, ...]:
+    roles = {name: ("attention" if name in ATTENTION_LINEARS else "mlp") for name in BLOCK_LINEARS}
+    return tuple(Linear(name, 1, 1, "", role=roles[name]) for name in BLOCK_LINEARS)
+
+
+def resolve_targets(targets: Sequence[str] | str | None, shape: ModelShape | None = None,
+                    parameters: Sequence[str] = ()) -> frozenset[str]:
+    """The block linears an adapter wraps (their ``Linear.key``): module names, "all-linear", or a
+    regex over full module names, as peft matches them; fused experts by ``parameters`` (peft's
+    ``target_parameters``, matched as suffixes of the full parameter name). None or "all-linear"
+    means every linear but the router (experts included)."""
+    linears = [lin for lin in (shape.linears() if shape else _dense_linears()) if lin.role != "router"]
     if targets is None or targets == "all-linear" or (not isinstance(targets, str) and "all-linear" in targets):
-        return frozenset(BLOCK_LINEARS)
+        return frozenset(lin.key for lin in linears)
+    modules = [lin for lin in linears if not lin.fused]
     if isinstance(targets, str):
         try:
             pattern = re.compile(targets)
         except re.error as exc:
             raise ConfigError(f"LoRA target regex {targets!r} is invalid ({exc})") from None
-        chosen = {name for name in BLOCK_LINEARS if pattern.fullmatch(name) or pattern.search(f".{name}")}
+        chosen = {lin.key for lin in modules
+                  if pattern.fullmatch(lin.name) or any(pattern.fullmatch(full) for full in _full_names(lin))}
     else:
-        chosen = {name for name in BLOCK_LINEARS if any(t == name or t.endswith("." + name) for t in targets)}
+        chosen = {lin.key for lin in modules
+                  if any(t == lin.name or full.endswith("." + t) for t in targets for full in _full_names(lin))}
+    chosen |= {lin.key for lin in linears if lin.fused
+               and any(full == p or full.endswith("." + p) for p in parameters for full in _full_names(lin))}
     if not chosen:
         raise ConfigError(f"LoRA targets {targets!r} name no linear the planner knows",
                           hint=f"use module names among {', '.join(BLOCK_LINEARS)}, or all-linear")
@@ -91,12 +122,30 @@ def trainables_for(shape: ModelShape, *, method: str, compute_dtype: str, adapte
     adapter_bytes = 4 if (adapter_dtype == "fp32" or b == 4) else b
     tensors_list: list[tuple[int, int]] = []
     for lin in shape.linears():
-        if lin.name in adapted:
-            tensors_list.append((lora_r * lin.in_features, lin.copies * shape.layers))
-            tensors_list.append((lora_r * lin.out_features, lin.copies * shape.layers))
-            if method == "dora":
-                tensors_list.append((lin.out_features, lin.copies * shape.layers))
+        if lin.key not in adapted:
+            continue
+        if lin.fused:  # peft's ParamWrapper: one A [r*experts x in] and one B [out x r*experts] per block
+            tensors_list.append((lora_r * lin.in_features * lin.copies, shape.layers))
+            tensors_list.append((lora_r * lin.out_features * lin.copies, shape.layers))
+            continue
+        tensors_list.append((lora_r * lin.in_features, lin.copies * shape.layers))
+        tensors_list.append((lora_r * lin.out_features, lin.copies * shape.layers))
+        if method == "dora":
+            tensors_list.append((lin.out_features, lin.copies * shape.layers))
     return Trainables(tuple(tensors_list), adapter_bytes)
+
+
+def adapter_parameters_by_role(shape: ModelShape, adapted: frozenset[str], lora_r: int,
+                               method: str = "lora") -> dict[str, int]:
+    """LoRA parameters per role of the adapted linears (attention, mlp, expert, shared_expert)."""
+    out: dict[str, int] = {}
+    for lin in shape.linears():
+        if lin.key in adapted:
+            n = lora_r * (lin.in_features + lin.out_features) * lin.copies * shape.layers
+            if method == "dora" and not lin.fused:
+                n += lin.out_features * lin.copies * shape.layers
+            out[lin.role] = out.get(lin.role, 0) + n
+    return out
 
 
 def _block_tensors(shape: ModelShape) -> list[tuple[int, int]]:
@@ -117,12 +166,15 @@ def weight_bytes(shape: ModelShape, *, method: str, compute_dtype: str, train: T
     if method == "freeze":
         return (total - train.count) * b + train.bytes
     if method in ("qlora", "qlora8"):
-        linear = shape.layers * sum(lin.numel for lin in shape.linears())
+        # bitsandbytes replaces nn.Linear only: fused expert parameters stay unquantized (and k-bit
+        # preparation upcasts them with the other unquantized weights)
+        quantizable = [lin for lin in shape.linears() if not lin.fused]
+        linear = shape.layers * sum(lin.numel for lin in quantizable)
         rest_bytes = 4 if upcast_unquantized else b
         if method == "qlora":
             quantized = linear * NF4_BYTES_PER_WEIGHT
         else:
-            rows = shape.layers * sum(lin.out_features * lin.copies for lin in shape.linears())
+            rows = shape.layers * sum(lin.out_features * lin.copies for lin in quantizable)
             quantized = linear * INT8_BYTES_PER_WEIGHT + 4 * rows
         return int(quantized + (total - linear) * rest_bytes)
     return total * b

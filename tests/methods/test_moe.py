@@ -147,3 +147,83 @@ def test_dora_on_fused_experts_is_refused_naming_the_workaround() -> None:
         apply_method(_model("mixtral"), config, TARGETS)
     line = caught.value.line()
     assert "--method dora" in line and "mlp.experts.gate_up_proj" in line and "--method lora" in line
+
+
+# ── expert adapters: count, effect, save, reload, merge ───────────────────────────────────
+
+
+def _facts(kind: str) -> Any:
+    from framework.facts import facts_from_config
+
+    return facts_from_config(CONFIGS[kind]().to_dict(), f"tiny-{kind}", None)
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_adapter_size_matches_the_planner_and_reaches_every_expert(kind: str) -> None:
+    from framework.planning.parameters import parameter_report
+
+    model = apply_method(_model(kind), _run_config(), TARGETS)
+    trained = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+    report = parameter_report(_facts(kind), method="lora", lora_r=4, lora_targets=ATTENTION, lora_parameters=EXPERTS)
+    assert sum(trained.values()) == count_parameters(model).trainable == report.trainable
+    expert = sum(n for name, n in trained.items() if ".experts." in name)
+    assert report.by_role["expert"] == expert > report.by_role["attention"] > 0
+    assert not any(".gate." in name or "router" in name for name in trained)  # routers never
+    # r A-rows and r B-columns per expert: every expert of every block has its own factors
+    a = next(p for n, p in model.named_parameters() if n.endswith("layers.0.mlp.experts.lora_A.default.weight"))
+    assert a.shape[0] == 4 * 4
+    line = report.line()
+    assert "expert" in line and "attention" in line and "4 experts x 2 layers" in line
+    frozen = parameter_report(_facts(kind), method="lora", lora_r=4, lora_targets=ATTENTION)
+    assert "routed experts frozen" in frozen.line() and frozen.trainable < report.trainable
+
+
+def _experts_output(model: Any, layer: int = 0) -> torch.Tensor:
+    """The MoE block's output (router + experts) for fixed hidden states."""
+    from framework.loss import causal_lm
+
+    block = causal_lm(model).get_decoder().layers[layer].mlp
+    x = torch.randn(1, 6, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out = block(x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_one_step_moves_the_experts_saves_reloads_and_merges(kind: str, tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    from framework import moe
+
+    model = apply_method(_model(kind), _run_config(), TARGETS)
+    moe.enable(model, None)
+    router = {n: p.detach().clone() for n, p in model.named_parameters() if ".mlp.gate." in n}
+    before = _experts_output(model)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    chunked_causal_lm_loss(model, _batch()).backward()
+    optimizer.step()
+    model.eval()
+    wrappers = [m for n, m in model.named_modules() if n.endswith("mlp.experts") and hasattr(m, "get_delta_weight")]
+    assert wrappers  # peft's ParamWrapper on the fused weights of each block
+    for wrapper in wrappers:
+        delta = wrapper.get_delta_weight("default")
+        assert delta.shape == wrapper.get_param().shape and float(delta.abs().max()) > 0
+    after = _experts_output(model)
+    assert float((after - before).abs().max()) > 1e-6  # the experts' outputs changed
+    with model.disable_adapter():
+        torch.testing.assert_close(_experts_output(model), before)
+    for name, weight in router.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name], weight)  # the router did not train
+
+    ids = _batch()["input_ids"]
+    with torch.no_grad():
+        trained = model(input_ids=ids).logits
+    model.save_pretrained(tmp_path / "adapter")
+    reloaded = PeftModel.from_pretrained(_model(kind), tmp_path / "adapter")
+    reloaded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, trained, rtol=1e-5, atol=1e-5)
+        merged = reloaded.merge_and_unload()
+        assert not any("lora" in n for n, _ in merged.named_parameters())
+        torch.testing.assert_close(merged(input_ids=ids).logits, trained, rtol=1e-4, atol=1e-4)

@@ -52,8 +52,13 @@ def test_experts_multiply_the_mlp_and_add_a_router(official) -> None:
     shape = shape_from_facts(official("Mixtral-8x7B-v0.1"))
     assert (shape.experts, shape.experts_per_token) == (8, 2)
     dense_mlp = 3 * 4096 * 14336
-    mlp = sum(lin.numel for lin in shape.linears() if lin.name in ("gate_proj", "up_proj", "down_proj", "router"))
+    mlp = sum(lin.numel for lin in shape.linears() if lin.role in ("expert", "router"))
     assert mlp == 8 * dense_mlp + 4096 * 8
+    # transformers 5 fuses gate and up projections of all experts into one 3-D parameter
+    assert [(lin.key, lin.fused) for lin in shape.linears() if lin.role == "expert"] == [
+        ("experts.gate_up_proj", True), ("experts.down_proj", True)]
+    # "12.9B active parameters" (Mistral AI's Mixtral announcement): 2 of 8 experts per token
+    assert abs(shape.active_parameter_count() - 12.9e9) / 12.9e9 < 0.01
 
 
 def test_missing_shapes_name_the_key() -> None:
