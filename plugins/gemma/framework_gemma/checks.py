@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 from framework_gemma import detect4
 from framework_gemma.vocab import BOS, END_OF_TURN, EOS, FORMAT_TOKENS, PAD, START_OF_TURN
@@ -31,8 +32,6 @@ SRC_STOP = ("https://github.com/huggingface/transformers/blob/main/src/transform
 SRC_UNTRAINED = "https://github.com/OpenRLHF/OpenRLHF/pull/648"
 SRC_FORMAT = "https://ai.google.dev/gemma/docs/formatting"
 
-#: A row is untrained when its norm is below this share of the median row norm.
-UNTRAINED_RATIO = 1e-3
 #: How many offending data texts a finding quotes at most.
 QUOTED = 3
 
@@ -153,43 +152,13 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 # ── model ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _row_norms(weight: Any) -> Any:
-    """Row norms in float32, in chunks (a 262144 x 5376 bf16 matrix is never copied whole)."""
-    import torch
-
-    with torch.no_grad():
-        return torch.cat([chunk.float().norm(dim=1) for chunk in weight.split(8192)])
-
-
-def untrained_rows(weight: Any, ids: list[int]) -> list[int]:
-    """The ids whose rows have a norm below ``UNTRAINED_RATIO`` x the median row norm."""
-    if weight is None or weight.dim() != 2 or weight.is_meta or not weight.dtype.is_floating_point:
-        return []
-    norms = _row_norms(weight)
-    threshold = UNTRAINED_RATIO * float(norms.median())
-    return [i for i in ids if i < norms.shape[0] and float(norms[i]) < threshold]
-
-
 def check_model(model: Any, tokenizer: Any, facts: ModelFacts | None = None) -> list[Finding]:
     """Near-zero embedding rows of the format's control tokens (Gemma ties input and output rows)."""
     vocab = tokenizer.get_vocab()
     tokens = G4_FORMAT_TOKENS if facts is not None and detect4.is_gemma4(facts) else FORMAT_TOKENS
-    ids = {vocab[t]: t for t in tokens if t in vocab}
-    found: set[int] = set()
-    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
-        found.update(untrained_rows(getattr(module, "weight", None), sorted(ids)))
-    if not found:
-        return []
-    names = ", ".join(f"{ids[i]} ({i})" for i in sorted(found))
-    return [Finding(
-        code="untrained-format-tokens", severity="warning",
-        message=f"the embedding rows of {names} are (near) zero: this checkpoint never trained the chat format's "
-        "control tokens, so training on the format gives garbage or NaN; starting from the -it model or "
-        "lora.train_embeddings=true also avoids it",
-        fix=Fix(description="re-initialise those rows to the mean of the trained rows",
-                reinit_token_ids=tuple(sorted(found))),
-        source=SRC_UNTRAINED,
-    )]
+    finding = untrained_rows_finding(model, {t: vocab.get(t) for t in tokens}, source=SRC_UNTRAINED,
+                                     advice="starting from the -it model or lora.train_embeddings=true also avoids it")
+    return [finding] if finding is not None else []
 
 
 # ── data ──────────────────────────────────────────────────────────────────────────────────

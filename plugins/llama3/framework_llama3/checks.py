@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 from framework_llama3.detect import variant_of
 from framework_llama3.vocab import BOS, EOM, EOT, END_OF_TEXT, FINETUNE_PAD, FORMAT_TOKENS
@@ -19,8 +20,6 @@ SRC_UNTRAINED = "https://github.com/OpenRLHF/OpenRLHF/pull/648"
 SRC_CJK = ("shared/seeds/000_5a1c4f87ca98d43d.txt (5.1: Llama 3 tokenizer efficiency on Chinese); "
            "plugins/llama3/README.md")
 
-#: A row is untrained when its norm is below this share of the median row norm.
-UNTRAINED_RATIO = 1e-3
 #: Share of CJK characters (of non-space characters) above which the data advice is given.
 CJK_SHARE = 0.3
 #: Reserved control token used as pad where no dedicated one exists (Llama 3.0).
@@ -124,41 +123,11 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 # ── model ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _row_norms(weight: Any) -> Any:
-    """Row norms in float32, computed in chunks (a 128256 x 8192 bf16 matrix stays bf16)."""
-    import torch
-
-    with torch.no_grad():
-        return torch.cat([chunk.float().norm(dim=1) for chunk in weight.split(8192)])
-
-
-def untrained_rows(weight: Any, ids: list[int]) -> list[int]:
-    """The ids whose rows have a norm below ``UNTRAINED_RATIO`` x the median row norm."""
-    if weight is None or weight.dim() != 2 or weight.is_meta or not weight.dtype.is_floating_point:
-        return []
-    norms = _row_norms(weight)
-    threshold = UNTRAINED_RATIO * float(norms.median())
-    return [i for i in ids if i < norms.shape[0] and float(norms[i]) < threshold]
-
-
 def check_model(model: Any, tokenizer: Any) -> list[Finding]:
     vocab = tokenizer.get_vocab()
-    ids = {vocab[t]: t for t in FORMAT_TOKENS if t in vocab}
-    found: set[int] = set()
-    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
-        found.update(untrained_rows(getattr(module, "weight", None), sorted(ids)))
-    if not found:
-        return []
-    names = ", ".join(f"{ids[i]} ({i})" for i in sorted(found))
-    return [Finding(
-        code="untrained-format-tokens", severity="warning",
-        message=f"the embedding rows of {names} are (near) zero: this base checkpoint never trained the chat "
-        "format's control tokens, so training on the format gives garbage or NaN (pitfall L4); starting from the "
-        "Instruct model or lora.train_embeddings=true also avoids it",
-        fix=Fix(description="re-initialise those rows to the mean of the trained rows",
-                reinit_token_ids=tuple(sorted(found))),
-        source=SRC_UNTRAINED,
-    )]
+    finding = untrained_rows_finding(model, {t: vocab.get(t) for t in FORMAT_TOKENS}, source=SRC_UNTRAINED,
+                                     advice="pitfall L4: starting from the Instruct model or lora.train_embeddings=true also avoids it")
+    return [finding] if finding is not None else []
 
 
 # ── data ──────────────────────────────────────────────────────────────────────────────────

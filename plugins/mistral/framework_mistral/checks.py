@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import ChatOptions, Finding, Fix, ModelFacts
 
 from framework_mistral import chat, chat_v7
@@ -196,44 +197,12 @@ def template_token_ids(facts: ModelFacts, tokenizer: Any) -> list[int]:
     return sorted({i for i in ids if i is not None})
 
 
-def _untrained_rows(weight: Any, ids: list[int]) -> list[int]:
-    """Rows that are (near) zero: max |w| <= 1e-16, or a norm under 1e-3 of the median row norm.
-
-    The median is taken over an evenly spaced sample of rows so the check stays cheap on a
-    131072-row embedding.
-    """
-    import torch
-
-    with torch.no_grad():
-        rows = weight.shape[0]
-        sample = weight[:: max(1, rows // 4096)].float()
-        median = torch.linalg.vector_norm(sample, dim=-1).median().item()
-        found = []
-        for i in ids:
-            if i >= rows:
-                continue
-            row = weight[i].float()
-            if row.abs().max().item() <= 1e-16 or torch.linalg.vector_norm(row).item() < 1e-3 * median:
-                found.append(i)
-    return found
-
-
 def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
     """Untrained rows of the template's special tokens (base checkpoints trained without chat)."""
     ids = template_token_ids(facts, tokenizer)
-    bad: set[int] = set(_untrained_rows(model.get_input_embeddings().weight, ids))
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not model.get_input_embeddings().weight:
-        bad.update(_untrained_rows(output.weight, ids))
-    if not bad:
-        return []
-    tokens = tokenizer.convert_ids_to_tokens(sorted(bad))
-    return [Finding(
-        code="untrained-special-token-rows", severity="warning", source=SRC_UNTRAINED,
-        fix=Fix(description=f"re-initialise rows {sorted(bad)} to the mean of the trained rows",
-                reinit_token_ids=tuple(sorted(bad))),
-        message=f"embedding rows of chat tokens {tokens} are untrained (near zero): training on the chat "
-        "format from this checkpoint starts from garbage logits for them")]
+    finding = untrained_rows_finding(model, dict(zip(tokenizer.convert_ids_to_tokens(ids), ids)), source=SRC_UNTRAINED,
+                                     advice="start from the Instruct checkpoint, or let the fix re-initialise them")
+    return [finding] if finding is not None else []
 
 
 def byte_piece_ids(tokenizer: Any) -> frozenset[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 
 from framework_qwen.chat import (
@@ -172,21 +173,6 @@ def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     )]
 
 
-def _row_norms(weight: Any, ids: list[int]) -> tuple[list[float], float] | None:
-    """Norms of the rows ``ids`` and the median norm of a strided sample of the other rows."""
-    import torch
-
-    if getattr(weight, "is_meta", False) or weight.dim() != 2 or not weight.dtype.is_floating_point:
-        return None
-    with torch.no_grad():
-        rows = weight[torch.tensor(ids, device=weight.device)].float()
-        upper = min(ids) if min(ids) > 0 else weight.shape[0]
-        stride = max(1, upper // 4096)
-        sample = weight[0:upper:stride].float()
-        reference = sample.norm(dim=1).median().item()
-        return rows.norm(dim=1).tolist(), reference
-
-
 def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
     """QwenLM/Qwen finetune.py treats a model whose name lacks 'chat' as a base model whose wte and
     lm_head must be trained for ChatML; its untrained rows are random, so norms cannot show it."""
@@ -207,33 +193,6 @@ def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Findin
     variant = variant_of(facts.variant)
     findings = _v1_base_findings(facts)
     named = {t: token_id(tokenizer, t) for t in TEMPLATE_TOKENS[variant]}
-    ids = sorted({i for i in named.values() if i is not None})
-    if not ids:
-        return findings
-    matrices = [("input embedding", model.get_input_embeddings())]
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not matrices[0][1].weight:
-        matrices.append(("output head", output))
-    untrained: dict[int, list[str]] = {}
-    for label, module in matrices:
-        weight = getattr(module, "weight", None)
-        if weight is None or weight.shape[0] <= max(ids):
-            continue
-        measured = _row_norms(weight, ids)
-        if measured is None:
-            continue
-        norms, reference = measured
-        for tid, norm in zip(ids, norms):
-            if norm <= 1e-12 or (reference > 0 and norm < 1e-4 * reference):
-                untrained.setdefault(tid, []).append(label)
-    if not untrained:
-        return findings
-    by_id = {i: t for t, i in named.items()}
-    listed = ", ".join(f"{by_id[i]} ({' and '.join(where)})" for i, where in sorted(untrained.items()))
-    return findings + [Finding(
-        code="untrained-chat-tokens", severity="warning",
-        message=f"near-zero embedding rows for {listed}: this base checkpoint never trained the chat tokens "
-        "the template uses; they are re-initialised to the mean of the trained rows",
-        fix=Fix(description="re-initialise the untrained chat-token rows", reinit_token_ids=tuple(sorted(untrained))),
-        source=SRC_UNTRAINED,
-    )]
+    finding = untrained_rows_finding(model, named, source=SRC_UNTRAINED,
+                                     advice="they are re-initialised to the mean of the trained rows")
+    return findings + ([finding] if finding is not None else [])
