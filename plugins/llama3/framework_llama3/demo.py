@@ -1,8 +1,12 @@
 """The offline demo model: a tiny randomly initialised Llama 3 with the real Llama 3 vocabulary.
 
 ``framework run`` with no arguments trains it, so it must build in seconds with no download
-and behave like a real base checkpoint in every way the plugin checks: same vocabulary and
-control tokens, base eos ``<|end_of_text|>``, no pad, no chat template, BOS added on encode.
+and carry the special-token setup of Meta's Llama-3-8B-Instruct repository as published
+today: same vocabulary and control tokens, tokenizer eos ``<|eot_id|>``, a generation config
+that stops on ``<|end_of_text|>`` and ``<|eot_id|>``, no chat template, BOS added on encode. It
+also pads with ``<|reserved_special_token_0|>``, the pad the plugin itself would choose, so the
+newcomer's first run shows findings about their data, not warnings about the demo's own files
+(the plugin's pad and end-of-turn checks are tested on real base tokenizers elsewhere).
 It is built once per cache directory, in a temporary directory renamed into place, so an
 interrupted build never leaves a half-written model behind.
 """
@@ -16,12 +20,15 @@ from pathlib import Path
 
 from framework.hookdata import DemoModel
 from framework_llama3.tokenizer import build_llama3_tokenizer
-from framework_llama3.vocab import BOS_ID, END_OF_TEXT_ID, NATIVE_CONTEXT, VOCAB_SIZE
+from framework_llama3.vocab import BOS_ID, END_OF_TEXT_ID, EOT_ID, NATIVE_CONTEXT, VOCAB_SIZE
 
 DEMO_DIR = "demo-llama3-tiny-v1"
 DEMO_NAME = "tiny Llama 3 (random weights, real Llama 3 vocabulary)"
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+REQUIRED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                  "tokenizer_config.json")
 SEED = 0
+PAD = "<|reserved_special_token_0|>"
+PAD_ID = 128_002
 
 #: Llama 3 8B's shape scaled down: same vocabulary, RoPE base and GQA ratio, 4 tiny layers.
 DEMO_CONFIG = {
@@ -35,7 +42,8 @@ DEMO_CONFIG = {
     "rope_theta": 500000.0,
     "tie_word_embeddings": True,
     "bos_token_id": BOS_ID,
-    "eos_token_id": END_OF_TEXT_ID,
+    "eos_token_id": [END_OF_TEXT_ID, EOT_ID],  # as Meta-Llama-3-8B-Instruct's generation_config.json
+    "pad_token_id": PAD_ID,
 }
 
 
@@ -45,10 +53,11 @@ def _complete(path: Path) -> bool:
 
 def _build(target: Path) -> None:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging
 
-    tokenizer = build_llama3_tokenizer("3")
+    tokenizer = build_llama3_tokenizer("3", instruct=True)
+    tokenizer.pad_token = PAD
     config = LlamaConfig(**DEMO_CONFIG)
     config.dtype = torch.float32
     torch.manual_seed(SEED)
@@ -61,6 +70,7 @@ def _build(target: Path) -> None:
         if bars:
             logging.enable_progress_bar()
     tokenizer.save_pretrained(target)
+    GenerationConfig(bos_token_id=BOS_ID, eos_token_id=[END_OF_TEXT_ID, EOT_ID], pad_token_id=PAD_ID).save_pretrained(target)
 
 
 def provide(cache_dir: Path) -> DemoModel:

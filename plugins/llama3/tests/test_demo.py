@@ -40,8 +40,9 @@ def test_demo_loads_with_auto_classes(demo_dir: Path, loaded: tuple[Any, Any]) -
     model, tok = loaded
     assert model.config.vocab_size == 128256 and model.config.tie_word_embeddings
     assert model.get_input_embeddings().weight.dtype.is_floating_point
-    assert len(tok) == 128256 and tok.bos_token == "<|begin_of_text|>" and tok.eos_token == "<|end_of_text|>"
-    assert tok.pad_token is None and not tok.chat_template
+    assert len(tok) == 128256 and tok.bos_token == "<|begin_of_text|>" and tok.eos_token == "<|eot_id|>"
+    assert tok.pad_token == "<|reserved_special_token_0|>" and not tok.chat_template
+    assert model.generation_config.eos_token_id == [128001, 128009] and model.config.pad_token_id == 128002
     assert tok("x")["input_ids"][0] == 128000
     assert tok.convert_tokens_to_ids(["<|start_header_id|>", "<|eot_id|>", "<|reserved_special_token_250|>"]) == [
         128006, 128009, 128255]
@@ -82,4 +83,4 @@ def test_demo_has_no_untrained_format_rows(demo_dir: Path, loaded: tuple[Any, An
     facts = facts_from_config(read_config(demo_dir), "demo")
     assert plugin.check_model(facts, model, tok) == []
     codes = {f.code for f in plugin.check_tokenizer(facts, tok)}
-    assert codes == {"pad-token-missing", "eos-not-end-of-turn", "bos-added-on-encode"}
+    assert codes == {"bos-added-on-encode"}  # no warning about the demo's own files on a newcomer's first run
