@@ -10,6 +10,7 @@ from typing import Any
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 
+from framework_qwen import qwen35
 from framework_qwen.chat import (
     ENDOFTEXT,
     IM_END,
@@ -173,6 +174,17 @@ def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     )]
 
 
+def _kernel_findings(facts: ModelFacts, model: Any) -> list[Finding]:
+    """Qwen3.5 on CUDA without flash-linear-attention / causal-conv1d runs the slow fallback."""
+    if not qwen35.is_qwen35(facts):
+        return []
+    try:
+        device = next(model.parameters()).device.type
+    except (StopIteration, AttributeError):
+        return []
+    return qwen35.kernel_findings(device, qwen35.have_fast_kernels())
+
+
 def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
     """QwenLM/Qwen finetune.py treats a model whose name lacks 'chat' as a base model whose wte and
     lm_head must be trained for ChatML; its untrained rows are random, so norms cannot show it."""
@@ -188,10 +200,11 @@ def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
 
 def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
     """ChatML token rows left untrained in a base checkpoint (near-zero norm): re-initialise them."""
+    findings = _kernel_findings(facts, model)
     if facts.chat_format == "shipped":
-        return []  # the shipped template's tokens are not ChatML's: the generic checks cover them
+        return findings  # the shipped template's tokens are not ChatML's: the generic checks cover them
     variant = variant_of(facts.variant)
-    findings = _v1_base_findings(facts)
+    findings += _v1_base_findings(facts)
     named = {t: token_id(tokenizer, t) for t in TEMPLATE_TOKENS[variant]}
     finding = untrained_rows_finding(model, named, source=SRC_UNTRAINED,
                                      advice="they are re-initialised to the mean of the trained rows")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from framework.hookdata import HardwareFacts, LoadSettings, ModelFacts
+from framework.hookdata import Finding, HardwareFacts, LoadSettings, ModelFacts
 
 #: model_type values of the architecture (wrappers and their text models).
 TYPES = frozenset({"qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"})
@@ -75,6 +75,19 @@ def approx_parameters(facts: ModelFacts) -> int | None:
     return full * attention + (layers - full) * linear + layers * mlp + embeddings
 
 
+def have_fast_kernels() -> bool:
+    """flash-linear-attention (``fla``) and causal-conv1d importable: transformers then uses them."""
+    return bool(importlib.util.find_spec("fla") and importlib.util.find_spec("causal_conv1d"))
+
+
+def kernel_findings(device: str, have_kernels: bool) -> list[Finding]:
+    """On CUDA without the linear-attention kernels, a warning with the slowdown and the install line."""
+    if device != "cuda" or have_kernels:
+        return []
+    return [Finding(code="linear-attention-slow-path", severity="warning", message=SLOW_KERNELS,
+                    source="https://github.com/huggingface/transformers/issues/48718")]
+
+
 def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
     """SDPA for the attention layers, no packing, language model only for the wrappers."""
     notes = [NO_PACKING, "bf16 preferred: the official checkpoints are stored in bfloat16"]
@@ -83,7 +96,7 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
                      "alone; the vision tower is not loaded, so it stays as published and is not in the adapter")
     notes.append("multi-token-prediction (MTP) weights are not part of the causal-LM class: neither trained "
                  "nor saved")
-    if hardware.device == "cuda" and not (importlib.util.find_spec("fla") and importlib.util.find_spec("causal_conv1d")):
+    if hardware.device == "cuda" and not have_fast_kernels():
         notes.append(SLOW_KERNELS)
     return LoadSettings(supports_packing=False, train_language_model_only=is_wrapper(facts), notes=tuple(notes))
 

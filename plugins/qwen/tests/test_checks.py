@@ -164,3 +164,27 @@ def test_v1_base_is_told_to_train_embeddings(chat_vocab_model: Any, tokenizer: A
     assert codes(base) == ["v1-base-chat-tokens"]
     chat = plugin.check_model(facts=facts("1", "Qwen/Qwen-7B-Chat"), model=chat_vocab_model, tokenizer=tokenizer)
     assert chat == []
+
+
+def test_linear_attention_kernel_finding() -> None:
+    """Qwen3.5 on CUDA without flash-linear-attention / causal-conv1d: a warning with the slowdown and the
+    install line; nothing on CPU (the fallback is the only path there) or with the kernels."""
+    from framework_qwen import qwen35
+
+    [finding] = qwen35.kernel_findings("cuda", have_kernels=False)
+    assert finding.code == "linear-attention-slow-path" and finding.severity == "warning"
+    assert "1.7x" in finding.message and "pip install flash-linear-attention causal-conv1d" in finding.message
+    assert qwen35.kernel_findings("cuda", have_kernels=True) == []
+    assert qwen35.kernel_findings("cpu", have_kernels=False) == []
+
+
+def test_model_findings_of_a_tiny_qwen35_on_cpu(tokenizer: Any) -> None:
+    from transformers import AutoModelForCausalLM, Qwen3_5TextConfig
+
+    config = Qwen3_5TextConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=8, linear_num_key_heads=2,
+                               linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8)
+    model = AutoModelForCausalLM.from_config(config)
+    qwen35 = ModelFacts(name_or_path="tiny", model_type="qwen3_5_text", variant="3.5")
+    assert "linear-attention-slow-path" not in codes(plugin.check_model(facts=qwen35, model=model,
+                                                                        tokenizer=tokenizer))
