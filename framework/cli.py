@@ -125,6 +125,19 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", metavar="KEY=VALUE", help="run setting for every trial (repeatable)")
     tune.set_defaults(func=_cmd_tune)
 
+    data = sub.add_parser("data", help="data tools: score samples for quality and diversity")
+    data_sub = data.add_subparsers(dest="data_command", metavar="TOOL", required=True)
+    score = data_sub.add_parser("score", help="per-sample quality scores, diversity clusters, a filtered copy")
+    score.add_argument("--model", required=True, help="the base model that judges the replies")
+    score.add_argument("--data", required=True, action="append", metavar="FILE", help="data file (repeatable)")
+    score.add_argument("--output", help="report directory (default runs/data-score-<data file name>)")
+    score.add_argument("--keep", help="write a filtered dataset of the best samples: top:K or top:P%%")
+    score.add_argument("--min-score", type=float, dest="min_score", help="write a filtered dataset of samples >= this")
+    score.add_argument("--batch-size", type=int, default=8, dest="batch_size", help="samples per forward pass")
+    score.add_argument("--cutoff-len", type=int, dest="cutoff_len", help="longest sample in tokens (default: data.cutoff_len)")
+    score.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code")
+    score.set_defaults(func=_cmd_data_score)
+
     ui = sub.add_parser("ui", help="a local web app: model, data, settings, runs, chat (needs framework[ui])")
     ui.add_argument("--host", dest="bind_host", help="address to listen on (default 127.0.0.1; another address must be given here)")
     ui.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
@@ -511,3 +524,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from framework.ui.serve import serve
 
     return serve(args)
+
+
+def _cmd_data_score(args: argparse.Namespace) -> int:
+    from framework.data_score import score_command
+
+    return score_command(args, args.host, _say)
