@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 from framework_gemma import detect4
 from framework_gemma.detect import generation, is_multimodal
@@ -30,8 +31,8 @@ SOURCES: dict[str, str] = {
     "config_full.yaml (full DPO lr 5e-7, 1 epoch)",
 }
 
-ADAPTERS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8"})
-FULL_LIKE = frozenset({"full", "freeze", "hybrid"})
+ADAPTERS = LORA_METHODS
+FULL_LIKE = WEIGHT_UPDATING
 
 LORA_R = 16
 LORA_ALPHA = 16
@@ -94,7 +95,7 @@ def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
         "training.micro_batch_size": (2, "seed-batch"),
         "training.grad_accum": (8, "seed-batch"),
     }
-    if method in ADAPTERS or method == "hybrid":
+    if method in LORA_TARGETED:
         table.update({"lora.r": (LORA_R, "google-qlora"), "lora.alpha": (LORA_ALPHA, "google-qlora"),
                       "lora.dropout": (0.05, "google-qlora")})
     if method == "rslora":

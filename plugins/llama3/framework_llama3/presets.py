@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 from framework_llama3.vocab import BOS_ID, EOM_ID, EOT_ID, END_OF_TEXT_ID, NATIVE_CONTEXT, VOCAB_SIZE
 
@@ -60,24 +61,20 @@ QLORA_LARGE: Table = {"training.learning_rate": (1e-4, QLORA_PAPER)}
 DPO_ADAPTER: Table = {"training.learning_rate": (5e-6, LF_LORA_DPO)}
 DPO_FULL: Table = {"training.learning_rate": (5e-7, ZEPHYR_DPO), "training.epochs": (1.0, ZEPHYR_DPO)}
 
-ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8")
-FULL_METHODS = ("full", "freeze")
-
-
 def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
     """Dotted key -> (value, source) for a method and stage; prompt methods get only the common keys."""
     table = dict(COMMON)
-    if method in ADAPTER_METHODS or method == "hybrid":
+    if method in LORA_TARGETED:  # hybrid: its full-phase rate comes from METHOD_OVERRIDES
         table.update(LORA)
-    elif method in FULL_METHODS:
+    elif method in WEIGHT_UPDATING:
         table.update(FULL)
     table.update(METHOD_OVERRIDES.get(method, {}))
     if method in ("qlora", "qlora8") and (facts.hidden_size or 0) >= LARGE_HIDDEN:
         table.update(QLORA_LARGE)
     if stage == "dpo":
-        if method in ADAPTER_METHODS:
+        if method in LORA_METHODS:
             table.update(DPO_ADAPTER)
-        elif method in (*FULL_METHODS, "hybrid"):
+        elif method in WEIGHT_UPDATING:
             table.update(DPO_FULL)
     return table
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 from framework_llama4.detect import is_multimodal
 
@@ -59,19 +60,17 @@ METHOD_OVERRIDES: dict[str, Table] = {
     "hybrid": {"training.learning_rate": (1e-5, LF_FULL_SFT)},
 }
 DPO_ADAPTER: Table = {"training.learning_rate": (5e-6, LF_LORA_DPO)}
-ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8")
-FULL_METHODS = ("full", "freeze")
 
 
 def hyperparameter_table(facts: ModelFacts, method: str, stage: str) -> Table:
     """Dotted key -> (value, source) for a method and stage; prompt methods get only the common keys."""
     table = dict(COMMON)
-    if method in ADAPTER_METHODS or method == "hybrid":
+    if method in LORA_TARGETED:
         table.update(LORA)
-    elif method in FULL_METHODS:
+    elif method in WEIGHT_UPDATING:
         table.update(FULL)
     table.update(METHOD_OVERRIDES.get(method, {}))
-    if stage == "dpo" and method in ADAPTER_METHODS:
+    if stage == "dpo" and method in LORA_METHODS:
         table.update(DPO_ADAPTER)
     return table
 

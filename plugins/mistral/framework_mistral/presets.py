@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.method_kinds import LORA_TARGETED, PROMPT
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 
 from framework_mistral.detect import is_mla, is_moe, is_wrapper, sliding_window, variant_of
@@ -41,8 +42,8 @@ PEFT_PREFIX = PEFT_EXAMPLES + "causal_language_modeling/peft_prefix_tuning_clm.i
 PEFT_PTUNING = PEFT_EXAMPLES + "sequence_classification/P_Tuning.ipynb"
 CHOICE = "plugin choice (see README, defaults table)"
 
-ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8", "hybrid")
-PROMPT_METHODS = ("prefix", "prompt", "ptuning")
+ADAPTER_METHODS = LORA_TARGETED
+PROMPT_METHODS = PROMPT
 
 #: (method group, stage) -> {dotted key: (value, source)}. Groups: adapter (LoRA family),
 #: full (full and freeze), prompt (soft prompts). Method-specific overrides follow below.

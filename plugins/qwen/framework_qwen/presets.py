@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 
 from framework_qwen import qwen35
@@ -33,8 +34,8 @@ SOURCES: dict[str, str] = {
     "peft-param": "peft 0.21 lora.ParamWrapper (target_parameters) raises 'does not work with lora_dropout != 0'",
 }
 
-ADAPTERS = frozenset({"lora", "dora", "rslora", "qlora", "qlora8"})
-FULL_LIKE = frozenset({"full", "freeze", "hybrid"})
+ADAPTERS = LORA_METHODS
+FULL_LIKE = WEIGHT_UPDATING
 
 #: Learning rates by size tier (shared/seeds/003 §4.1): full, LoRA, QLoRA.
 LR_BY_TIER: dict[str, dict[str, float]] = {
@@ -99,7 +100,7 @@ def hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any
         "training.weight_decay": 0.01,  # seed-qwen, qwen-sft
         "training.lr_scheduler": "cosine",  # every Qwen script (qwen-lora, qwen-full, qwen-sft)
     }
-    if method in ADAPTERS or method == "hybrid":
+    if method in LORA_TARGETED:
         values.update({"lora.r": LORA_R, "lora.alpha": LORA_ALPHA, "lora.dropout": 0.05})  # seed-lr, qwen-sft
         if facts.num_experts and variant_of(facts.variant) != "1":
             values["lora.dropout"] = 0.0  # peft-param: the fused experts' adapters take no dropout
