@@ -102,6 +102,10 @@ def _call_text(call: dict[str, Any], builtin: list[str] | None) -> str:
     function = call["function"]
     name, arguments = function["name"], function.get("arguments") or {}
     if builtin is not None and name in builtin:
+        if not all(isinstance(value, str) for value in arguments.values()):
+            raise DataError(f"built-in tool call {name!r} has a non-string argument; the Llama 3.1 template writes "
+                            'built-in calls as name.call(key="value") with string values only',
+                            hint="give every argument of a built-in tool call as a string")
         args = ", ".join(f'{key}="{value}"' for key, value in arguments.items())
         return f"{PYTHON_TAG}{name}.call({args})"
     return '{"name": "' + name + '", "parameters": ' + json.dumps(arguments, ensure_ascii=False) + "}"

@@ -135,11 +135,13 @@ def test_chat_features_by_variant(facts_for: Any) -> None:
     ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y", "reasoning_content": "hmm"}],
      "reasoning"),
     ([{"role": "system", "content": "s"}], "no user message"),
+    ([{"role": "user", "content": "x"}, call("brave_search", count=3)], "non-string argument"),
 ])
 def test_what_the_template_cannot_show_is_refused(messages: list[dict[str, Any]], match: str, tok31: Any,
                                                   facts_for: Any, official_template: Any) -> None:
+    kwargs = OPTIONS["builtin"] if match == "non-string argument" else {}
     with pytest.raises(DataError, match=match):
-        ours(facts_for(CONFIG_OF["3.1"], "3.1"), tok31, messages, False)
-    if match == "2 tool calls":  # the official template refuses it too
-        with pytest.raises(Exception, match="single tool-calls"):
-            official(tok31, official_template("3.1"), messages, False)
+        ours(facts_for(CONFIG_OF["3.1"], "3.1"), tok31, messages, False, **kwargs)
+    if match in ("2 tool calls", "non-string argument"):  # the official template refuses it too
+        with pytest.raises(Exception, match="single tool-calls|str|int"):
+            official(tok31, official_template("3.1"), messages, False, **kwargs)
