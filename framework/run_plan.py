@@ -286,6 +286,13 @@ def _memory_estimate(plan: RunPlan) -> Any:
         return None
     cfg = plan.config
     try:
+        if cfg.stage == "grpo":
+            from framework.planning.rl import generation_by_vllm, grpo_estimate
+
+            return grpo_estimate(plan.facts, cfg, compute_dtype="bf16" if plan.dtype[0] == "fp32" and
+                                 plan.hardware.device == "cpu" else plan.dtype[0],
+                                 vllm=generation_by_vllm(cfg.grpo.generation, plan.hardware.device),
+                                 grad_checkpointing=cfg.training.gradient_checkpointing, lora_r=cfg.lora.r)
         return estimate(plan.facts, method=cfg.method, micro_batch=cfg.training.micro_batch_size,
                         seq_len=cfg.data.cutoff_len, grad_checkpointing=cfg.training.gradient_checkpointing,
                         compute_dtype="bf16" if plan.dtype[0] == "fp32" and plan.hardware.device == "cpu" else plan.dtype[0],

@@ -49,7 +49,7 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 FRAGMENTATION = 0.05
 
 BREAKDOWN_ORDER = ("weights", "adapter_weights", "gradients", "optimizer", "optimizer_step", "activations",
-                   "autocast_weights", "logits", "communication", "overhead")
+                   "autocast_weights", "logits", "communication", "reference", "generation", "overhead")
 
 
 @dataclass(frozen=True)

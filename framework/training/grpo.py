@@ -47,12 +47,9 @@ def claims(config: Any) -> bool:
 
 def use_vllm(plan: RunPlan) -> bool:
     """vLLM colocated when asked, or with ``auto`` on CUDA when vllm is installed."""
-    import importlib.util
+    from framework.planning.rl import generation_by_vllm
 
-    choice = plan.config.grpo.generation
-    if choice == "auto":
-        return plan.hardware.device == "cuda" and importlib.util.find_spec("vllm") is not None
-    return choice == "vllm"
+    return generation_by_vllm(plan.config.grpo.generation, plan.hardware.device)
 
 
 def check_batches(plan: RunPlan) -> None:
@@ -240,6 +237,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     setup = build_grpo(plan, say)
     trainer = setup.trainer
     found = skeleton.callbacks(plan, say, has_eval=False)
+    found.guard.spike_factor = float("inf")  # GRPO's loss hovers around 0 with either sign: no spike to see
     trainer.guard = found.guard
     for callback in found.all():
         trainer.add_callback(callback)
