@@ -55,7 +55,10 @@ def test_template_evidence(template4: str) -> None:
 
 
 def test_published_configs_build_to_the_announced_sizes() -> None:
-    """Meta's announcement: Scout 17B active / 109B total, Maverick 17B active / 400B total (text + vision)."""
+    """Meta's announcement: Scout 17B active / 109B total, Maverick 17B active / 400B total.
+
+    AutoModelForCausalLM builds the language model only (107.8B for Scout; its ~1B vision tower is left out).
+    """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
