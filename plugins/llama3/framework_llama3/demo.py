@@ -22,7 +22,9 @@ from framework.hookdata import DemoModel
 from framework_llama3.tokenizer import build_llama3_tokenizer
 from framework_llama3.vocab import BOS_ID, END_OF_TEXT_ID, EOT_ID, NATIVE_CONTEXT, VOCAB_SIZE
 
-DEMO_DIR = "demo-llama3-tiny-v1"
+DEMO_DIR = "demo-llama3-tiny-v2"  # v2: Instruct special tokens and the plugin's pad
+#: Earlier builds, removed when the current one is in place (each is a 66 MB model).
+OLD_DIRS = ("demo-llama3-tiny-v1",)
 DEMO_NAME = "tiny Llama 3 (random weights, real Llama 3 vocabulary)"
 REQUIRED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                   "tokenizer_config.json")
@@ -90,4 +92,6 @@ def provide(cache_dir: Path) -> DemoModel:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    for old in OLD_DIRS:
+        shutil.rmtree(Path(cache_dir) / old, ignore_errors=True)
     return DemoModel(name=DEMO_NAME, path=str(final), identity_prompt=None)

@@ -24,8 +24,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert time.perf_counter() - started < 30  # seconds, even on a busy CI machine
     assert result.name == demo.DEMO_NAME and result.identity_prompt is None
     path = Path(result.path)
-    assert path == cache / "demo-llama3-tiny-v1"
-    assert [p.name for p in cache.iterdir()] == ["demo-llama3-tiny-v1"]  # no staging directory left behind
+    assert path == cache / demo.DEMO_DIR
+    assert [p.name for p in cache.iterdir()] == [demo.DEMO_DIR]  # no staging directory left behind
     return path
 
 
@@ -57,7 +57,11 @@ def test_demo_is_selected_as_llama3(demo_dir: Path) -> None:
 
 def test_demo_is_reused_not_rebuilt(demo_dir: Path) -> None:
     stamp = (demo_dir / "model.safetensors").stat().st_mtime_ns
+    stale = demo_dir.parent / demo.OLD_DIRS[0]
+    (stale / "model.safetensors").parent.mkdir()
+    (stale / "model.safetensors").write_bytes(b"old build")
     assert plugin.provide_demo_model(demo_dir.parent).path == str(demo_dir)
+    assert not stale.exists(), "an earlier demo build is removed once the current one is in place"
     assert (demo_dir / "model.safetensors").stat().st_mtime_ns == stamp
 
 
