@@ -354,22 +354,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     from framework.training.inputs import fixed_tokenizer, read_data
 
-    from framework.render_view import marked, spans
+    from framework.render_view import in_file_order, marked, spans
 
     plan = _plan(args, need_weights=True)
     tokenizer, _ = fixed_tokenizer(plan)
     data = read_data(plan, tokenizer, with_kinds=True)
-    rows = data.train if data.eval is None else __import__("datasets").concatenate_datasets([data.train, data.eval])
+    rows = in_file_order(data.train, data.eval)  # file order, each sample once, with its split
     limit = len(rows) if args.limit is None else min(args.limit, len(rows))
     for i in range(limit):
-        row = rows[i]
+        row, split = rows[i]
         kinds = row.get("kinds")
+        source = row.get("source")
         if args.json:
-            out = {"input_ids": row["input_ids"], "labels": row["labels"],
+            out = {"source": source, "split": split, "input_ids": row["input_ids"], "labels": row["labels"],
                    "spans": spans(row["input_ids"], row["labels"], kinds)}
             sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
             continue
-        _say(f"── sample {i} ({len(row['input_ids'])} tokens) " + "─" * 20)
+        _say(f"── {source or f'sample {i}'} ({split}, {len(row['input_ids'])} tokens) " + "─" * 20)
         _say(marked(tokenizer, row["input_ids"], row["labels"], kinds))
     if not args.json:
         _say("(trained text between ⟦ and ⟧; reasoning, tool calls, tool results and tool declarations are "

@@ -51,3 +51,20 @@ def marked(tokenizer: Any, ids: Sequence[int], labels: Sequence[int], kinds: Seq
         else:
             out.append(text)
     return "".join(out)
+
+
+def in_file_order(train: Any, evaluation: Any) -> list[tuple[dict[str, Any], str]]:
+    """Each sample once, in the order of the data files, with the split it went to.
+
+    The training split is shuffled and a mixture repeats samples; rows prepared for render
+    keep ``index`` (the sample's place in file order) and ``source`` (``file:line``), so the
+    view follows the files. Rows without them (packed pretraining text) keep their order.
+    """
+    splits = [(train, "train")] + ([(evaluation, "eval")] if evaluation is not None else [])
+    rows = [(row, name) for table, name in splits for row in table]
+    if not rows or "index" not in rows[0][0]:
+        return rows
+    seen: dict[int, tuple[dict[str, Any], str]] = {}
+    for row, name in rows:
+        seen.setdefault(int(row["index"]), (row, name))
+    return [seen[i] for i in sorted(seen)]

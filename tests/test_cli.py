@@ -96,9 +96,11 @@ def test_render_json_is_ids_and_labels_only(tiny_model_dir: Path, alpaca_file: P
                  "--json", "--set", "data.val_size=0"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 24
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         row = json.loads(line)
-        assert set(row) == {"input_ids", "labels", "spans"} and len(row["input_ids"]) == len(row["labels"])
+        assert set(row) == {"source", "split", "input_ids", "labels", "spans"}
+        assert row["source"] == f"{alpaca_file}:{number}" and row["split"] == "train"
+        assert len(row["input_ids"]) == len(row["labels"])
         assert [s["kind"] for s in row["spans"]] == ["text"] * len(row["spans"])
         trained = [t for t, l in zip(row["input_ids"], row["labels"]) if l != -100]
         assert trained and all(l in (-100, t) for t, l in zip(row["input_ids"], row["labels"]))
@@ -108,7 +110,22 @@ def test_render_text_marks_trained_spans(tiny_model_dir: Path, alpaca_file: Path
     assert main(["render", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256",
                  "--limit", "2"]) == 0
     out = capsys.readouterr().out
-    assert "⟦Number" in out and "<|im_end|>⟧" in out and "sample 1" in out
+    assert "⟦Number" in out and "<|im_end|>⟧" in out and f"── {alpaca_file}:2 (" in out
+
+
+def test_render_follows_the_file_and_names_each_sample_s_split(tiny_model_dir: Path, alpaca_file: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Sample 3 of the file is the third one shown, headed by file:line, wherever the split put it."""
+    import re
+
+    assert main(["render", "--model", str(tiny_model_dir), "--data", str(alpaca_file), "--cutoff-len", "256",
+                 "--set", "data.val_size=0.25"]) == 0
+    out = capsys.readouterr().out
+    heads = re.findall(r"── (.+):(\d+) \((train|eval), \d+ tokens\)", out)
+    assert [int(line) for _, line, _ in heads] == list(range(1, 25))
+    assert sum(split == "eval" for _, _, split in heads) == 6
+    bodies = re.split(r"── .+:\d+ \((?:train|eval), \d+ tokens\) ─+\n", out)[1:]
+    assert all(f"Say number {i}." in body for i, body in enumerate(bodies))
 
 
 def test_check_prints_findings(tiny_model_dir: Path, alpaca_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -255,6 +255,7 @@ def prepare_sft(
     features: ChatFeatures | None = None,
     renderer_name: str = "the chat renderer",
     with_kinds: bool = False,
+    dedupe: str = "exact",
 ) -> PreparedData:
     """Prepare conversation data for supervised fine-tuning.
 
@@ -285,7 +286,9 @@ def prepare_sft(
             reasoning or tool content it does not declare stops the run. None: plain text only.
         renderer_name: who renders, for that error (``plugin acme (framework-acme 1.0)``).
         with_kinds: add a ``kinds`` column: per token, the index in ``framework.chat.KINDS``
-            of its segment's kind (for ``framework render``).
+            of its segment's kind, and keep ``index`` (the sample's place in file order) with a
+            ``source`` column (``file:line``), for ``framework render``.
+        dedupe: ``data.dedupe``: exact, near or off (``framework.data.dedupe``), within each path.
 
     Columns: ``input_ids``, ``labels`` (``IGNORE_INDEX`` where no loss), ``length``.
     """
@@ -296,7 +299,7 @@ def prepare_sft(
             f"the tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer; loss masking needs its character offsets",
             hint="load the model's tokenizer.json (a fast tokenizer), or let the family plugin convert it",
         )
-    weights = check_weights(mix_weights, len(path_list))
+    weights = check_weights(mix_weights, len(path_list), names=[str(p) for p in path_list])
     key = None
     if cache_dir is not None:
         settings = {
@@ -318,6 +321,7 @@ def prepare_sft(
             "train_on_reasoning": train_on_reasoning,
             "features": features.model_dump(mode="json") if features is not None else None,
             "kinds": with_kinds,
+            "dedupe": dedupe,
         }
         key = cache.cache_key("sft", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
@@ -333,6 +337,7 @@ def prepare_sft(
         max_samples=max_samples,
         weights=weights,
         task_system_prompts=task_system_prompts,
+        dedupe=dedupe,
     )
     refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
@@ -355,13 +360,19 @@ def prepare_sft(
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)
-    train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights, seed=seed)
+    train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights, seed=seed,
+                                                  names=loaded.names, report=report)
     report.eval = len(eval_rows)
     if len(path_list) > 1:
         report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
-    columns = ["index", "status", "special"]
+    columns = ["status", "special"] if with_kinds else ["index", "status", "special"]
     train = tokenized.select(train_rows).remove_columns(columns)
     evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None
+    if with_kinds:  # framework render shows each sample under its file:line
+        places = [f"{ex.source}:{ex.line}" for ex in loaded.examples]
+        train = train.add_column("source", [places[i] for i in train["index"]])
+        if evaluation is not None:
+            evaluation = evaluation.add_column("source", [places[i] for i in evaluation["index"]])
     texts = sample_texts(loaded.examples)
     if key is not None:
         cache.save(cache_dir, key, train, evaluation, report, texts)

@@ -69,6 +69,7 @@ def prepare_preference(
     batch_size: int = 1000,
     features: ChatFeatures | None = None,
     renderer_name: str = "the chat renderer",
+    dedupe: str = "exact",
 ) -> PreparedData:
     """Prepare preference pairs as ``prompt`` / ``chosen`` / ``rejected`` strings.
 
@@ -102,7 +103,7 @@ def prepare_preference(
         )
     check_val_size(val_size)
     path_list = as_paths(paths)
-    weights = check_weights(mix_weights, len(path_list))
+    weights = check_weights(mix_weights, len(path_list), names=[str(p) for p in path_list])
     key = None
     if cache_dir is not None:
         settings = {
@@ -121,6 +122,7 @@ def prepare_preference(
             "weights": weights,
             "tasks": dict(task_system_prompts) if task_system_prompts is not None else None,
             "features": features.model_dump(mode="json") if features is not None else None,
+            "dedupe": dedupe,
         }
         key = cache.cache_key("dpo", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
@@ -136,6 +138,7 @@ def prepare_preference(
         max_samples=max_samples,
         weights=weights,
         task_system_prompts=task_system_prompts,
+        dedupe=dedupe,
     )
     refuse_undeclared(loaded.examples, features, renderer_name)
     report = loaded.report
@@ -180,7 +183,8 @@ def prepare_preference(
     table = Dataset.from_dict(columns)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)[keep]
     train_rows, eval_rows, counts = split_and_mix(
-        np.arange(len(keep)), source_of, val_size=val_size, weights=weights, seed=seed
+        np.arange(len(keep)), source_of, val_size=val_size, weights=weights, seed=seed, names=loaded.names,
+        report=report,
     )
     train = table.select(train_rows)
     evaluation = table.select(eval_rows) if len(eval_rows) else None

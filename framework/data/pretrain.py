@@ -45,6 +45,7 @@ def prepare_pretrain(
     overwrite_cache: bool = False,
     num_proc: int = 1,
     batch_size: int = 1000,
+    dedupe: str = "exact",
 ) -> PreparedData:
     """Prepare ``text`` data for continued pre-training.
 
@@ -76,7 +77,7 @@ def prepare_pretrain(
         )
     check_val_size(val_size)
     path_list = as_paths(paths)
-    weights = check_weights(mix_weights, len(path_list))
+    weights = check_weights(mix_weights, len(path_list), names=[str(p) for p in path_list])
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ModelError(
@@ -98,6 +99,7 @@ def prepare_pretrain(
             "bos": bos,
             "eos": eos,
             "restart": restart_positions,
+            "dedupe": dedupe,
         }
         key = cache.cache_key("pt", settings)
         stored = None if overwrite_cache else cache.load(cache_dir, key)
@@ -105,7 +107,7 @@ def prepare_pretrain(
             return PreparedData(*stored)
 
     loaded = load_sources(path_list, fmt=None, allowed=("text",), stage="pt", strict=strict, max_samples=max_samples,
-                          weights=weights)
+                          weights=weights, dedupe=dedupe)
     report = loaded.report
     report.cutoff_len = cutoff_len
     from datasets import Dataset
@@ -125,7 +127,8 @@ def prepare_pretrain(
     docs = tokenized.data.column("input_ids").combine_chunks()
     rows = np.arange(len(loaded.examples))
     source_of = np.asarray(loaded.source_of, dtype=np.int64)
-    train_rows, eval_rows, counts = split_and_mix(rows, source_of, val_size=val_size, weights=weights, seed=seed)
+    train_rows, eval_rows, counts = split_and_mix(rows, source_of, val_size=val_size, weights=weights, seed=seed,
+                                                  names=loaded.names, report=report)
     train, train_tokens = _packed(docs, train_rows, cutoff_len, bos, eos, restart_positions)
     evaluation = _packed(docs, eval_rows, cutoff_len, bos, eos, restart_positions)[0] if len(eval_rows) else None
     report.eval = len(eval_rows)

@@ -68,6 +68,7 @@ def load_sources(
     max_samples: int | None = None,
     weights: Sequence[float] | None = None,
     task_system_prompts: Mapping[str, str] | None = None,
+    dedupe: str = "exact",
 ) -> Loaded:
     """Read, detect, convert and validate every source.
 
@@ -82,6 +83,7 @@ def load_sources(
             weights, or by their sizes without weights (``sample_limits``).
         weights: the mixture weights (one per path), for sharing ``max_samples``.
         task_system_prompts: system prompt per ``task`` field value.
+        dedupe: ``data.dedupe``; duplicates are looked for within each source, before mixing.
 
     A file inside a directory whose detected format this stage cannot read (``notes.txt``
     beside JSONL files) is skipped and named in the report; a file given by itself, or a
@@ -134,7 +136,8 @@ def load_sources(
     if unused is not None:
         report.notes.append(unused)
     origin = {id(ex): src for ex, src in zip(examples, source_of)}
-    kept, report = validate(examples, strict=strict, problems=problems, report=report)
+    kept, report = validate(examples, strict=strict, problems=problems, report=report, dedupe=dedupe,
+                            sources=source_of)
     return Loaded(kept, [origin[id(ex)] for ex in kept], names, formats, report, files)
 
 

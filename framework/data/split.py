@@ -8,6 +8,7 @@ sample repeated to reach a mixture weight never sits on both sides.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,21 +25,30 @@ def check_val_size(val_size: float) -> None:
         )
 
 
-def check_weights(weights: Sequence[float] | None, sources: int) -> list[float] | None:
+def _source(index: int, names: Sequence[str] | None) -> str:
+    """``data source 2 (b.jsonl)``: every mixture message names the file."""
+    return f"data source {index + 1}" + (f" ({names[index]})" if names and index < len(names) else "")
+
+
+def check_weights(weights: Sequence[float] | None, sources: int,
+                  names: Sequence[str] | None = None) -> list[float] | None:
     """Mixture weights: one positive number per source (they need not sum to 1)."""
     if weights is None:
         return None
     weights = [float(w) for w in weights]
     if len(weights) != sources:
+        listed = f" ({', '.join(names)})" if names else ""
         raise ConfigError(
-            f"{len(weights)} mixture weights for {sources} data sources",
+            f"{len(weights)} mixture weights for {sources} data sources{listed}",
             where="mix_weights",
             hint="give one weight per data path, in the same order",
         )
-    if any(not w > 0 for w in weights):
-        raise ConfigError(
-            "mixture weights must be positive", where="mix_weights", hint="drop a source instead of weighting it 0"
-        )
+    for index, w in enumerate(weights):
+        if not w > 0:
+            raise ConfigError(
+                f"mixture weights must be positive: {_source(index, names)} has {w:g}", where="mix_weights",
+                hint="drop a source instead of weighting it 0",
+            )
     return weights
 
 
@@ -62,6 +72,8 @@ def split_and_mix(
     val_size: float,
     weights: Sequence[float] | None,
     seed: int,
+    names: Sequence[str] | None = None,
+    report: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
     """Shuffle, hold out the evaluation rows, then resample training rows to the weights.
 
@@ -72,6 +84,9 @@ def split_and_mix(
     With weights, the training set keeps its size and each source gets its weight's share:
     a source short of its share is repeated (whole passes, then a random part), a longer one
     is subsampled.
+
+    ``names`` (the paths) name each source in messages; ``report`` (the ``DataReport``) says
+    what was dropped when a source has nothing left.
 
     Returns:
         training rows, evaluation rows, and the number of training rows per source.
@@ -98,9 +113,14 @@ def split_and_mix(
         target = int(round(part * total))
         if len(own) == 0:
             if target:
+                kept = int((sources_of_rows == index).sum())
+                why = (f"its {kept} usable sample(s) all went to the evaluation split" if kept else
+                       "every sample it had was dropped"
+                       + (f" (dropped in all sources: {report.summary()})" if report is not None and report.dropped
+                          else ""))
                 raise DataError(
-                    f"data source {index + 1} has no usable sample left for its mixture weight",
-                    hint="check that source",
+                    f"{_source(index, names)} has no usable sample left for its mixture weight: {why}",
+                    hint="check that file (`framework check` lists each dropped sample's file:line), or lower val_size",
                 )
             continue
         repeats, rest = divmod(target, len(own))

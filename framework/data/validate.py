@@ -2,9 +2,10 @@
 
 The checklist of practice notes (seed 003 §3.2: no HTML tags or stray control characters, no
 empty outputs, valid JSON, instruction and output that belong together, nothing over the
-length limit) plus duplicates: an exact copy, or a copy that differs only in case, spacing or
-punctuation, trains the model on the same sample twice and inflates an eval split with
-samples the model has seen. Reasoning and tool content get their own checks
+length limit) plus duplicates within a source: an exact copy, or a copy that differs only in
+spacing or Unicode width (``framework.data.dedupe``), trains the model on the same sample twice
+and inflates an eval split with samples the model has seen; ``data.dedupe`` says which of them
+go. Reasoning and tool content get their own checks
 (``framework.data.content_checks``). Bad samples are dropped and counted by default; ``strict`` stops
 at the first one with its ``file:line``. Every check is a string scan or a hash, so 100k
 samples take well under a second.
@@ -13,12 +14,12 @@ samples take well under a second.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from framework.data.content_checks import content_counts, content_problem, mixed_thinking_note
+from framework.data.dedupe import DEDUPE_MODES, Deduper, across_note, drops, kept_note
 from framework.data.formats import Example
 from framework.data.problems import Problem
 from framework.errors import DataError
@@ -36,10 +37,6 @@ _HTML = re.compile(
     re.IGNORECASE,
 )
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
-_ASCII_FOLDED = (string.punctuation + string.whitespace + "\x1c\x1d\x1e\x1f").encode()
-_WIDE_FOLDED = re.compile(
-    "|".join(re.escape(ch) for ch in "，。！？；：、“”‘’（）《》【】「」『』…—～·\u3000\xa0\u2028\u2029\u200b").encode()
-)
 
 
 @dataclass
@@ -121,6 +118,8 @@ def validate(
     strict: bool,
     problems: Sequence[Problem] = (),
     report: DataReport | None = None,
+    dedupe: str = "exact",
+    sources: Sequence[int] | None = None,
 ) -> tuple[list[Example], DataReport]:
     """Drop bad samples and count them; with ``strict`` raise on the first problem.
 
@@ -130,6 +129,10 @@ def validate(
         problems: problems found earlier (conversion); they are counted and, with
             ``strict``, raised first.
         report: a report to add to (a new one otherwise).
+        dedupe: ``data.dedupe``: exact (drop exact duplicates, report near ones), near (drop
+            both) or off (keep and report both).
+        sources: the source (``--data`` path) of each example; duplicates are only looked for
+            within a source. None: one source.
 
     Raises:
         DataError: with ``strict``, on the first problem; always when nothing is left.
@@ -139,44 +142,36 @@ def validate(
         if strict:
             raise_problem(problem)
         report.add(problem)
+    if dedupe not in DEDUPE_MODES:
+        raise ValueError(f"dedupe must be one of {DEDUPE_MODES}, not {dedupe!r}")
     kept: list[Example] = []
-    exact: dict[Any, Example] = {}
-    near: dict[int, Example] = {}
-    for ex in examples:
+    seen = Deduper(_exact_key, _near_parts)
+    repeats_kept: dict[str, list[str]] = {}
+    for index, ex in enumerate(examples):
         problem = _content_problem(ex)
         if problem is None and ex.text is None and _rich(ex):
             problem = content_problem(ex)
         if problem is None:
-            key = _exact_key(ex)
-            first = exact.get(key)
-            if first is None:
-                exact[key] = ex
-                norm = hash(_normalized(ex))
-                first = near.get(norm)
-                if first is None:
-                    near[norm] = ex
+            repeat = seen.check(ex, sources[index] if sources is not None else 0)
+            if repeat is not None:
+                first = f"{repeat.first.source}:{repeat.first.line}"
+                if drops(dedupe, repeat.kind):
+                    how = "" if repeat.kind == "duplicate" else " up to spacing and Unicode width"
+                    hint = "remove one of them, or set data.dedupe=" + ("off" if repeat.kind == "duplicate" else "exact")
+                    problem = Problem(repeat.kind, f"the sample repeats {first}{how}", ex.source, ex.line,
+                                      hint + " to keep repeats on purpose")
                 else:
-                    problem = Problem(
-                        "near-duplicate",
-                        f"the sample repeats {first.source}:{first.line} up to case, spacing and punctuation",
-                        ex.source,
-                        ex.line,
-                        "remove one of them",
-                    )
-            else:
-                problem = Problem(
-                    "duplicate",
-                    f"the sample repeats {first.source}:{first.line}",
-                    ex.source,
-                    ex.line,
-                    "remove one of them",
-                )
+                    repeats_kept.setdefault(repeat.kind, []).append(f"{ex.source}:{ex.line} repeats {first}")
         if problem is None:
             kept.append(ex)
             continue
         if strict:
             raise_problem(problem)
         report.add(problem)
+    for kind, where in repeats_kept.items():
+        report.notes.append(kept_note(kind, len(where), where[0], dedupe))
+    if seen.repeated_across:
+        report.notes.append(across_note(seen.repeated_across))
     report.kept = len(kept)
     raise_if_empty(report)
     report.content = content_counts(kept)
@@ -297,15 +292,12 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _normalized(ex: Example) -> bytes:
-    """Case, whitespace and punctuation folded away: the near-duplicate key."""
+def _near_parts(ex: Example) -> list[str]:
+    """Everything a sample says, part by part, for the near-duplicate key (``dedupe.fold``)."""
     if ex.text is not None:
-        text = ex.text
-    else:
-        messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
-        parts = [m["content"] if len(m) == 2 else _json(m) for m in messages]
-        if ex.tools is not None:
-            parts.append(_json(ex.tools))
-        text = "\n".join(parts)
-    folded = text.casefold().encode().translate(None, _ASCII_FOLDED)
-    return folded if folded.isascii() else _WIDE_FOLDED.sub(b"", folded)
+        return [ex.text]
+    messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
+    parts = [part for m in messages for part in ((m["role"], m["content"]) if len(m) == 2 else (_json(m),))]
+    if ex.tools is not None:
+        parts.append(_json(ex.tools))
+    return parts

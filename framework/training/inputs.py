@@ -68,7 +68,8 @@ def read_data(plan: RunPlan, tokenizer: Any, *, with_kinds: bool = False) -> Any
     disable_progress_bar()  # the data report says what happened; per-shard save bars are noise
 
     cfg = plan.config
-    common = dict(cutoff_len=cfg.data.cutoff_len, val_size=cfg.data.val_size, seed=cfg.training.seed)
+    common = dict(cutoff_len=cfg.data.cutoff_len, val_size=cfg.data.val_size, seed=cfg.training.seed,
+                  dedupe=cfg.data.dedupe)
     fmt = None if cfg.data.format == "auto" else cfg.data.format
     if cfg.stage == "pt":
         return prepare_pretrain(plan.data_paths, tokenizer, **common)

@@ -47,18 +47,58 @@ def test_html_inside_code_is_kept():
     assert report.dropped == {}
 
 
-def test_exact_and_near_duplicates():
-    report = dropped(
-        ("What is ML?", "A branch of AI."), ("What is ML?", "A branch of AI."), ("what is  ml", "a branch of ai")
-    )
+def test_exact_and_near_duplicates_with_dedupe_near():
+    pairs = [("anchor", "kept"), ("What is ML?", "A branch of AI."), ("What is ML?", "A branch of AI."),
+             ("What  is ML? ", "A branch\u200b of AI.")]
+    kept, report = validate(examples(*pairs), strict=False, dedupe="near")
     assert report.dropped == {"duplicate": 1, "near-duplicate": 1}
     assert "repeats d.jsonl:2" in report.examples[0].message
     assert report.kept == 2
 
 
-def test_near_duplicate_folds_wide_punctuation():
-    report = dropped(("如何退货？", "在订单页面申请。"), ("如何退货", "在订单页面申请"))
+def test_near_duplicate_folds_unicode_width_and_cjk_spacing():
+    pairs = [("如何退货？", "在订单页面申请。"), ("如何退货?", "在订单 页面申请。")]  # full-width ？ is ?
+    kept, report = validate(examples(*pairs), strict=False, dedupe="near")
     assert report.dropped == {"near-duplicate": 1}
+
+
+@pytest.mark.parametrize("first, second", [
+    (("Punctuate: Let's eat Grandma", "Let's eat, Grandma!"), ("Punctuate: Let's eat Grandma", "Let's eat Grandma!")),
+    (("HELLO", "hello"), ("Hello", "hello")),
+    (("如何退货？", "在订单页面申请。"), ("如何退货", "在订单页面申请")),
+])
+def test_case_and_punctuation_make_different_samples(first, second):
+    """Samples that differ in meaning are never merged, even with dedupe=near."""
+    kept, report = validate(examples(first, second), strict=False, dedupe="near")
+    assert report.dropped == {} and len(kept) == 2
+    assert not any("near-duplicates" in note for note in report.notes)
+
+
+def test_default_keeps_near_duplicates_and_reports_them():
+    pairs = [("What is ML?", "A branch of AI."), ("What is ML?", "A branch of AI."),
+             ("What  is ML?", "A branch of  AI.")]
+    kept, report = validate(examples(*pairs), strict=False)
+    assert report.dropped == {"duplicate": 1} and len(kept) == 2
+    (note,) = [n for n in report.notes if "near-duplicates" in n]
+    assert "1 (e.g. d.jsonl:3 repeats d.jsonl:1)" in note and "data.dedupe=near" in note
+    assert "data.dedupe=off" in report.examples[0].hint
+
+
+def test_dedupe_off_keeps_repeats_on_purpose_and_says_so():
+    pairs = [("Who are you?", "I am Nova."), ("Who are you?", "I am Nova."), ("Who are you?", "I am Nova.")]
+    kept, report = validate(examples(*pairs), strict=False, dedupe="off")
+    assert len(kept) == 3 and report.dropped == {}
+    assert any(n.startswith("exact duplicates kept within a source: 2 (e.g. d.jsonl:2 repeats d.jsonl:1)")
+               for n in report.notes)
+
+
+def test_duplicates_are_looked_for_within_a_source_only():
+    both = examples(("q1", "a1"), ("q2", "a2"), ("q1", "a1"), ("q2", "a2"))
+    kept, report = validate(both, strict=False, sources=[0, 0, 1, 1])
+    assert len(kept) == 4 and report.dropped == {}
+    assert any("repeated across sources kept: 2" in n for n in report.notes)
+    kept, report = validate(examples(("q1", "a1"), ("q1", "a1")), strict=False, sources=[1, 1])
+    assert len(kept) == 1 and report.dropped == {"duplicate": 1}
 
 
 def test_different_samples_are_not_duplicates():

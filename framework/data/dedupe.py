@@ -1,0 +1,90 @@
+"""Duplicate samples: which count as the same, and what ``data.dedupe`` does with them.
+
+Two samples are exact duplicates when every message (role, content, reasoning, tool calls),
+the tools and a preference pair's rejected reply are equal. They are near duplicates when they
+are equal after folding what carries no meaning: Unicode compatibility forms (NFKC: full-width
+``？`` is ``?``, a no-break space is a space), zero-width characters, runs of whitespace, and
+spaces between CJK characters. Case and punctuation are kept: ``Let's eat, Grandma!`` and
+``Let's eat Grandma!`` differ in meaning, and so do ``HELLO -> hello`` and ``Hello -> hello``
+in a lower-casing task.
+
+Duplicates are looked for within one source (one ``--data`` path): the same sample in two
+sources is the user's weighting (a copied file, identity data given twice on purpose) and
+stays. ``data.dedupe``: ``exact`` (the default) drops exact duplicates and reports near ones,
+``near`` drops both, ``off`` keeps everything and reports what it kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+DEDUPE_MODES = ("near", "exact", "off")
+
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"\s+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef\u3000-\u303f"
+_CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def fold(text: str) -> str:
+    """The near-duplicate form of a text: NFKC, no zero-width characters, one space per run of
+    whitespace, none at the ends or between CJK characters; case and punctuation kept."""
+    text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
+    return _CJK_GAP.sub("", _SPACES.sub(" ", text).strip())
+
+
+@dataclass
+class Repeat:
+    """A sample that repeats an earlier one: which kind, and both places."""
+
+    kind: str  # "duplicate" or "near-duplicate"
+    first: Any  # the earlier Example
+
+
+@dataclass
+class Deduper:
+    """Remembers the samples seen per source and says which repeat an earlier one."""
+
+    exact_key: Callable[[Any], Hashable]
+    near_parts: Callable[[Any], Sequence[str]]
+    exact: dict[Hashable, Any] = field(default_factory=dict)
+    near: dict[Hashable, Any] = field(default_factory=dict)
+    across: dict[Hashable, int] = field(default_factory=dict)
+    repeated_across: int = 0
+
+    def check(self, example: Any, source: int) -> Repeat | None:
+        key = self.exact_key(example)
+        first_source = self.across.setdefault(key, source)
+        if first_source != source:
+            self.repeated_across += 1
+        first = self.exact.get((source, key))
+        if first is not None:
+            return Repeat("duplicate", first)
+        self.exact[(source, key)] = example
+        near_key = (source, hash(tuple(fold(part) for part in self.near_parts(example))))
+        first = self.near.get(near_key)
+        if first is not None:
+            return Repeat("near-duplicate", first)
+        self.near[near_key] = example
+        return None
+
+
+def drops(mode: str, kind: str) -> bool:
+    """Whether ``data.dedupe=mode`` drops a repeat of this kind."""
+    return mode == "near" or (mode == "exact" and kind == "duplicate")
+
+
+def kept_note(kind: str, count: int, example: str, mode: str) -> str:
+    """The report line for repeats that were kept."""
+    what = "exact duplicates" if kind == "duplicate" else "near-duplicates (same up to spacing and Unicode width)"
+    then = "data.dedupe=near drops them" if mode == "exact" else f"data.dedupe={'exact' if kind == 'duplicate' else 'near'} drops them"
+    return f"{what} kept within a source: {count} (e.g. {example}); {then}"
+
+
+def across_note(count: int) -> str:
+    return (f"samples repeated across sources kept: {count} (a source repeating another weights the mixture; "
+            f"duplicates are only looked for within a source)")
