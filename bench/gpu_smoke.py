@@ -53,7 +53,7 @@ METHOD_CASES: dict[str, tuple[str, ...]] = {
 STAGE_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pt": ("text", ("--stage", "pt", "--method", "lora")),
     "dpo": ("preference", ("--stage", "dpo", "--method", "lora")),
-    "grpo": ("prompts", ("--stage", "grpo", "--method", "lora")),
+    "grpo": ("prompts", ("--stage", "grpo", "--method", "lora", "--reward", "exact_match", "--reward", "length:0.1")),
 }
 #: Settings of every case (the demo keeps its own learning rate and epochs; max_steps caps them).
 COMMON_SETTINGS = (f"training.max_steps={STEPS}", "training.logging_steps=1", "training.report_to=[]",
