@@ -294,6 +294,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "rope": plan.rope.model_dump(),
             "load_settings": plan.load.model_dump(),
             "memory": None if memory is None else {"total": memory.total, "breakdown": memory.breakdown},
+            "parameters": None if plan.parameters is None else {
+                "total": plan.parameters.total, "active": plan.parameters.active,
+                "trainable": plan.parameters.trainable, "trainable_by_role": plan.parameters.by_role},
+            "router_loss": None if plan.router_loss is None else {
+                "coef": plan.router_loss.coef, "source": plan.router_loss.source, "line": plan.router_loss.line()},
             "gpu_choice": None if choice is None else {"method": choice.method, "fits": choice.fits,
                                                         "micro_batch": choice.micro_batch, "grad_accum": choice.grad_accum,
                                                         "reason": choice.reason},
@@ -309,6 +314,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     _say(f"candidates " + (", ".join(f"{n} ({s})" for n, s in plan.selection.candidates) or "none"))
     _say(f"chat       {_chat_line(plan)}")
     _say(f"method     {plan.config.method}  stage {plan.config.stage}")
+    if plan.parameters is not None:
+        _say(f"parameters {plan.parameters.size_line()}")
+        _say(f"trainable  {plan.parameters.line()}")
+    if plan.router_loss is not None:
+        _say(f"moe        {plan.router_loss.line()}")
     for note in method_notes(plan.config.method):
         _say(f"note       {note}")
     _say(f"attention  {plan.attention[0]}  ({plan.attention[1]})")

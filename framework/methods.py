@@ -162,13 +162,15 @@ def expert_parameters(config: RunConfig, targets: LoraTargets | None) -> tuple[s
     return tuple(targets.target_parameters)
 
 
-def check_expert_lora(config: RunConfig, targets: LoraTargets | None, method: str | None = None) -> None:
+def check_expert_lora(config: RunConfig, targets: LoraTargets | None, method: str | None = None, *,
+                      where: str | None = None) -> None:
     """Refuse, in one line, the LoRA settings peft cannot apply to fused expert weights.
 
     peft 0.21 wraps a ``target_parameters`` entry in ``lora.ParamWrapper``, which raises
     "does not work with lora_dropout != 0" and "... with use_dora=True"; get_peft_model's
     error would otherwise surface as a generic "LoRA targets do not match". Called while the
-    plan is made (before data and weights) and again when the method is attached.
+    plan is made (before data and weights) and again when the method is attached; ``where`` is
+    the file:line (or ``cli``) that set ``lora.dropout``.
     """
     method = method or config.method
     if method not in ADAPTER_METHODS:
@@ -186,7 +188,7 @@ def check_expert_lora(config: RunConfig, targets: LoraTargets | None, method: st
     if config.lora.dropout > 0:
         raise ConfigError(f"lora.dropout={config.lora.dropout:g} cannot be used with LoRA on the fused MoE expert "
                           f"weights ({named}): peft's target_parameters (lora.ParamWrapper) refuses dropout",
-                          where="lora.dropout",
+                          where=f"{where}: lora.dropout" if where else "lora.dropout",
                           hint="set --set lora.dropout=0, or leave the experts frozen with "
                                "--set lora.target_modules=[q_proj,k_proj,v_proj,o_proj]")
 

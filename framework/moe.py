@@ -42,9 +42,7 @@ def enable(model: Any, coef: float | None) -> float | None:
     decoder read it) and the coefficient on the causal LM, which copied it from the config at
     construction.
     """
-    from framework.loss import causal_lm
-
-    lm = causal_lm(model)
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
     if _loss_function(lm) is None:
         return None
     value = float(getattr(lm, COEF_KEY) if coef is None else coef)

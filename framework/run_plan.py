@@ -92,6 +92,8 @@ class RunPlan:
     method_choice: Any = None  # framework.planning.MethodChoice when the planner picked the method
     distributed: Any = None  # framework.distributed.DistributedPlan: strategy and per-GPU memory
     loss: Any = None  # framework.kernels.LossChoice: chunked, Liger's fused or the model's own loss
+    parameters: Any = None  # framework.planning.parameters.ParameterReport: total/active/trainable
+    router_loss: Any = None  # framework.moe.RouterLoss of a mixture of experts
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -160,6 +162,14 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
         layers.append(planner_layer(choice))
     resolved = resolve(layers + user_layers)
     config = resolved.config
+    targets = _lora_targets(family, config)
+    if _expert_dropout_unset(config, targets, user_layers):  # peft refuses dropout on fused experts
+        layers.append(Layer("fused-experts", {"lora.dropout": 0.0}))
+        resolved = resolve(layers + user_layers)
+        config = resolved.config
+    from framework.methods import check_expert_lora
+
+    check_expert_lora(config, targets, _adapter_method(config.method), where=_location(user_layers, "lora.dropout"))
     family = choose_chat_format(host, selection, facts, family, config.data.template,
                                 has_files=source.directory is not None)
     facts = family.facts
@@ -199,7 +209,11 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     plan.method_choice = choice
     if choice is not None and not choice.fits:
         plan.warnings.append(f"planner: {choice.reason}")
-    plan.memory = _memory_estimate(plan)
+    plan.memory = _memory_estimate(plan, targets)
+    plan.parameters = _parameter_report(plan, targets)
+    from framework import moe
+
+    plan.router_loss = moe.router_loss(facts, config.training.router_aux_loss_coef)
     from framework.distributed import plan_distributed
 
     plan.distributed = plan_distributed(plan)
@@ -278,13 +292,72 @@ def planner_layer(choice: Any) -> Layer:
     })
 
 
-def _memory_estimate(plan: RunPlan) -> Any:
+def _adapter_method(method: str) -> str:
+    """The LoRA-family method a run attaches (hybrid's second phase is plain LoRA)."""
+    return "lora" if method == "hybrid" else method
+
+
+def _lora_targets(family: Any, config: Any) -> Any:
+    """The plugin's LoRA targets for a LoRA-family run (None for other methods)."""
+    from framework.config import ADAPTER_METHODS
+
+    method = _adapter_method(config.method)
+    return family.lora_targets(method, config.lora.train_embeddings) if method in ADAPTER_METHODS else None
+
+
+def _location(layers: list[Layer], key: str) -> str | None:
+    """file:line (or ``cli``) of the user's last setting of ``key``."""
+    found = [layer.location(key) for layer in layers if key in layer.values]
+    return found[-1] if found else None
+
+
+def _expert_dropout_unset(config: Any, targets: Any, user_layers: list[Layer]) -> bool:
+    """A default (core or plugin) dropout on adapted fused experts, which peft refuses: it becomes 0."""
+    from framework.methods import expert_parameters
+
+    return (targets is not None and bool(expert_parameters(config, targets)) and config.lora.dropout > 0
+            and config.method != "dora" and _peek(user_layers, "lora.dropout") is None)
+
+
+def _lora_names(config: Any, targets: Any) -> tuple[Any, tuple[str, ...]]:
+    """peft's target_modules and target_parameters of the run, as ``framework.methods`` builds them."""
+    from framework.methods import expert_parameters
+
+    from framework.planning.trainables import resolve_targets
+
+    if targets is None:
+        return None, ()
+    modules = config.lora.target_modules or targets.target_modules
+    modules = modules if isinstance(modules, str) else list(modules)
+    try:
+        resolve_targets(modules)
+    except ConfigError:  # names or a regex the planner cannot place: count every linear
+        return None, expert_parameters(config, targets)
+    return modules, expert_parameters(config, targets)
+
+
+def _parameter_report(plan: RunPlan, targets: Any) -> Any:
+    """Total, active and trainable parameters (by attention/expert share), when the facts suffice."""
+    from framework.planning.parameters import parameter_report
+
+    cfg = plan.config
+    modules, parameters = _lora_names(cfg, targets)
+    try:
+        return parameter_report(plan.facts, method=cfg.method, lora_r=cfg.lora.r, lora_targets=modules,
+                                lora_parameters=parameters, freeze_trainable_layers=cfg.freeze.trainable_layers,
+                                num_virtual_tokens=cfg.prompt.num_virtual_tokens)
+    except Exception:  # a config without sizes (remote code keys) cannot be counted
+        return None
+
+
+def _memory_estimate(plan: RunPlan, targets: Any = None) -> Any:
     """The planner's estimate, when the planner is installed and the facts suffice."""
     try:
         from framework.planning.memory import estimate
     except ImportError:
         return None
     cfg = plan.config
+    modules, parameters = _lora_names(cfg, targets)
     try:
         if cfg.stage == "grpo":
             from framework.planning.rl import generation_by_vllm, grpo_estimate
@@ -292,11 +365,13 @@ def _memory_estimate(plan: RunPlan) -> Any:
             return grpo_estimate(plan.facts, cfg, compute_dtype="bf16" if plan.dtype[0] == "fp32" and
                                  plan.hardware.device == "cpu" else plan.dtype[0],
                                  vllm=generation_by_vllm(cfg.grpo.generation, plan.hardware.device),
-                                 grad_checkpointing=cfg.training.gradient_checkpointing, lora_r=cfg.lora.r)
+                                 grad_checkpointing=cfg.training.gradient_checkpointing, lora_r=cfg.lora.r,
+                                 lora_targets=modules, lora_parameters=parameters)
         return estimate(plan.facts, method=cfg.method, micro_batch=cfg.training.micro_batch_size,
                         seq_len=cfg.data.cutoff_len, grad_checkpointing=cfg.training.gradient_checkpointing,
                         compute_dtype="bf16" if plan.dtype[0] == "fp32" and plan.hardware.device == "cpu" else plan.dtype[0],
                         lora_r=cfg.lora.r, packed=cfg.data.packing, chunked_loss=cfg.training.chunked_loss,
+                        lora_targets=modules, lora_parameters=parameters,
                         adapter_dim=cfg.adapter.dim, adapters_per_layer=2 if cfg.adapter.placement == "both" else 1)
     except Exception:  # a config without sizes (remote code keys) cannot be estimated
         return None

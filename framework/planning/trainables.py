@@ -67,13 +67,16 @@ def resolve_targets(targets: Sequence[str] | str | None, shape: ModelShape | Non
                     parameters: Sequence[str] = ()) -> frozenset[str]:
     """The block linears an adapter wraps (their ``Linear.key``): module names, "all-linear", or a
     regex over full module names, as peft matches them; fused experts by ``parameters`` (peft's
-    ``target_parameters``, matched as suffixes of the full parameter name). None or "all-linear"
-    means every linear but the router (experts included)."""
+    ``target_parameters``, matched as suffixes of the full parameter name). None means every
+    linear but the router, experts included; "all-linear" is peft's: every ``nn.Linear`` (so no
+    fused expert unless ``parameters`` names it; the router is counted out, as plugins exclude it)."""
     linears = [lin for lin in (shape.linears() if shape else _dense_linears()) if lin.role != "router"]
-    if targets is None or targets == "all-linear" or (not isinstance(targets, str) and "all-linear" in targets):
+    if targets is None:
         return frozenset(lin.key for lin in linears)
     modules = [lin for lin in linears if not lin.fused]
-    if isinstance(targets, str):
+    if targets == "all-linear" or (not isinstance(targets, str) and "all-linear" in targets):
+        chosen = {lin.key for lin in modules}
+    elif isinstance(targets, str):
         try:
             pattern = re.compile(targets)
         except re.error as exc:
