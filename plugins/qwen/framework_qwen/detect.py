@@ -93,7 +93,7 @@ QWEN35_TYPES = frozenset({"qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe
 QWEN35_VOCAB_SIZE = 248320
 
 _NAME_2026 = re.compile(r"qwen[-_ ]?3\.([568])(?!\d)", re.IGNORECASE)
-_NAME_2507 = re.compile(r"qwen[-_ ]?3-.*?(instruct|thinking)-2507|qwen[-_ ]?3-.*?2507", re.IGNORECASE)
+_NAME_2507 = re.compile(r"qwen[-_ ]?3-.*2507", re.IGNORECASE)  # Qwen3-4B-Instruct-2507, Qwen3-30B-A3B-Thinking-2507
 _SMALL_35 = re.compile(r"qwen[-_ ]?3\.5-(0\.8|2)b(?![\d.])", re.IGNORECASE)
 
 #: The variants each architecture can be: a shipped template of another generation is not re-labelled.

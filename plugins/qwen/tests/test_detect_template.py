@@ -118,3 +118,11 @@ def test_core_renders_the_distill_with_its_own_template(config: Any, template: A
     assert rendered.text.startswith(prompt) and rendered.text.endswith("2<｜end▁of▁sentence｜>")
     trained = "".join(s.text for s in rendered.segments if s.trainable)
     assert trained.endswith("2<｜end▁of▁sentence｜>") and "<｜User｜>" not in trained
+
+
+@pytest.mark.parametrize(("name", "variant"), [
+    ("Qwen/Qwen3-4B-Instruct-2507", "2507"), ("Qwen/Qwen3-30B-A3B-Thinking-2507", "2507-thinking"),
+    ("Qwen/Qwen3-8B", "3"), ("./ckpt", "3")])
+def test_2507_releases_by_name_without_a_template(config: Any, name: str, variant: str) -> None:
+    match = plugin.match_model(facts=facts_from_config(config(QWEN3), name))
+    assert match is not None and match.variant == variant and match.chat_format == "plugin"
