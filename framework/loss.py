@@ -30,6 +30,20 @@ def causal_lm(model: Any) -> Any:
     return inner
 
 
+def decoder_of(lm: Any) -> Any | None:
+    """The decoder stack under a causal LM's head, or None when it cannot be told apart.
+
+    ``get_decoder()`` falls back to the model itself when ``base_model_prefix`` names no
+    attribute of the causal-LM class (seen with text-only classes of multimodal families); the
+    stack is then the conventional ``model`` attribute. Calling the causal LM as its own decoder
+    would return logits, not hidden states.
+    """
+    decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else None
+    if decoder is lm:
+        decoder = getattr(lm, "model", None)
+    return decoder if decoder is not None and decoder is not lm else None
+
+
 def supports_chunked_loss(model: Any) -> bool:
     """Whether this model's logits are exactly ``head(decoder(x))`` (softcapping handled here)."""
     lm = causal_lm(model)
@@ -39,7 +53,7 @@ def supports_chunked_loss(model: Any) -> bool:
     active = getattr(model, "active_peft_config", None)  # on the peft wrapper, not the inner model
     if active is not None and getattr(active, "is_prompt_learning", False):
         return False  # virtual tokens are prepended inside the wrapper's forward
-    return hasattr(lm, "get_decoder") and lm.get_output_embeddings() is not None
+    return decoder_of(lm) is not None and lm.get_output_embeddings() is not None
 
 
 #: Batch keys the decoder takes: ids, mask, positions, and the flash-attention varlen boundaries
@@ -189,7 +203,7 @@ def chunked_causal_lm_loss(
     router = moe.wanted(lm)  # the causal LM's forward would add the router loss: so does this one
     if router:
         forward_kwargs["output_router_logits"] = True
-    output = lm.get_decoder()(**forward_kwargs, use_cache=False)
+    output = decoder_of(lm)(**forward_kwargs, use_cache=False)
     hidden = output.last_hidden_state
     aux = moe.aux_loss(lm, output, inputs.get("attention_mask")) if router else None
     shift_hidden = hidden[:, :-1, :]

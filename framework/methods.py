@@ -120,9 +120,9 @@ def count_parameters(model: Any) -> TrainableReport:
 
 
 def _decoder_layers(model: Any) -> Any:
-    from framework.loss import causal_lm
+    from framework.loss import causal_lm, decoder_of
 
-    decoder = causal_lm(model).get_decoder()
+    decoder = decoder_of(causal_lm(model))
     layers = getattr(decoder, "layers", None)
     if layers is None:
         raise ConfigError("--method freeze cannot find the decoder layers of this model",
@@ -265,10 +265,10 @@ def restrict_to_language_model(model: Any) -> int:
     A plugin sets ``LoadSettings.train_language_model_only`` for wrappers whose vision tower and
     projector must stay as published; full and freeze methods would otherwise train them too.
     """
-    from framework.loss import causal_lm
+    from framework.loss import causal_lm, decoder_of
 
     lm = causal_lm(model)
-    keep = {id(p) for p in lm.get_decoder().parameters()}
+    keep = {id(p) for p in (decoder_of(lm) or lm).parameters()}
     head = lm.get_output_embeddings()
     if head is not None:
         keep |= {id(p) for p in head.parameters()}

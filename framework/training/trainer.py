@@ -94,9 +94,9 @@ def compile_decoder(model: Any, backend: str | None, mode: str | None) -> None:
     ``training.torch_compile`` would compile nothing that trains. The head's fused loss stays
     eager: it is a handful of large matmuls already.
     """
-    from framework.loss import causal_lm
+    from framework.loss import causal_lm, decoder_of
 
-    causal_lm(model).get_decoder().compile(backend=backend or "inductor", mode=mode)
+    decoder_of(causal_lm(model)).compile(backend=backend or "inductor", mode=mode)
 
 
 class HistoryCallback(TrainerCallback):
