@@ -126,3 +126,41 @@ def test_core_renders_the_distill_with_its_own_template(config: Any, template: A
 def test_2507_releases_by_name_without_a_template(config: Any, name: str, variant: str) -> None:
     match = plugin.match_model(facts=facts_from_config(config(QWEN3), name))
     assert match is not None and match.variant == variant and match.chat_format == "plugin"
+
+
+@pytest.mark.parametrize(("config_file", "template_file"), [
+    (QWEN25_7B, "qwen2.5-7b-instruct.jinja"), (QWEN25_7B, "qwen2-7b-instruct.jinja"),
+    (QWEN3, "qwen3-0.6b.rev-llamacpp.jinja"), (QWEN3, "qwen3-1.7b.rev-openvino.jinja"),
+    (QWEN3, "2026/templates/Qwen-Qwen3-4B-Instruct-2507.jinja"),
+    (QWEN35, "2026/templates/Qwen-Qwen3.5-9B.jinja"), (QWEN35, "2026/templates/Qwen-Qwen3.5-0.8B.jinja"),
+    (QWEN35, "2026/templates/Qwen-Qwen3.6-27B.jinja"), (QWEN35, "2026/templates/Qwen-Qwen3.8-27B.jinja"),
+])
+def test_core_drift_check_finds_no_drift_for_the_variant_the_template_chose(
+        config: Any, template: Any, tokenizer: Any, config_file: str, template_file: str) -> None:
+    """The core's probe drift check (framework.drift) renders through this plugin and through the shipped
+    template: for every official template the variant it chose renders the same, prompts and samples."""
+    from framework.drift import template_drift
+
+    facts = facts_from_config(config(config_file), "./model", chat_template=template(template_file))
+    host = make_plugin_host()
+    family = host.family(host.select(facts), facts)
+    assert family.chat_format == "plugin"
+    assert template_drift(family, tokenizer) == []
+
+
+def test_drift_fires_on_an_edited_template_and_names_the_token(config: Any, template: Any, tokenizer: Any) -> None:
+    """A fine-tune that kept Qwen2.5's system line but put a space after each role: recognised as 2.5,
+    and the drift check names the first differing token of both renderings."""
+    from framework.drift import template_drift
+
+    official = template("qwen2.5-7b-instruct.jinja")
+    edited = official.replace("'<|im_start|>' + message.role + '\\n' + message.content",
+                              "'<|im_start|>' + message.role + '\\n ' + message.content")
+    assert edited != official
+    facts = facts_from_config(config(QWEN25_7B), "./my-sft", chat_template=edited)
+    host = make_plugin_host()
+    family = host.family(host.select(facts), facts)
+    assert family.facts.variant == "2.5" and family.chat_format == "plugin"
+    findings = template_drift(family, tokenizer)
+    assert findings and all(f.code == "template-drift" and f.severity == "warning" for f in findings)
+    assert "renders 'Hello' where the model's shipped chat template renders ' Hello'" in findings[0].message
