@@ -30,6 +30,12 @@ TEMPLATES = {
     "pyproject.toml.tmpl": "pyproject.toml",
     "README.md.tmpl": "README.md",
     "package/__init__.py.tmpl": "framework___NAME__/__init__.py",
+    # the module shape every in-tree plugin has (tests/test_plugin_shape.py keeps them equal)
+    "package/detect.py.tmpl": "framework___NAME__/detect.py",
+    "package/chat.py.tmpl": "framework___NAME__/chat.py",
+    "package/checks.py.tmpl": "framework___NAME__/checks.py",
+    "package/presets.py.tmpl": "framework___NAME__/presets.py",
+    "package/rope.py.tmpl": "framework___NAME__/rope.py",
     "package/plugin.py.tmpl": "framework___NAME__/plugin.py",
     "package/testing.py.tmpl": "framework___NAME__/testing.py",
     "tests/test_contract.py.tmpl": "tests/test_contract.py",

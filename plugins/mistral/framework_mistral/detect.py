@@ -71,8 +71,8 @@ def variant_of(facts: ModelFacts) -> Variant:
     """The variant recorded by selection, or recomputed when a hook is called directly."""
     if facts.variant in VARIANTS:
         return VARIANTS[facts.variant]
-    match = match_model(facts)
-    return VARIANTS[match.variant] if match else VARIANTS["custom"]
+    claim = match(facts)
+    return VARIANTS[claim.variant] if claim else VARIANTS["custom"]
 
 
 #: transformers' MistralConfig default: a config.json without the key gets this window.
@@ -211,13 +211,13 @@ def _generation_2025(facts: ModelFacts) -> MatchResult | None:
     return None
 
 
-def match_model(facts: ModelFacts) -> MatchResult | None:
+def match(facts: ModelFacts) -> MatchResult | None:
     """Claim Mistral configs (``mistral``, ``mixtral``, ``mistral3``, ``ministral3``, ``mistral4``)."""
     if facts.model_type == "mixtral":
         return _with_template(facts, _mixtral(facts))
     if facts.model_type in ("mistral3", "ministral3", "mistral4"):
-        match = _generation_2025(facts)
-        return _with_template(facts, match) if match else None
+        claim = _generation_2025(facts)
+        return _with_template(facts, claim) if claim else None
     if facts.model_type == "mistral":
         if facts.vocab_size == VOCAB_TEKKEN and facts.rope_theta not in (None, NEMO_ROPE_THETA):
             reasons = [f"model_type={facts.model_type}", f"vocab_size={facts.vocab_size}",

@@ -30,7 +30,7 @@ FRAMEWORK_HOOK_API = ">=1,<2"
 
 @hookimpl
 def match_model(facts: ModelFacts) -> MatchResult | None:
-    return detect.match_model(facts)
+    return detect.match(facts)
 
 
 @hookimpl

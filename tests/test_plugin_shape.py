@@ -1,0 +1,41 @@
+"""Plugins of one shape: every in-tree plugin and the ``framework new-plugin`` scaffold have the
+same modules with the same roles, so a diff between two plugins shows only family facts.
+
+``detect.match`` claims models, ``chat`` renders the format, ``checks`` finds pitfalls,
+``presets`` holds defaults, load settings and LoRA targets, ``rope`` extends the context, and
+``plugin`` holds the hook implementations. A plugin may add modules for its own facts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from framework.scaffold import TEMPLATES
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = {"__init__.py", "detect.py", "chat.py", "checks.py", "presets.py", "rope.py", "plugin.py"}
+
+
+def _packages() -> list[Path]:
+    return sorted(p.parent for p in ROOT.glob("plugins/*/framework_*/__init__.py"))
+
+
+def test_every_in_tree_plugin_has_the_shape() -> None:
+    packages = _packages()
+    assert len(packages) >= 5, packages
+    for package in packages:
+        missing = SHAPE - {p.name for p in package.glob("*.py")}
+        assert not missing, f"{package.relative_to(ROOT)} lacks {sorted(missing)}"
+        assert "def match(" in (package / "detect.py").read_text(encoding="utf-8"), package
+
+
+def test_the_scaffold_generates_the_shape(tmp_path: Path) -> None:
+    from framework.scaffold import create_plugin
+
+    generated = {Path(t).name for t in TEMPLATES.values() if t.startswith("framework___NAME__/")}
+    assert SHAPE <= generated
+    package = create_plugin("shapefamily", tmp_path) / "framework_shapefamily"
+    assert SHAPE <= {p.name for p in package.glob("*.py")}
+    plugin = (package / "plugin.py").read_text(encoding="utf-8")
+    assert "from framework_shapefamily import chat, checks, detect, presets, rope" in plugin
+    assert "return detect.match(facts)" in plugin
