@@ -25,9 +25,6 @@ TF_MASKING = ("transformers masking_utils.create_chunked_causal_mask: remap_posi
               "the chunks to each packed sample's own positions")
 TF_FA_CHUNK = ("transformers masking_utils: 'Flash attention cannot handle chunked attention' beyond "
                "attention_chunk_size")
-TF_GET_DECODER = ("transformers 5 Llama4ForCausalLM.get_decoder() returns the causal LM itself (base_model_prefix "
-                  "'language_model', decoder attribute 'model'), so a loss that runs the decoder alone gets logits, "
-                  "not hidden states: the plain loss is used (measured with transformers 5 on a tiny llama4_text)")
 TRTLLM_MAVERICK = ("https://github.com/NVIDIA/TensorRT-LLM/blob/main/tests/unittest/_torch/modeling/"
                    "test_modeling_llama_min_latency.py (LLAMA_4_MAVERICK_TWO_LAYER_CONFIG: Maverick's config.json "
                    "with num_hidden_layers cut from 48 to 2; restored here)")
@@ -39,7 +36,6 @@ NEURON_SCOUT = ("https://github.com/aws-neuron/neuronx-distributed-inference tes
 Table = dict[str, tuple[Any, str]]
 
 COMMON: Table = {
-    "training.chunked_loss": (False, TF_GET_DECODER),
     "training.lr_scheduler": ("cosine", LF_LLAMA4),
     "training.warmup": (0.1, LF_LLAMA4),
 }
