@@ -274,6 +274,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_OK
     plan = _plan(args, need_weights=False)
     memory = plan.memory
+    from framework.planning.unfreeze import for_plan
+
+    unfreezing = for_plan(plan)  # progressive unfreezing: start and peak
     choice = plan.method_choice
     if choice is None and plan.config.plan.gpu:
         from framework.planning import choose_method, parse_size
@@ -287,6 +290,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "candidates": [list(c) for c in plan.selection.candidates],
             "method": plan.config.method, "stage": plan.config.stage,
             "method_notes": list(method_notes(plan.config.method)),
+            "unfreeze": None if unfreezing is None else {
+                "start": unfreezing.start.total, "peak": unfreezing.peak.total,
+                "start_layers": unfreezing.start_layers, "total_layers": unfreezing.total_layers},
             "settings": plan.resolved.to_json(),
             "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
             "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
@@ -335,6 +341,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         _say(f"memory     {_format_bytes(memory.total)} estimated peak for {memory.method}")
         for part, amount in memory.breakdown.items():
             _say(f"  {part:<20} {_format_bytes(amount)}")
+    if unfreezing is not None:
+        _say(f"memory     {unfreezing.line()}")
     if choice is not None:
         _say(f"gpu {plan.config.plan.gpu}: {choice.method} (micro batch {choice.micro_batch}, grad accum "
              f"{choice.grad_accum}, checkpointing {'on' if choice.grad_checkpointing else 'off'}) - {choice.reason}")

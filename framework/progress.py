@@ -118,7 +118,9 @@ class ProgressBar(TrainerCallback):
             rate = self.tokens_per_second()
             self._line(f"step {state.global_step}/{state.max_steps}  loss {float(logs['loss']):.4f}  "
                        f"lr {float(logs.get('learning_rate') or 0):.2e}  {_format_rate(rate)} tok/s  "
-                       f"eta {self._remaining(state)}")
+                       + (f"layers {logs['trainable_layers']}/{logs['total_layers']} trainable  "
+                          if "trainable_layers" in logs else "")  # progressive unfreezing (framework.unfreeze)
+                       + f"eta {self._remaining(state)}")
             self._record(args, "log", state, loss=float(logs["loss"]), lr=logs.get("learning_rate"),
                          tokens_per_second=round(rate, 1), eta_s=self._remaining_seconds(state))
         if "eval_loss" in logs and (state.global_step, logs["eval_loss"]) != self.last_eval:

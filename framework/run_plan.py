@@ -280,6 +280,10 @@ def _refuse_late_failures(config: Any, need_weights: bool) -> None:
         from framework.methods import quantization_config
 
         quantization_config(config.method, "bf16")
+    if config.unfreeze.schedule:
+        from framework.unfreeze import check_config
+
+        check_config(config)
 
 
 def planner_layer(choice: Any) -> Layer:

@@ -59,6 +59,11 @@ def run(plan: RunPlan, say: Say) -> RunResult:
 
     found = skeleton.callbacks(plan, say, has_eval=data.eval is not None)
     callbacks = found.all()
+    from framework.unfreeze import callback as unfreezing
+
+    unfreeze = unfreezing(cfg, model, say)  # unfreeze.schedule: lower layers join as training goes
+    if unfreeze is not None:
+        callbacks.append(unfreeze)
     data_collator = scheduled(collator(plan, tokenizer, model), cfg.data.seq_schedule, say)
     if isinstance(data_collator, ScheduledCollator):
         callbacks.append(data_collator)  # it moves to the next sequence length as training progresses
@@ -121,6 +126,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         "interrupted": found.interrupt.requested,
         "world_size": trainer.args.world_size,
         "strategy": plan.distributed.strategy if plan.distributed is not None else None,
+        **(unfreeze.metrics() if unfreeze is not None else {}),
     }
     finish(plan, trainer, model, tokenizer, fixes, output_dir, metrics, train_history, eval_history)
     return RunResult(output_dir, metrics, before, after, model, tokenizer)
