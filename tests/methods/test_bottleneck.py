@@ -95,3 +95,53 @@ def test_damaged_adapter_weights_are_refused(adapter_run: Any, tmp_path: Path) -
     save_file(weights, str(copy / "bottleneck_adapter.safetensors"))
     with pytest.raises(ModelError, match="do not match"):
         load_run(copy)
+
+
+def test_chat_answers_through_the_adapters(adapter_run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from framework.cli import main
+
+    assert main(["chat", str(adapter_run.output_dir), "--prompt", "Say number 2.", "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_adapter_run_resumes_to_the_same_adapters(adapter_run: Any, tiny_model_dir: Path,
+                                                  data_files: dict[str, Path], tmp_path: Path) -> None:
+    """A checkpoint holds the adapters (inside the model's weights); --resume continues to the same ones."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from framework.plugins import make_plugin_host
+    from framework.run_plan import make_plan
+    from framework.training import run
+    from tests.methods.conftest import run_args
+
+    def start(out: Path, **flags: Any) -> Any:
+        settings = ["training.max_steps=4", "training.micro_batch_size=4", "training.logging_steps=1",
+                    "training.report_to=[]", "data.val_size=0", "training.warmup=0", "training.lr_scheduler=constant",
+                    "lora.dropout=0", "training.save_steps=2", "training.save_total_limit=5", *SETS]
+        args = run_args(model=str(tiny_model_dir), data=[str(data_files["sft"])], output=str(out), method="adapter",
+                        stage="sft", cutoff_len=128, set=settings, **flags)
+        return run(make_plan(args, make_plugin_host(), need_weights=True), lambda _: None)
+
+    whole = tmp_path / "whole"
+    start(whole)
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(whole / "checkpoint-2", resumed / "checkpoint-2")  # as if killed after step 2
+    result = start(resumed, resume=True)
+    assert result.metrics["resumed_from_step"] == 2 and result.metrics["steps"] == 4
+    expected = load_file(whole / "bottleneck_adapter.safetensors")
+    got = load_file(resumed / "bottleneck_adapter.safetensors")
+    assert expected.keys() == got.keys()
+    assert max(float((expected[k] - got[k]).abs().max()) for k in expected) < 1e-5
+
+
+def test_dpo_trains_adapters_against_the_untouched_base(train: Any) -> None:
+    run = train(method="adapter", stage="dpo", sets=["training.max_steps=4", "training.learning_rate=1e-2",
+                                                     "adapter.dim=8", "adapter.dropout=0"])
+    m = run.metrics
+    assert m["train_loss_first"] == pytest.approx(0.6931, abs=1e-3)  # zero-initialised adapters: policy == reference
+    assert m["train_loss_last"] < m["train_loss_first"]
+    assert (run.output_dir / "bottleneck_adapter.safetensors").exists()
+    assert not (run.output_dir / "model.safetensors").exists()
