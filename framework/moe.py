@@ -99,7 +99,9 @@ def router_loss(facts: ModelFacts, coef: float | None) -> RouterLoss | None:
     if not facts.num_experts:
         return None
     raw = {**facts.raw, **(facts.text_config or {})}
-    per_token = int(raw.get("num_experts_per_tok") or raw.get("top_k") or 0)
+    from framework.planning.shapes import experts_per_token
+
+    per_token = experts_per_token(raw)
     types = [t for t in (raw.get("model_type"), facts.model_type) if t]
     if not any(_has_loss_function(t) for t in types):
         return RouterLoss(facts.num_experts, per_token, None,

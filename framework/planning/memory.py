@@ -210,7 +210,7 @@ def _with_merged_experts(acts: ActivationBytes, shape: ModelShape, adapted: froz
     gradient = max(fused) * weight_bytes_each
     if grad_checkpointing:
         return ActivationBytes(acts.kept, acts.working + block + gradient)
-    return ActivationBytes(acts.kept + shape.layers * block, acts.working + gradient)
+    return ActivationBytes(acts.kept + shape.moe_blocks * block, acts.working + gradient)
 
 
 @dataclass(frozen=True)

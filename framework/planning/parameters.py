@@ -39,7 +39,7 @@ class ParameterReport:
     by_role: dict[str, int] = field(default_factory=dict)  # adapter parameters per role (LoRA methods)
     experts: int = 0
     experts_per_token: int = 0
-    layers: int = 0
+    layers: int = 0  # blocks with experts
     lora_r: int = 0
 
     def size_line(self) -> str:
@@ -79,4 +79,4 @@ def parameter_report(facts: ModelFacts, *, method: str, lora_r: int = 8,
     by_role = adapter_parameters_by_role(shape, adapted, lora_r, method) if method in ADAPTERS else {}
     return ParameterReport(method=method, total=shape.parameter_count(), active=shape.active_parameter_count(),
                            trainable=train.count, by_role=by_role, experts=shape.experts,
-                           experts_per_token=shape.experts_per_token, layers=shape.layers, lora_r=lora_r)
+                           experts_per_token=shape.experts_per_token, layers=shape.moe_blocks, lora_r=lora_r)

@@ -77,6 +77,9 @@ class ModelShape:
     experts_per_token: int = 0
     expert_intermediate: int = 0
     shared_expert_intermediate: int = 0
+    moe_layers: int = 0  # blocks with experts in a mixed model (0: every block when experts > 0)
+    dense_intermediate: int = 0  # MLP width of the dense blocks of a mixed model (0: intermediate)
+    parallel_mlp: bool = False  # a dense MLP of ``intermediate`` beside the experts in each MoE block
     attention_bias: bool = False
     mlp_bias: bool = False
     norms_per_layer: int = 2
@@ -91,10 +94,21 @@ class ModelShape:
 
     @property
     def mlp_width_per_token(self) -> int:
-        """MLP width one token runs through: dense width, or top-k experts plus shared ones."""
+        """MLP width one token runs through in an MoE block: dense width, or top-k experts plus
+        shared ones (and the dense MLP beside them)."""
         if self.experts:
-            return self.expert_intermediate * self.experts_per_token + self.shared_expert_intermediate
+            return (self.expert_intermediate * self.experts_per_token + self.shared_expert_intermediate
+                    + (self.intermediate if self.parallel_mlp else 0))
         return self.intermediate
+
+    @property
+    def moe_blocks(self) -> int:
+        return (self.moe_layers or self.layers) if self.experts else 0
+
+    @property
+    def dense_blocks(self) -> int:
+        """Blocks of a mixed model with a dense MLP instead of experts."""
+        return self.layers - self.moe_blocks if self.experts else 0
 
     def linears(self) -> tuple[Linear, ...]:
         """The linear layers of one block (the router of a mixture counts as one more)."""
@@ -119,22 +133,32 @@ class ModelShape:
                     Linear("up_proj", d, s, "mlp_in", role="shared_expert"),
                     Linear("down_proj", s, d, "mlp_down", role="shared_expert"),
                 ]
+            if self.parallel_mlp:
+                found += self._dense_mlp(self.intermediate)
         else:
-            f = self.intermediate
-            found += [
-                Linear("gate_proj", d, f, "mlp_in", role="mlp"),
-                Linear("up_proj", d, f, "mlp_in", role="mlp"),
-                Linear("down_proj", f, d, "mlp_down", role="mlp"),
-            ]
+            found += self._dense_mlp(self.intermediate)
         return tuple(found)
 
-    def active_block_parameters(self) -> int:
-        """Parameters of one block a token runs through: the routed top-k experts, not all of them."""
-        unused = sum(lin.in_features * lin.out_features * (lin.copies - lin.active)
-                     for lin in self.linears() if lin.fused)
-        if self.mlp_bias:
-            unused += sum(lin.out_features * (lin.copies - lin.active) for lin in self.linears() if lin.fused)
-        return self.block_parameters() - unused
+    def _dense_mlp(self, f: int) -> list[Linear]:
+        d = self.hidden
+        return [Linear("gate_proj", d, f, "mlp_in", role="mlp"), Linear("up_proj", d, f, "mlp_in", role="mlp"),
+                Linear("down_proj", f, d, "mlp_down", role="mlp")]
+
+    def layer_linears(self) -> tuple[tuple[Linear, int], ...]:
+        """Every kind of linear of the model with the number of blocks that hold it: the MoE
+        blocks' linears, and in a mixed model the dense blocks' attention and MLP."""
+        if not self.dense_blocks:
+            return tuple((lin, self.layers) for lin in self.linears())
+        moe = tuple((lin, self.moe_blocks) for lin in self.linears())
+        attention = tuple((lin, self.dense_blocks) for lin in self.linears() if lin.role == "attention")
+        dense = tuple((lin, self.dense_blocks) for lin in self._dense_mlp(self.dense_intermediate or self.intermediate))
+        return moe + attention + dense
+
+    def idle_expert_parameters(self) -> int:
+        """Expert parameters of the whole model a token does not run through (all but its top-k)."""
+        unused = sum((lin.in_features + (1 if self.mlp_bias else 0)) * lin.out_features * (lin.copies - lin.active)
+                     * blocks for lin, blocks in self.layer_linears() if lin.fused)
+        return unused
 
     def block_biases(self) -> int:
         total = 0
@@ -158,13 +182,14 @@ class ModelShape:
         return 0 if self.tied else self.vocab * self.hidden
 
     def parameter_count(self) -> int:
-        return (self.embedding_parameters() + self.layers * self.block_parameters()
+        linear = sum(lin.numel * blocks for lin, blocks in self.layer_linears())
+        per_block = self.block_parameters() - sum(lin.numel for lin in self.linears())  # biases and norms
+        return (self.embedding_parameters() + linear + self.layers * per_block
                 + self.hidden + self.head_parameters())
 
     def active_parameter_count(self) -> int:
         """Parameters one token runs through (the published "active" count of a mixture of experts)."""
-        return (self.embedding_parameters() + self.layers * self.active_block_parameters()
-                + self.hidden + self.head_parameters())
+        return self.parameter_count() - self.idle_expert_parameters()
 
 
 def _need(value: int | None, key: str, facts: ModelFacts) -> int:
@@ -186,6 +211,10 @@ def shape_from_facts(facts: ModelFacts) -> ModelShape:
     shared = int(raw.get("shared_expert_intermediate_size") or 0)
     if experts and not shared and raw.get("n_shared_experts"):
         shared = int(raw["n_shared_experts"]) * expert_width
+    # a config that gives its dense blocks their own width (intermediate_size_mlp) keeps a shared
+    # expert of intermediate_size beside the routed ones in every MoE block
+    if experts and not shared and raw.get("intermediate_size_mlp"):
+        shared = intermediate
     return ModelShape(
         hidden=hidden,
         layers=_need(facts.num_hidden_layers, "num_hidden_layers", facts),
@@ -196,12 +225,36 @@ def shape_from_facts(facts: ModelFacts) -> ModelShape:
         vocab=_need(facts.vocab_size, "vocab_size", facts),
         tied=facts.tie_word_embeddings is not False,
         experts=experts,
-        experts_per_token=int(raw.get("num_experts_per_tok") or raw.get("top_k") or (2 if experts else 0)),
+        experts_per_token=experts_per_token(raw) or (2 if experts else 0),
         expert_intermediate=expert_width,
         shared_expert_intermediate=shared,
+        moe_layers=_moe_layers(raw, _need(facts.num_hidden_layers, "num_hidden_layers", facts)) if experts else 0,
+        dense_intermediate=int(raw.get("intermediate_size_mlp") or 0),
+        parallel_mlp=bool(experts and raw.get("enable_moe_block")),
         attention_bias=bool(raw.get("attention_bias") or raw.get("qkv_bias")),
         mlp_bias=bool(raw.get("mlp_bias")),
     )
+
+
+def experts_per_token(raw: dict) -> int:
+    """The routed top-k under the names configs give it (0 when none is given)."""
+    for key in ("num_experts_per_tok", "top_k", "top_k_experts", "moe_topk"):
+        if raw.get(key):
+            return int(raw[key])
+    return 0
+
+
+def _moe_layers(raw: dict, layers: int) -> int:
+    """How many blocks hold experts, from the keys configs of mixed dense/MoE models use."""
+    if isinstance(raw.get("moe_layers"), list):
+        return len(raw["moe_layers"])
+    if raw.get("interleave_moe_layer_step"):  # every step-th block, the last of each group
+        return layers // int(raw["interleave_moe_layer_step"])
+    if raw.get("first_k_dense_replace"):  # the first k blocks are dense
+        return layers - int(raw["first_k_dense_replace"])
+    dense_only = set(raw.get("mlp_only_layers") or ())
+    step = int(raw.get("decoder_sparse_step") or 1)
+    return sum(1 for i in range(layers) if i not in dense_only and step > 0 and (i + 1) % step == 0)
 
 
 def parameter_count(facts: ModelFacts) -> int:

@@ -70,7 +70,8 @@ def resolve_targets(targets: Sequence[str] | str | None, shape: ModelShape | Non
     ``target_parameters``, matched as suffixes of the full parameter name). None means every
     linear but the router, experts included; "all-linear" is peft's: every ``nn.Linear`` (so no
     fused expert unless ``parameters`` names it; the router is counted out, as plugins exclude it)."""
-    linears = [lin for lin in (shape.linears() if shape else _dense_linears()) if lin.role != "router"]
+    every = [lin for lin, _ in shape.layer_linears()] if shape else list(_dense_linears())
+    linears = [lin for lin in dict.fromkeys(every) if lin.role != "router"]
     if targets is None:
         return frozenset(lin.key for lin in linears)
     modules = [lin for lin in linears if not lin.fused]
@@ -109,7 +110,10 @@ def trainables_for(shape: ModelShape, *, method: str, compute_dtype: str, adapte
         others = [(shape.embedding_parameters(), 1), (shape.hidden, 1)]
         if shape.head_parameters():
             others.append((shape.head_parameters(), 1))
-        return Trainables(tuple((n, k * shape.layers) for n, k in block) + tuple(others), master)
+        linears = tuple((lin.in_features * lin.out_features, lin.copies * blocks)
+                        for lin, blocks in shape.layer_linears())
+        return Trainables(linears + tuple((n, k * shape.layers) for n, k in block[len(shape.linears()):])
+                          + tuple(others), master)
     if method == "freeze":
         layers = min(freeze_layers, shape.layers)
         return Trainables(tuple((n, k * layers) for n, k in block), master)
@@ -124,17 +128,17 @@ def trainables_for(shape: ModelShape, *, method: str, compute_dtype: str, adapte
         return Trainables(tensors, 4)
     adapter_bytes = 4 if (adapter_dtype == "fp32" or b == 4) else b
     tensors_list: list[tuple[int, int]] = []
-    for lin in shape.linears():
+    for lin, blocks in shape.layer_linears():
         if lin.key not in adapted:
             continue
         if lin.fused:  # peft's ParamWrapper: one A [r*experts x in] and one B [out x r*experts] per block
-            tensors_list.append((lora_r * lin.in_features * lin.copies, shape.layers))
-            tensors_list.append((lora_r * lin.out_features * lin.copies, shape.layers))
+            tensors_list.append((lora_r * lin.in_features * lin.copies, blocks))
+            tensors_list.append((lora_r * lin.out_features * lin.copies, blocks))
             continue
-        tensors_list.append((lora_r * lin.in_features, lin.copies * shape.layers))
-        tensors_list.append((lora_r * lin.out_features, lin.copies * shape.layers))
+        tensors_list.append((lora_r * lin.in_features, lin.copies * blocks))
+        tensors_list.append((lora_r * lin.out_features, lin.copies * blocks))
         if method == "dora":
-            tensors_list.append((lin.out_features, lin.copies * shape.layers))
+            tensors_list.append((lin.out_features, lin.copies * blocks))
     return Trainables(tuple(tensors_list), adapter_bytes)
 
 
@@ -142,11 +146,11 @@ def adapter_parameters_by_role(shape: ModelShape, adapted: frozenset[str], lora_
                                method: str = "lora") -> dict[str, int]:
     """LoRA parameters per role of the adapted linears (attention, mlp, expert, shared_expert)."""
     out: dict[str, int] = {}
-    for lin in shape.linears():
+    for lin, blocks in shape.layer_linears():
         if lin.key in adapted:
-            n = lora_r * (lin.in_features + lin.out_features) * lin.copies * shape.layers
+            n = lora_r * (lin.in_features + lin.out_features) * lin.copies * blocks
             if method == "dora" and not lin.fused:
-                n += lin.out_features * lin.copies * shape.layers
+                n += lin.out_features * lin.copies * blocks
             out[lin.role] = out.get(lin.role, 0) + n
     return out
 
@@ -171,13 +175,13 @@ def weight_bytes(shape: ModelShape, *, method: str, compute_dtype: str, train: T
     if method in ("qlora", "qlora8"):
         # bitsandbytes replaces nn.Linear only: fused expert parameters stay unquantized (and k-bit
         # preparation upcasts them with the other unquantized weights)
-        quantizable = [lin for lin in shape.linears() if not lin.fused]
-        linear = shape.layers * sum(lin.numel for lin in quantizable)
+        quantizable = [(lin, blocks) for lin, blocks in shape.layer_linears() if not lin.fused]
+        linear = sum(lin.numel * blocks for lin, blocks in quantizable)
         rest_bytes = 4 if upcast_unquantized else b
         if method == "qlora":
             quantized = linear * NF4_BYTES_PER_WEIGHT
         else:
-            rows = shape.layers * sum(lin.out_features * lin.copies for lin in quantizable)
+            rows = sum(lin.out_features * lin.copies * blocks for lin, blocks in quantizable)
             quantized = linear * INT8_BYTES_PER_WEIGHT + 4 * rows
         return int(quantized + (total - linear) * rest_bytes)
     return total * b

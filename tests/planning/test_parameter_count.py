@@ -67,3 +67,38 @@ def test_missing_shapes_name_the_key() -> None:
     facts = facts_from_config({"model_type": "x", "hidden_size": 64}, "somewhere")
     with pytest.raises(ModelError, match="num_attention_heads"):
         parameter_count(facts)
+
+
+#: Text configs of published mixtures of experts (the keys the counts read) and their published
+#: totals and active counts. Qwen3-30B-A3B: config.json of Qwen/Qwen3-30B-A3B and its model card
+#: ("30.5B in total and 3.3B activated"). Llama 4: config.json text_config of
+#: meta-llama/Llama-4-Scout-17B-16E / -Maverick-17B-128E and Meta's model card ("17B active",
+#: 109B / 400B total, the vision encoder's ~1B included). Gemma 4 26B-A4B: its text_config as the
+#: gemma plugin records it and Google's model card ("25.2B total, 3.8B active").
+_LLAMA4 = {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+           "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+           "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 202048, "num_experts_per_tok": 1,
+           "tie_word_embeddings": False}
+PUBLISHED_MOE = {
+    "Qwen3-30B-A3B": ({"model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144,
+                       "moe_intermediate_size": 768, "num_hidden_layers": 48, "num_attention_heads": 32,
+                       "num_key_value_heads": 4, "head_dim": 128, "num_experts": 128, "num_experts_per_tok": 8,
+                       "vocab_size": 151936, "tie_word_embeddings": False, "decoder_sparse_step": 1,
+                       "mlp_only_layers": []}, 30.5e9, 3.3e9),
+    "Llama-4-Scout": ({**_LLAMA4, "num_local_experts": 16, "interleave_moe_layer_step": 1}, 108e9, 17e9),
+    "Llama-4-Maverick": ({**_LLAMA4, "num_local_experts": 128, "interleave_moe_layer_step": 2}, 400e9, 17e9),
+    "Gemma-4-26B-A4B": ({"model_type": "gemma4_text", "hidden_size": 2816, "intermediate_size": 2112,
+                         "moe_intermediate_size": 704, "num_hidden_layers": 30, "num_attention_heads": 16,
+                         "num_key_value_heads": 8, "head_dim": 256, "num_experts": 128, "top_k_experts": 8,
+                         "enable_moe_block": True, "vocab_size": 262144}, 25.2e9, 3.8e9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_MOE))
+def test_total_and_active_parameters_of_published_mixtures(name: str) -> None:
+    """Mixed dense/MoE blocks, shared experts, a dense MLP beside the experts and the top-k key
+    names of each config are read; both counts land within 4% of the published ones."""
+    config, total, active = PUBLISHED_MOE[name]
+    shape = shape_from_facts(facts_from_config(config, name))
+    assert abs(shape.parameter_count() - total) / total < 0.04
+    assert abs(shape.active_parameter_count() - active) / active < 0.04
