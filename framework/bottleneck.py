@@ -79,13 +79,13 @@ def _hook(adapter: Any) -> Any:
 
 
 def _layers(model: Any) -> Any:
-    from framework.methods import _decoder_layers
+    from framework.loss import causal_lm
 
-    try:
-        return _decoder_layers(model)
-    except ConfigError:
+    layers = getattr(causal_lm(model).get_decoder(), "layers", None)
+    if layers is None:
         raise ConfigError("--method adapter cannot find the decoder layers of this model",
-                          hint="use --method lora for this architecture") from None
+                          hint="use --method lora for this architecture")
+    return layers
 
 
 def attach(model: Any, *, dim: int, placement: str, nonlinearity: str, dropout: float) -> int:
