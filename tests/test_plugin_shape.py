@@ -39,3 +39,32 @@ def test_the_scaffold_generates_the_shape(tmp_path: Path) -> None:
     plugin = (package / "plugin.py").read_text(encoding="utf-8")
     assert "from framework_shapefamily import chat, checks, detect, presets, rope" in plugin
     assert "return detect.match(facts)" in plugin
+
+
+def test_the_contracts_packing_check_sees_samples_that_attend_to_each_other() -> None:
+    """``PluginContract.test_packing_is_exact_where_allowed`` runs this on every plugin's tiny model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from framework.testing.problems import packing_problems
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2))
+    assert packing_problems(model) == []
+
+    class IgnoresPositions(torch.nn.Module):
+        """One causal sequence for the whole row: the second sample sees the first."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def get_input_embeddings(self) -> torch.nn.Module:
+            return self.inner.get_input_embeddings()
+
+        def forward(self, input_ids: torch.Tensor, **kwargs: object) -> object:
+            return self.inner(input_ids, use_cache=False)
+
+    problems = packing_problems(IgnoresPositions())
+    assert len(problems) == 1 and problems[0].startswith("packed sample 1 (11 tokens) differs")

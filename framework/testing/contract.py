@@ -382,6 +382,21 @@ class PluginContract:
             problems += P.findings_problems("check_model", value)
         _check(problems)
 
+    def test_packing_is_exact_where_allowed(self, tiny_model: Any) -> None:
+        """Where the plugin's load settings allow padding-free packing, packed samples stay apart."""
+        if tiny_model is None:
+            pytest.skip("no tiny_model fixture: packing is not checked on a model")
+        plugin = self.under_test()
+        config = self.tiny_model_config(tiny_model)
+        facts, claim = plugin.match(config, self.name_or_path(config, "tiny-model"))
+        assert isinstance(claim, MatchResult), "the plugin does not claim its own tiny model's config"
+        facts = facts.model_copy(update={"variant": claim.variant})
+        host = plugin.host()
+        settings = host.family(host.select(facts), facts).load_settings(HardwareFacts(device="cpu", bf16_supported=False))
+        if not settings.supports_packing:
+            pytest.skip(f"packing is off for this model: {' '.join(settings.notes)}"[:200])
+        _check(P.packing_problems(tiny_model))
+
     def test_demo_model_is_well_formed(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         plugin = self.under_test()
         if not plugin.implements("provide_demo_model"):

@@ -396,3 +396,33 @@ def peft_attach_problems(model: Any, targets: LoraTargets) -> list[str]:
         return [f"peft cannot attach LoRA with these targets: {type(exc).__name__}: {str(exc).splitlines()[0]}"]
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     return [] if trainable else ["peft attached LoRA but no parameter is trainable"]
+
+
+def packing_problems(model: Any, lengths: Sequence[int] = (7, 11), atol: float = 1e-4) -> list[str]:
+    """What breaks padding-free packing on ``model``: samples packed into one row with restarted
+    ``position_ids`` (no attention mask, no KV cache, as the core trains) must get the logits
+    each has alone. A kernel or architecture that lets one sample see another shows here."""
+    import torch
+
+    vocab = model.get_input_embeddings().weight.shape[0]
+    generator = torch.Generator().manual_seed(0)
+    samples = [torch.randint(0, vocab, (1, n), generator=generator) for n in lengths]
+    positions = torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed = model(torch.cat(samples, dim=1), position_ids=positions, attention_mask=None,
+                           use_cache=False).logits.float()
+            alone = [model(s, use_cache=False).logits.float() for s in samples]
+    finally:
+        model.train(was_training)
+    problems, start = [], 0
+    for index, (n, logits) in enumerate(zip(lengths, alone)):
+        gap = float((packed[:, start:start + n] - logits).abs().max())
+        if gap > atol:
+            problems.append(f"packed sample {index} ({n} tokens) differs from the same sample alone by {gap:.2e} "
+                            f"(more than {atol:g}): padding-free packing is not exact; set "
+                            "LoadSettings.supports_packing=False with the reason in notes")
+        start += n
+    return problems
