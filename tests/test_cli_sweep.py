@@ -85,6 +85,8 @@ def test_every_command_on_every_method(method: str, tiny_model_dir: Path, data_d
         assert code == 0 and (out / "merged" / "config.json").is_file()
     elif method in PROMPT_METHODS:
         assert code == 2 and "adds virtual tokens" in text and "nothing to merge" in text
+    elif method == "adapter":
+        assert code == 2 and "add layers" in text and "nothing to merge" in text
     else:
         assert code == 2 and "full model" in text
 
