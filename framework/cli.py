@@ -261,6 +261,19 @@ def _format_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
+def _named_method_fit(plan: Any, choice: Any) -> Any:
+    """The method the user named, on the --gpu accelerator, when the planner's choice is another."""
+    from framework.planning import choose_method, parse_size
+    from framework.planning.memory import METHODS as PLANNED
+
+    method = plan.config.method
+    if not plan.config.plan.gpu or choice is None or choice.method == method or method not in PLANNED:
+        return None
+    return choose_method(plan.facts, gpu_bytes=parse_size(plan.config.plan.gpu), seq_len=plan.config.data.cutoff_len,
+                         allowed=(method,), adapter_dim=plan.config.adapter.dim,
+                         adapters_per_layer=2 if plan.config.adapter.placement == "both" else 1)
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
@@ -283,6 +296,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
         choice = choose_method(plan.facts, gpu_bytes=parse_size(plan.config.plan.gpu),
                                seq_len=plan.config.data.cutoff_len)
+    own = _named_method_fit(plan, choice)
     if args.json:
         print(json.dumps({
             "model": {"name_or_path": plan.facts.name_or_path, "origin": plan.source.origin},
@@ -308,6 +322,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "gpu_choice": None if choice is None else {"method": choice.method, "fits": choice.fits,
                                                         "micro_batch": choice.micro_batch, "grad_accum": choice.grad_accum,
                                                         "reason": choice.reason},
+            "gpu_method": None if own is None else {"method": own.method, "fits": own.fits,
+                                                    "micro_batch": own.micro_batch, "reason": own.reason},
             "distributed": None if plan.distributed is None else plan.distributed.record(),
             "warnings": plan.warnings,
         }, indent=2, default=str))
@@ -346,6 +362,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if choice is not None:
         _say(f"gpu {plan.config.plan.gpu}: {choice.method} (micro batch {choice.micro_batch}, grad accum "
              f"{choice.grad_accum}, checkpointing {'on' if choice.grad_checkpointing else 'off'}) - {choice.reason}")
+    if own is not None:
+        _say(f"gpu {plan.config.plan.gpu}: --method {own.method} {'fits' if own.fits else 'does not fit'} - {own.reason}")
     for line in plan.distributed.lines() if plan.distributed is not None else []:
         _say(line)
     for warning in plan.warnings:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.planning.test_cpu_peaks import BENCH
+from tests.planning.test_cpu_peaks import BENCH, REPO
 
 
 @pytest.mark.parametrize("name", ["adapter-plain", "adapter-ckpt-chunked"])
@@ -66,3 +66,21 @@ def test_plan_shows_adapter_memory_and_the_many_tasks_note(tiny_model_dir: Path,
     assert json.loads(capsys.readouterr().out)["memory"]["breakdown"]["adapter_weights"] > small
     assert main(["plan", "--model", str(tiny_model_dir), "--method", "lora", "--cutoff-len", "256"]) == 0
     assert "note       many tasks served from one base -> adapter" in capsys.readouterr().out
+
+
+def test_plan_gpu_says_whether_the_named_adapter_method_fits(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --gpu` beside its own choice says whether --method adapter fits (Llama 3 8B shapes, offline)."""
+    from framework.cli import main
+
+    model = tmp_path / "llama3-8b-shapes"
+    model.mkdir()
+    (model / "config.json").write_text((REPO / "tests" / "oracles" / "configs" / "Meta-Llama-3-8B.config.json")
+                                       .read_text())
+    assert main(["plan", "--model", str(model), "--method", "adapter", "--gpu", "24GB", "--cutoff-len", "2048",
+                 "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    own = plan["gpu_method"]
+    assert own["method"] == "adapter" and own["fits"] and "adapter fits" in own["reason"]
+    assert main(["plan", "--model", str(model), "--method", "adapter", "--gpu", "8GB", "--cutoff-len", "2048"]) == 0
+    assert "gpu 8GB: --method adapter does not fit" in capsys.readouterr().out
