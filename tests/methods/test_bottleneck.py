@@ -145,3 +145,34 @@ def test_dpo_trains_adapters_against_the_untouched_base(train: Any) -> None:
     assert m["train_loss_last"] < m["train_loss_first"]
     assert (run.output_dir / "bottleneck_adapter.safetensors").exists()
     assert not (run.output_dir / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen3", "mistral", "gemma2", "gemma3_text", "phi3", "qwen3_moe"])
+def test_adapters_attach_to_each_architecture_start_as_identity_and_train(model_type: str) -> None:
+    """Attention modules that return tuples, post-attention norms (Gemma) and MoE MLPs (Qwen3-MoE):
+    zero-initialised adapters leave the logits as they were, and a step moves them."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from framework.bottleneck import attach
+
+    config = AutoConfig.for_model(model_type, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, vocab_size=300,
+                                  moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, pad_token_id=0)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).float()
+    before = _logits(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    assert attach(model, dim=4, placement="both", nonlinearity="relu", dropout=0.0) == 4
+    assert torch.allclose(_logits(model), before, atol=1e-6)
+    trained = [p for n, p in model.named_parameters() if ".bottleneck_" in n]
+    for p in trained:
+        p.requires_grad_(True)
+    model.train()
+    optimizer = torch.optim.AdamW(trained, lr=1e-2)
+    for _ in range(2):
+        loss = model(input_ids=IDS, labels=IDS).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert not torch.allclose(_logits(model), before, atol=1e-4)
