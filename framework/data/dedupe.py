@@ -53,14 +53,17 @@ class Deduper:
     near_parts: Callable[[Any], Sequence[str]]
     exact: dict[Hashable, Any] = field(default_factory=dict)
     near: dict[Hashable, Any] = field(default_factory=dict)
-    across: dict[Hashable, int] = field(default_factory=dict)
+    across: dict[Hashable, tuple[int, Any]] = field(default_factory=dict)
     repeated_across: int = 0
+    across_example: str = ""
 
     def check(self, example: Any, source: int) -> Repeat | None:
         key = self.exact_key(example)
-        first_source = self.across.setdefault(key, source)
+        first_source, first_example = self.across.setdefault(key, (source, example))
         if first_source != source:
             self.repeated_across += 1
+            self.across_example = self.across_example or (f"{example.source}:{example.line} repeats "
+                                                           f"{first_example.source}:{first_example.line}")
         first = self.exact.get((source, key))
         if first is not None:
             return Repeat("duplicate", first)
@@ -85,6 +88,6 @@ def kept_note(kind: str, count: int, example: str, mode: str) -> str:
     return f"{what} kept within a source: {count} (e.g. {example}); {then}"
 
 
-def across_note(count: int) -> str:
-    return (f"samples repeated across sources kept: {count} (a source repeating another weights the mixture; "
-            f"duplicates are only looked for within a source)")
+def across_note(count: int, example: str) -> str:
+    return (f"samples repeated across sources kept: {count} (e.g. {example}; a source repeating another weights "
+            f"the mixture, duplicates are only looked for within a source)")

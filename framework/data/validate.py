@@ -171,7 +171,7 @@ def validate(
     for kind, where in repeats_kept.items():
         report.notes.append(kept_note(kind, len(where), where[0], dedupe))
     if seen.repeated_across:
-        report.notes.append(across_note(seen.repeated_across))
+        report.notes.append(across_note(seen.repeated_across, seen.across_example))
     report.kept = len(kept)
     raise_if_empty(report)
     report.content = content_counts(kept)

@@ -15,7 +15,7 @@ def test_a_copied_file_upweights_its_source(kit, tokenizer, render):
     data = prepare_sft([a, b], tokenizer, render, cutoff_len=128, mix_weights=[1, 3], seed=2)
     assert data.report.dropped == {}
     assert data.report.mixture == {str(a): 4, str(b): 12}
-    assert any("repeated across sources kept: 8" in n for n in data.report.notes)
+    assert any(f"repeated across sources kept: 8 (e.g. {b}:1 repeats {a}:1;" in n for n in data.report.notes)
 
 
 def test_repeats_inside_one_file_follow_data_dedupe(kit, tokenizer, render):
