@@ -93,6 +93,16 @@ def _features(text: str) -> list[str]:
     return feats
 
 
+def _seeds(matrix: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ starting centroids: each next one far (in cosine) from those already chosen."""
+    chosen = [int(rng.integers(len(matrix)))]
+    for _ in range(1, k):
+        distance = np.clip(1.0 - (matrix @ matrix[chosen].T).max(axis=1), 0.0, None) ** 2
+        total = float(distance.sum())
+        chosen.append(int(rng.choice(len(matrix), p=distance / total)) if total > 0 else int(rng.integers(len(matrix))))
+    return matrix[chosen].copy()
+
+
 @dataclass(frozen=True)
 class TopicClusters:
     labels: list[int]
@@ -118,8 +128,7 @@ def topic_clusters(texts: Sequence[str], k: int | None = None, *, dim: int = 204
     matrix *= np.log((1 + n) / (1 + df)) + 1.0
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix /= np.where(norms == 0, 1.0, norms)
-    rng = np.random.default_rng(seed)
-    centroids = matrix[rng.choice(n, size=k, replace=False)].copy()
+    centroids = _seeds(matrix, k, np.random.default_rng(seed))
     labels = np.zeros(n, dtype=np.int64)
     for _ in range(iterations):
         new = (matrix @ centroids.T).argmax(axis=1)

@@ -130,6 +130,9 @@ def run_trial(trial: Any, *, base: dict[str, Any], space: list[Any], metric: str
 
     host = make_plugin_host()
     plan = make_plan(run_args(config_path), host, need_weights=True)
+    if metric.startswith("eval_") and not plan.config.data.val_size:
+        raise ConfigError(f"tune.metric {metric} is measured on the validation split, and data.val_size is 0",
+                          where=str(config_path), hint="set data.val_size (e.g. 0.1) in the tune file")
     refusal = memory_refusal(plan)
     if refusal is not None:
         trial.set_user_attr("skipped", refusal)

@@ -128,6 +128,16 @@ def test_a_bad_search_space_is_one_line_with_file_and_line(
     assert not (tmp_path / "study").exists()  # refused before the study is created
 
 
+def test_an_eval_metric_without_a_validation_split_is_refused_before_training(
+        tiny_model_dir: Path, alpaca_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _tune_file(tmp_path, tiny_model_dir, alpaca_file, "  lora.r: [4, 8]\n")
+    out = tmp_path / "study"
+    assert main(["tune", str(config), "--trials", "2", "--output", str(out), "--set", "data.val_size=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "data.val_size is 0" in err and "trial-000.yaml" in err
+    assert not (out / "trial-000" / "metrics.json").exists()
+
+
 def test_no_trial_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _tune_file(tmp_path, tmp_path, tmp_path / "x.jsonl", "  lora.r: [4, 8]\n")
     assert main(["tune", str(config)]) == 2
