@@ -48,6 +48,12 @@ BIG = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=2, num_att
            num_key_value_heads=4, vocab_size=1024)
 WIDE = dict(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=8,
             num_key_value_heads=2, vocab_size=2048, head_dim=48)
+#: A mixture of experts (MixtralConfig): 8 fused experts of width 256, top-2, and LoRA the way the
+#: plugins target it: attention by module name, the fused experts through peft target_parameters.
+MOE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+           num_key_value_heads=2, vocab_size=2048, num_local_experts=8, num_experts_per_tok=2)
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+EXPERTS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class Case:
     freeze_layers: int = 1
     dtype: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def moe(self) -> bool:
+        return "num_local_experts" in self.config
 
 
 CASES = (
@@ -104,6 +114,10 @@ CASES = (
     Case("adapter-plain", MEDIUM, "adapter", extra={"adapter_dim": 32}),
     Case("adapter-ckpt-chunked", DEEP, "adapter", seq_len=512, grad_checkpointing=True, chunked_loss=True,
          extra={"adapter_dim": 32}),
+    Case("moe-full-plain", MOE, "full"),
+    Case("moe-lora-plain", MOE, "lora"),
+    Case("moe-lora-ckpt-chunked", MOE, "lora", grad_checkpointing=True, chunked_loss=True, micro_batch=4),
+    Case("moe-qlora-ckpt", MOE, "qlora", grad_checkpointing=True),
 )
 
 
@@ -237,9 +251,10 @@ class Result:
 
 
 def _llama_config(case: Case) -> Any:
-    from transformers import LlamaConfig
+    from transformers import LlamaConfig, MixtralConfig
 
-    config = LlamaConfig(max_position_embeddings=4096, tie_word_embeddings=False, **case.config)
+    kind = MixtralConfig if case.moe else LlamaConfig
+    config = kind(max_position_embeddings=4096, tie_word_embeddings=False, **case.config)
     config._attn_implementation = "sdpa"
     return config
 
@@ -253,7 +268,7 @@ def _torch_dtype(case: Case) -> Any:
 def build_model(case: Case) -> Any:
     """The model as the framework trains it: loaded in the compute dtype, the method attached."""
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     config = _llama_config(case)
@@ -262,16 +277,16 @@ def build_model(case: Case) -> Any:
         from transformers import BitsAndBytesConfig
 
         with tempfile.TemporaryDirectory() as directory:
-            LlamaForCausalLM(config).save_pretrained(directory)
+            AutoModelForCausalLM.from_config(config).save_pretrained(directory)
             quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                        bnb_4bit_compute_dtype=dtype)
-            model = LlamaForCausalLM.from_pretrained(directory, quantization_config=quant, dtype=dtype,
-                                                     attn_implementation="sdpa")
+            model = AutoModelForCausalLM.from_pretrained(directory, quantization_config=quant, dtype=dtype,
+                                                         attn_implementation="sdpa")
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=case.grad_checkpointing)
     else:
-        model = LlamaForCausalLM(config).to(dtype)
+        model = AutoModelForCausalLM.from_config(config).to(dtype)
     if case.grad_checkpointing:
         model.gradient_checkpointing_enable()
     if case.method == "freeze":
@@ -293,8 +308,11 @@ def build_model(case: Case) -> Any:
     if case.method in ("lora", "dora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=case.lora_r, lora_alpha=2 * case.lora_r, target_modules=ALL_LINEARS,
-                                                 lora_dropout=case.lora_dropout, use_dora=case.method == "dora"))
+        experts = {"target_parameters": EXPERTS} if case.moe else {}
+        model = get_peft_model(model, LoraConfig(r=case.lora_r, lora_alpha=2 * case.lora_r,
+                                                 target_modules=ATTENTION if case.moe else ALL_LINEARS,
+                                                 lora_dropout=case.lora_dropout, use_dora=case.method == "dora",
+                                                 **experts))
         if case.grad_checkpointing:
             model.enable_input_require_grads()
     model.train()
@@ -408,7 +426,8 @@ def estimated(case: Case) -> Any:
     facts = facts_from_config(_llama_config(case).to_dict(), f"tiny-{case.name}")
     return estimate(facts, method=case.method, micro_batch=case.micro_batch, seq_len=case.seq_len,
                     grad_checkpointing=case.grad_checkpointing, optimizer=case.optimizer, compute_dtype=case.dtype,
-                    lora_r=case.lora_r, lora_targets=ALL_LINEARS, freeze_trainable_layers=case.freeze_layers,
+                    lora_r=case.lora_r, lora_targets=ATTENTION if case.moe else ALL_LINEARS,
+                    lora_parameters=EXPERTS if case.moe else (), freeze_trainable_layers=case.freeze_layers,
                     packed=False, chunked_loss=case.chunked_loss, lora_dropout=case.lora_dropout,
                     loss_chunk_size=case.loss_chunk_size, attn_implementation="sdpa", **case.extra)
 

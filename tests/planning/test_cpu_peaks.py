@@ -2,7 +2,7 @@
 
 bench/memory_peaks.py runs the whole set; these are a few quick ones covering full training
 with the multi-tensor AdamW scratch, LoRA with checkpointing and the chunked loss, NF4 QLoRA
-and bf16 autocast with fp32 adapters.
+and bf16 autocast with fp32 adapters, and LoRA on the fused experts of a mixture of experts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = ("big-full-step", "lora-ckpt-chunked", "qlora-plain", "bf16-lora-ckpt-chunked")
+QUICK = ("big-full-step", "lora-ckpt-chunked", "qlora-plain", "bf16-lora-ckpt-chunked", "moe-lora-plain")
 
 
 def _bench():
