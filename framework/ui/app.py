@@ -40,7 +40,9 @@ def launch_options() -> dict[str, Any]:
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows or [], columns=["step", "loss", "series"])
+    frame = pd.DataFrame(rows or [], columns=["step", "loss", "series"])
+    # typed even when empty: the plot reads the column types to choose quantitative axes
+    return frame.astype({"step": "int64", "loss": "float64", "series": "str"})
 
 
 def build_app(host: Any, runs_root: Path) -> gr.Blocks:
@@ -85,7 +87,9 @@ def build_app(host: Any, runs_root: Path) -> gr.Blocks:
                 output = gr.Textbox(label="output directory (empty: a new folder under the runs folder)",
                                     elem_id="output")
             with gr.Row():
-                common = [gr.Number(label=key, value=None, elem_id=key.replace(".", "-")) for key in COMMON_KEYS]
+                # text, not gr.Number: an empty number field reads as 0, and empty must mean "not set"
+                common = [gr.Textbox(label=key, placeholder="default", elem_id=key.replace(".", "-"), min_width=120)
+                          for key in COMMON_KEYS]
             with gr.Accordion("Advanced: every other key", open=False):
                 advanced = gr.Textbox(label="KEY=VALUE, one per line (as --set)", lines=5, elem_id="advanced")
                 gr.Dataframe(value=[[k, v] for k, v in describe_keys().items()], headers=["key", "description"],
@@ -170,13 +174,18 @@ def build_app(host: Any, runs_root: Path) -> gr.Blocks:
 
         resume.click(again, selected, run_error)
 
-        def refresh(directory: str | None) -> tuple[Any, ...]:
-            view = handlers.run_view(directory)
-            return view.progress, _frame(view.points), view.log, view.error or gr.update()
+        shown = gr.State("")  # the run and points the plot shows: redrawn only when they change
 
+        def refresh(directory: str | None, key: str) -> tuple[Any, ...]:
+            view = handlers.run_view(directory)
+            now = f"{directory}|{view.points}"
+            points = _frame(view.points) if now != key else gr.update()
+            return view.progress, points, view.log, view.error or gr.update(), now
+
+        watched = [progress, plot, log, run_error, shown]
         timer = gr.Timer(REFRESH_SECONDS)
-        timer.tick(refresh, selected, [progress, plot, log, run_error], show_progress="hidden")
-        selected.change(refresh, selected, [progress, plot, log, run_error])
+        timer.tick(refresh, [selected, shown], watched, show_progress="hidden")
+        selected.change(refresh, [selected, shown], watched)
 
         def list_runs(current: str | None) -> tuple[Any, ...]:
             rows = handlers.run_rows(manager)
