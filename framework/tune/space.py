@@ -162,8 +162,11 @@ def read_tune_file(path: str | Path) -> TuneFile:
     for key, spec in search.items():
         where = tf.where(f"search.{key}")
         if key not in known:
-            raise ConfigError(f"search.{key} is not a run setting", where=where,
-                              hint="`framework plan --keys` lists them; write dotted keys such as training.learning_rate")
+            import difflib
+
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            raise ConfigError(f"search.{key} is not a run setting" + (f" (did you mean '{close[0]}'?)" if close else ""),
+                              where=where, hint="`framework plan --keys` lists them")
         tf.space.append(_param(key, spec, where))
     if not isinstance(options, dict):
         raise ConfigError("the 'tune' section must be a mapping", where=tf.where("tune"))
