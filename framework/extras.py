@@ -73,13 +73,16 @@ def require(feature: str, *, asked_by: str) -> None:
                           hint=f"{extra.install_line()}{', ' + extra.alternative if extra.alternative else ''}")
 
 
-def requested_features(config: Any) -> list[tuple[str, str]]:
+def requested_features(config: Any, hardware: Any = None) -> list[tuple[str, str]]:
     """``(feature, setting that asks for it)`` for every optional feature a resolved run config uses.
 
-    Read from settings alone, so it runs while the plan is made.
+    Read from settings (and ``hardware``, the detected ``HardwareFacts``) alone, so it runs while
+    the plan is made. flash-attn is asked of the package only on a CUDA machine where it does not
+    import (``hardware.flash_attn_version`` is None); elsewhere choosing the kernel says why not.
     """
     wanted: list[tuple[str, str]] = []
-    if config.model.attn_implementation == "flash_attention_2":
+    no_flash = hardware is None or (hardware.device == "cuda" and not hardware.flash_attn_version)
+    if config.model.attn_implementation == "flash_attention_2" and no_flash:
         wanted.append(("flash-attn", "model.attn_implementation=flash_attention_2"))
     if config.training.liger_kernels:
         wanted.append(("liger", "training.liger_kernels=true"))
@@ -105,6 +108,6 @@ def check_requested(features: Iterable[tuple[str, str]]) -> None:
         require(feature, asked_by=asked_by)
 
 
-def check_config(config: Any) -> None:
+def check_config(config: Any, hardware: Any = None) -> None:
     """The plan-time check: every optional feature the settings ask for is installed."""
-    check_requested(requested_features(config))
+    check_requested(requested_features(config, hardware))

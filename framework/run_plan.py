@@ -177,12 +177,12 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     from framework.loggers import check_loggers
 
     check_loggers(config.training.report_to)
-    check_config(config)  # optional packages the settings ask for, before data or weights
     _refuse_late_failures(config, need_weights)
 
     from framework.hardware import choose_attention, choose_dtype, detect_hardware
 
     hardware = detect_hardware()
+    check_config(config, hardware)  # optional packages the settings ask for, before data or weights
     load = family.load_settings(hardware)
     warnings: list[str] = []
     if selection.name == "generic":

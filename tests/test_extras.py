@@ -52,7 +52,13 @@ def test_a_missing_feature_is_refused_before_data_or_weights(
     setting: str, feature: str, extra: str, tiny_model_dir: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    import framework.hardware as hardware
+    from framework.hookdata import HardwareFacts
+
     monkeypatch.setattr(Extra, "missing", lambda self: list(self.modules))
+    # a CUDA machine where flash-attn does not import (DeepSpeed and Liger need CUDA too)
+    monkeypatch.setattr(hardware, "detect_hardware", lambda: HardwareFacts(
+        device="cuda", bf16_supported=True, gpu_name="NVIDIA H100 80GB HBM3", gpu_memory_bytes=80 * 2**30, gpu_count=1))
     out = tmp_path / "out"
     # the data path does not exist: had the data been read first, that would be the error
     code = main(["run", "--model", str(tiny_model_dir), "--data", str(tmp_path / "absent.jsonl"),
@@ -71,6 +77,12 @@ def test_features_are_read_from_settings_alone() -> None:
 
     plain = RunConfig.model_validate({})
     assert requested_features(plain) == []  # the defaults ask for nothing optional
+    from framework.hookdata import HardwareFacts
+
+    flash = RunConfig.model_validate({"model": {"attn_implementation": "flash_attention_2"}})
+    with_flash = HardwareFacts(device="cuda", bf16_supported=True, flash_attn_version="2.8.3")
+    assert requested_features(flash, with_flash) == []  # flash-attn imports on this machine
+    assert requested_features(flash, HardwareFacts(device="cpu", bf16_supported=False)) == []  # the kernel choice says why not
     busy = RunConfig.model_validate({"model": {"attn_implementation": "flash_attention_2"},
                                      "training": {"liger_kernels": True, "report_to": ["wandb", "none"]},
                                      "distributed": {"strategy": "zero3"}})
