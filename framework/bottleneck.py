@@ -182,6 +182,42 @@ def load_adapters(model: Any, directory: Path) -> Any:
     return model
 
 
+def save_checkpoint_weights(trainer: Any, output_dir: str | None, state_dict: dict[str, Any] | None) -> None:
+    """``Trainer._save`` of an adapter run: the adapters, the tokenizer and the training arguments.
+
+    The frozen base is not copied into every checkpoint (a few hundred MiB of adapters instead of
+    the whole model); ``load_checkpoint_weights`` fills the adapters again on --resume and when
+    the best checkpoint is loaded at the end.
+    """
+    import torch
+    from transformers.trainer import TRAINING_ARGS_NAME
+
+    if not trainer.args.should_save:
+        return
+    directory = Path(output_dir or trainer.args.output_dir)
+    save_adapters(trainer.model, directory, state_dict)
+    if trainer.processing_class is not None:
+        trainer.processing_class.save_pretrained(directory)
+    torch.save(trainer.args, directory / TRAINING_ARGS_NAME)
+
+
+def load_checkpoint_weights(model: Any, directory: str | Path) -> bool:
+    """Fill the attached adapters from a checkpoint ``save_checkpoint_weights`` wrote; False when
+    the model has no adapters or the checkpoint holds none (transformers' own loading applies)."""
+    from safetensors.torch import load_file
+
+    path = Path(directory) / WEIGHTS_FILE
+    if not has_adapters(model) or not path.is_file():
+        return False
+    weights = load_file(str(path))
+    expected = set(adapter_state(model))
+    if set(weights) != expected:
+        raise ModelError("the checkpoint's bottleneck adapters do not match this run's (adapter settings changed?)",
+                         where=str(path), hint="resume with the settings the run started with")
+    model.load_state_dict(weights, strict=False)
+    return True
+
+
 def refuse_merge(directory: Path) -> None:
     """``merge`` on an adapter run: one line, since adapters add layers there is nothing to merge."""
     if is_adapter_directory(directory):

@@ -33,6 +33,26 @@ class TrainerHabits:
         """Checkpoints go to a staging directory and are renamed into place when complete."""
         save_checkpoint(self, trial)
 
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """Bottleneck adapter runs checkpoint their adapters only (framework.bottleneck)."""
+        from framework.bottleneck import has_adapters, save_checkpoint_weights
+
+        if has_adapters(self.model):  # type: ignore[attr-defined]
+            return save_checkpoint_weights(self, output_dir, state_dict)
+        return super()._save(output_dir, state_dict)  # type: ignore[misc]
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        from framework.bottleneck import load_checkpoint_weights
+
+        if not load_checkpoint_weights(model if model is not None else self.model, resume_from_checkpoint):  # type: ignore[attr-defined]
+            super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
+
+    def _load_best_model(self) -> None:
+        from framework.bottleneck import load_checkpoint_weights
+
+        if not load_checkpoint_weights(self.model, self.state.best_model_checkpoint):  # type: ignore[attr-defined]
+            super()._load_best_model()  # type: ignore[misc]
+
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         if self.tokens is not None:
             self.tokens.add(inputs)

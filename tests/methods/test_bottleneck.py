@@ -106,7 +106,7 @@ def test_chat_answers_through_the_adapters(adapter_run: Any, capsys: pytest.Capt
 
 def test_adapter_run_resumes_to_the_same_adapters(adapter_run: Any, tiny_model_dir: Path,
                                                   data_files: dict[str, Path], tmp_path: Path) -> None:
-    """A checkpoint holds the adapters (inside the model's weights); --resume continues to the same ones."""
+    """A checkpoint holds the adapters only; --resume continues to the same ones."""
     import shutil
 
     from safetensors.torch import load_file
@@ -126,6 +126,9 @@ def test_adapter_run_resumes_to_the_same_adapters(adapter_run: Any, tiny_model_d
 
     whole = tmp_path / "whole"
     start(whole)
+    checkpoint = whole / "checkpoint-2"
+    assert (checkpoint / "bottleneck_adapter.safetensors").is_file() and (checkpoint / "optimizer.pt").is_file()
+    assert not (checkpoint / "model.safetensors").exists()  # the frozen base is not copied into checkpoints
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     shutil.copytree(whole / "checkpoint-2", resumed / "checkpoint-2")  # as if killed after step 2
@@ -176,3 +179,25 @@ def test_adapters_attach_to_each_architecture_start_as_identity_and_train(model_
         optimizer.step()
         optimizer.zero_grad()
     assert not torch.allclose(_logits(model), before, atol=1e-4)
+
+
+
+def test_the_best_checkpoint_is_loaded_from_its_adapter_file(train: Any) -> None:
+    """load_best_model_at_end (a run with evaluation) reads the adapters of the best checkpoint."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from framework.training.trainer import TrainerHabits
+
+    run = train(method="adapter", sets=[*SETS, "data.val_size=0.25", "training.eval_steps=2", "training.save_steps=2",
+                                        "training.save_total_limit=5"])
+    best = Path(run.metrics["best_checkpoint"])
+    assert not (best / "model.safetensors").exists()
+    earlier = run.output_dir / "checkpoint-2"
+    saved = load_file(earlier / "bottleneck_adapter.safetensors")
+    assert any(not torch.equal(saved[k], v) for k, v in load_file(best / "bottleneck_adapter.safetensors").items())
+    stand_in = SimpleNamespace(model=run.model, state=SimpleNamespace(best_model_checkpoint=str(earlier)))
+    TrainerHabits._load_best_model(stand_in)  # as if checkpoint-2 had evaluated best
+    state = run.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
