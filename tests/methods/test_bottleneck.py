@@ -201,3 +201,22 @@ def test_the_best_checkpoint_is_loaded_from_its_adapter_file(train: Any) -> None
     TrainerHabits._load_best_model(stand_in)  # as if checkpoint-2 had evaluated best
     state = run.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in saved.items())
+
+
+def test_adapters_stay_fp32_on_a_bf16_model_and_return_its_dtype(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from framework.bottleneck import attach
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)
+    attach(model, dim=8, placement="both", nonlinearity="silu", dropout=0.0)
+    adapters = [p for n, p in model.named_parameters() if ".bottleneck_" in n]
+    assert adapters and all(p.dtype == torch.float32 for p in adapters)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in adapters:
+        p.requires_grad_(True)
+    out = model(input_ids=IDS, labels=IDS)
+    assert out.logits.dtype == torch.bfloat16
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in adapters)
