@@ -148,8 +148,12 @@ class RunManager:
         directory = self.new_directory(form)
         return self._launch(directory, form.run_arguments(output=str(directory)))
 
-    def resume(self, directory: Path) -> Path:
-        """``framework run <same arguments> --resume`` on a stopped run."""
+    def resume(self, directory: Path, settings: list[str] | tuple[str, ...] = ()) -> Path:
+        """``framework run <same arguments> --resume`` on a stopped run.
+
+        ``settings`` (``KEY=VALUE``) go after the recorded ones, e.g. a higher ``training.max_steps``
+        to continue a finished run; ``--resume`` refuses any that would change the weights' meaning.
+        """
         directory = Path(directory)
         status = run_status(directory)
         if status.status in ("running", "starting"):
@@ -160,7 +164,10 @@ class RunManager:
         arguments = _read_json(directory / LAUNCH_FILE).get("arguments")
         if not arguments:
             arguments = _arguments_from_record(directory)
-        arguments = [a for a in arguments if a not in ("--resume", "--overwrite")] + ["--resume"]
+        arguments = [a for a in arguments if a not in ("--resume", "--overwrite")]
+        for item in settings:
+            arguments += ["--set", item]
+        arguments.append("--resume")
         return self._launch(directory, arguments)
 
     def _launch(self, directory: Path, arguments: list[str]) -> Path:
