@@ -23,13 +23,20 @@ class TrainableReport:
 
     trainable: int
     total: int
+    expert: int = 0  # trainable parameters inside MoE expert modules (fused-expert adapters included)
+    router_coef: float | None = None  # the router load-balancing loss in the training loss, if any
 
     @property
     def share(self) -> float:
         return self.trainable / self.total if self.total else 0.0
 
     def line(self) -> str:
-        return f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {100 * self.share:.4f}"
+        text = f"trainable params: {self.trainable:,} || all params: {self.total:,} || trainable%: {100 * self.share:.4f}"
+        if self.expert:
+            text += f" || expert params: {self.expert:,}"
+        if self.router_coef:
+            text += f" || router load-balancing loss coef {self.router_coef:g}"
+        return text
 
 
 def quantization_config(method: str, compute_dtype: str, quant_storage: str | None = None) -> Any:
@@ -106,8 +113,12 @@ def load_model(directory: Path, config: RunConfig, *, dtype: str, attn: str, rop
 
 
 def count_parameters(model: Any) -> TrainableReport:
-    trainable = total = 0
-    for param in model.parameters():
+    """Trainable and all parameters (as peft counts them), the share inside MoE experts, and the
+    router loss coefficient in force (``framework.moe``)."""
+    from framework import moe
+
+    trainable = total = expert = 0
+    for name, param in model.named_parameters():
         n = param.numel()
         if hasattr(param, "quant_storage") or param.__class__.__name__ == "Params4bit":
             # two 4-bit weights per stored byte, and a bf16/fp32 storage element (FSDP/ZeRO-3's
@@ -116,7 +127,9 @@ def count_parameters(model: Any) -> TrainableReport:
         total += n
         if param.requires_grad:
             trainable += n
-    return TrainableReport(trainable, total)
+            if ".experts." in name:
+                expert += n
+    return TrainableReport(trainable, total, expert, moe.coefficient(model))
 
 
 def _decoder_layers(model: Any) -> Any:

@@ -53,6 +53,12 @@ def enable(model: Any, coef: float | None) -> float | None:
     return value
 
 
+def coefficient(model: Any) -> float | None:
+    """The router loss coefficient the model's training loss carries (None: no router loss)."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return float(getattr(lm, COEF_KEY)) if wanted(lm) else None
+
+
 def wanted(lm: Any) -> bool:
     """Whether the loss of ``lm`` includes the router term (``enable`` switched it on)."""
     return _loss_function(lm) is not None and bool(getattr(_text_config(lm), "output_router_logits", False))

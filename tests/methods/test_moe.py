@@ -168,6 +168,7 @@ def test_adapter_size_matches_the_planner_and_reaches_every_expert(kind: str) ->
     assert sum(trained.values()) == count_parameters(model).trainable == report.trainable
     expert = sum(n for name, n in trained.items() if ".experts." in name)
     assert report.by_role["expert"] == expert > report.by_role["attention"] > 0
+    assert count_parameters(model).expert == expert and f"expert params: {expert:,}" in count_parameters(model).line()
     assert not any(".gate." in name or "router" in name for name in trained)  # routers never
     # r A-rows and r B-columns per expert: every expert of every block has its own factors
     a = next(p for n, p in model.named_parameters() if n.endswith("layers.0.mlp.experts.lora_A.default.weight"))

@@ -74,6 +74,8 @@ def test_lora_run_trains_the_experts_and_merge_folds_them_in(moe_model_dir: Path
     assert plan.router_loss is not None and plan.router_loss.coef == 0.02
     said: list[str] = []
     result = run(plan, said.append)
+    method = next(line for line in said if line.startswith("method lora: trainable params"))
+    assert "expert params:" in method and "router load-balancing loss coef 0.02" in method
 
     saved = load_file(result.output_dir / "adapter_model.safetensors")
     assert any(".mlp.experts.lora_A" in k for k in saved) and not any(".mlp.gate." in k for k in saved)
