@@ -341,6 +341,10 @@ def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) 
     embeddings in ``modules_to_save`` only when ``train_embeddings`` is true (with
     ``ensure_weight_tying`` when they are tied). The core checks every name matches a module.
     Stops at the first non-None result; ``None`` means every linear layer but the output head.
+    Fused MoE experts (3-D parameters, no module) go in ``target_parameters``, which peft
+    adapts without dropout and without DoRA: the core sets a default ``lora.dropout`` to 0 for
+    them, refuses a user's dropout or ``--method dora`` in one line, and the plan counts the
+    expert share of the adapter from these names.
 
     Args:
         facts: the model's config facts, with ``variant`` set.
