@@ -21,7 +21,9 @@ layer (``bottleneck_attention``, ``bottleneck_mlp``) applied by forward hooks on
   (``model.layers.3.bottleneck_mlp.down.weight`` ...), fp32.
 
 ``load_adapters(model, directory)`` attaches and fills them on a freshly loaded base model; the
-adapters add layers, so there is nothing to merge into the base weights.
+adapters add layers, so there is nothing to merge into the base weights. Checkpoints hold the
+same adapter file (plus the optimizer and trainer state), not a copy of the frozen base; the
+trainer reads it back on ``--resume`` and when it loads the best checkpoint.
 """
 
 from __future__ import annotations
