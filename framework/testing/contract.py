@@ -57,7 +57,7 @@ HARDWARE = (
                   gpu_memory_bytes=80 * 2**30, gpu_count=1),
     HardwareFacts(device="cuda", bf16_supported=False, gpu_name="Tesla T4", gpu_memory_bytes=16 * 2**30, gpu_count=1),
 )
-METHODS = ("full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "hybrid", "prefix", "prompt", "ptuning")
+METHODS = ("full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "hybrid", "prefix", "prompt", "ptuning", "adapter")
 ADAPTER_METHODS = ("lora", "dora", "rslora", "qlora", "qlora8", "hybrid")
 STAGES = ("sft", "pt", "dpo")
 
