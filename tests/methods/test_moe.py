@@ -228,3 +228,29 @@ def test_one_step_moves_the_experts_saves_reloads_and_merges(kind: str, tmp_path
         merged = reloaded.merge_and_unload()
         assert not any("lora" in n for n, _ in merged.named_parameters())
         torch.testing.assert_close(merged(input_ids=ids).logits, trained, rtol=1e-4, atol=1e-4)
+
+
+def test_shared_expert_adapters_are_counted_apart_and_the_shared_gate_never_adapted() -> None:
+    """Qwen2-MoE: a shared expert (plain linears, targeted by module name) beside the routed ones,
+    with its own sigmoid gate (``shared_expert_gate``, a router: never adapted)."""
+    from transformers import AutoModelForCausalLM, Qwen2MoeConfig
+
+    from framework.facts import facts_from_config
+    from framework.planning.parameters import parameter_report
+
+    config = Qwen2MoeConfig(vocab_size=96, hidden_size=32, intermediate_size=64, moe_intermediate_size=24,
+                            shared_expert_intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    names = ATTENTION + ("gate_proj", "up_proj", "down_proj")
+    targets = LoraTargets(target_modules=names, target_parameters=EXPERTS,
+                          exclude_modules=("gate", "shared_expert_gate"))
+    model = apply_method(AutoModelForCausalLM.from_config(config), _run_config(), targets)
+    trained = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+    assert not any("shared_expert_gate" in n or ".mlp.gate." in n for n in trained)
+    report = parameter_report(facts_from_config(config.to_dict(), "tiny-shared"), method="lora", lora_r=4,
+                              lora_targets=list(names), lora_parameters=EXPERTS)
+    assert report.trainable == sum(trained.values())
+    assert report.by_role["shared_expert"] == sum(n for k, n in trained.items() if ".shared_expert." in k) > 0
+    assert report.by_role["expert"] == sum(n for k, n in trained.items() if ".experts." in k) > 0
+    assert "shared-expert" in report.line()
