@@ -45,10 +45,25 @@ class PromptData:
     first_file: str = ""
     notes: list[str] = field(default_factory=list)
 
+    # the shape of PreparedData, so ``framework check`` reports prompt data like any other
+    @property
+    def train(self) -> Any:
+        return self.rows
+
+    eval = None
+
+    @property
+    def report(self) -> PromptData:
+        return self
+
+    @property
+    def sample_texts(self) -> list[str]:
+        return list(self.rows["prompt"][:2000])
+
     def lines(self) -> list[str]:
         refs = ", ".join(self.columns) or "none"
-        out = [f"data: {self.read} prompts read from {self.first_file}{' and more' if self.read and len(self.notes) else ''}"
-               f", {len(self.rows)} kept; reference columns: {refs}"]
+        out = [f"data: {self.read} prompts read from {self.first_file} (prompts), {len(self.rows)} kept; "
+               f"reference columns: {refs}"]
         if self.too_long:
             out.append(f"[warning] data: {self.too_long} prompts longer than data.cutoff_len dropped")
         return out

@@ -73,6 +73,16 @@ def read_data(plan: RunPlan, tokenizer: Any, *, with_kinds: bool = False) -> Any
     fmt = None if cfg.data.format == "auto" else cfg.data.format
     if cfg.stage == "pt":
         return prepare_pretrain(plan.data_paths, tokenizer, **common)
+    if cfg.stage == "grpo":
+        if with_kinds:
+            from framework.errors import ConfigError
+
+            raise ConfigError("framework render shows the tokens a sample trains; --stage grpo trains on completions "
+                              "it samples itself", hint="`framework check --stage grpo` reads and reports the prompts")
+        from framework.data.prompts import prepare_prompts
+
+        return prepare_prompts(plan.data_paths, tokenizer, renderer(plan, tokenizer, generation=True),
+                               cutoff_len=cfg.data.cutoff_len, max_samples=cfg.data.max_samples)
     if cfg.stage == "dpo":
         return prepare_preference(plan.data_paths, tokenizer, renderer(plan, tokenizer),
                                   render_prompt=renderer(plan, tokenizer, generation=True),

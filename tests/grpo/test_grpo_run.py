@@ -178,3 +178,24 @@ def test_a_batch_without_whole_groups_is_refused_before_loading(reward_site: Pat
                       extra=("--set", "training.micro_batch_size=6")))
     line = _one_line_error(capsys)
     assert code == 2 and "whole groups of grpo.num_generations=4" in line
+
+
+def test_check_reports_prompt_data_and_render_refuses(reward_site: Path, prompts: Path, tiny_model_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--model", str(tiny_model_dir), "--data", str(prompts), "--stage", "grpo", "--reward", "ascii_letters",
+            "--cutoff-len", "128"]
+    assert main(["check", *base]) == 0
+    assert "data: 8 prompts read from" in capsys.readouterr().out
+    assert main(["render", *base]) == 2
+    assert "--stage grpo trains on completions it samples itself" in _one_line_error(capsys)
+
+
+def test_resume_continues_the_run_past_its_end(trained: Path, reward_site: Path, prompts: Path, tiny_model_dir: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Last in the file: it extends the module's run by two steps from its final checkpoint."""
+    code = main([*_argv(tiny_model_dir, prompts, trained, "ascii_letters", "length:0", steps=26), "--resume"])
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["steps"] == 26 and (trained / "checkpoint-26").is_dir()
+    # the checkpoint's log came back with it: the history still starts at the first run's first log
+    assert [step for step, _ in metrics["reward_history"]] == [4, 8, 12, 16, 20, 24, 26]
