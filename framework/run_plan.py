@@ -214,6 +214,13 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     from framework import moe
 
     plan.router_loss = moe.router_loss(facts, config.training.router_aux_loss_coef)
+    report = plan.parameters
+    if report is not None and report.experts and report.by_role and not report.by_role.get("expert"):
+        plan.warnings.append(
+            "LoRA adapts no routed expert of this mixture of experts (transformers stores them as fused 3-D "
+            "parameters that module names never reach): only attention and plain linear layers train"
+            + (" (lora.target_modules replaces the plugin's expert targets; remove it to train them)"
+               if config.lora.target_modules else ""))
     from framework.distributed import plan_distributed
 
     plan.distributed = plan_distributed(plan)

@@ -74,6 +74,7 @@ def test_plan_shows_active_parameters_expert_share_and_router_loss(moe_dir: Path
     expert = 4 * 8 * 8 * ((256 + 1024) + (512 + 256))
     assert f"expert {expert / 1e3:.2f}K" in trainable and f"attention {attention / 1e3:.2f}K" in trainable
     assert "8 experts x 4 layers" in trainable
+    assert "LoRA adapts no routed expert" not in out
     assert "router load-balancing loss kept in the training loss, coef 0.02" in lines["moe"]
     # the plugin's default dropout (refused by peft on fused experts) became 0, and says by whom
     dropout = next(line for line in out.splitlines() if line.strip().startswith("lora.dropout"))
@@ -101,7 +102,9 @@ def test_a_users_dropout_on_fused_experts_is_refused_in_one_line(moe_dir: Path, 
     # module names of one's own replace the plugin's targets (experts frozen): dropout is fine
     assert cli.main(["plan", "--model", str(moe_dir), "--cutoff-len", "512", "--set", "lora.dropout=0.1",
                      "--set", "lora.target_modules=[q_proj,v_proj]"]) == 0
-    assert "expert 0 (routed experts frozen)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expert 0 (routed experts frozen)" in out
+    assert "warning    LoRA adapts no routed expert" in out and "remove it to train them" in out
     assert cli.main(["plan", "--model", str(moe_dir), "--cutoff-len", "512", "--method", "dora"]) == 2
     assert "--method dora cannot adapt the fused MoE expert weights" in capsys.readouterr().err
 
