@@ -153,3 +153,13 @@ def test_start_estimate_is_freeze_and_peak_is_full_on_an_8b() -> None:
     assert found.start == estimate(facts, method="freeze", freeze_trainable_layers=4, micro_batch=1, seq_len=2048)
     assert found.peak == estimate(facts, method="full", micro_batch=1, seq_len=2048)
     assert found.start.total < 0.5 * found.peak.total
+
+
+def test_the_top_layers_train_under_gradient_checkpointing(train: Any) -> None:
+    """Frozen embeddings feed checkpointed blocks: the top layer still gets gradients (the loss falls
+    while it trains alone)."""
+    run = train(method="full", sets=["training.learning_rate=3e-3", "training.max_steps=4",
+                                     "unfreeze.schedule=1:0,all:2", "training.gradient_checkpointing=true"])
+    history = dict(run.metrics["train_history"])
+    assert [tuple(x) for x in run.metrics["trainable_layers_history"]] == [(0, 1), (2, 2)]
+    assert history[2] < history[1] and history[4] < history[2]
