@@ -39,9 +39,12 @@ def launch_options() -> dict[str, Any]:
     return {"theme": theme, "css": CSS}
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows or [], columns=["step", "loss", "series"])
-    # typed even when empty: the plot reads the column types to choose quantitative axes
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The plot's points; None before the first (an empty frame leaves Gradio's plot unable to draw
+    lines or colours once points arrive)."""
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
     return frame.astype({"step": "int64", "loss": "float64", "series": "str"})
 
 
@@ -110,8 +113,7 @@ def build_app(host: Any, runs_root: Path) -> gr.Blocks:
             run_error = gr.Markdown(elem_id="run-error", elem_classes="fw-error")
             selected = gr.Dropdown(label="run", choices=[], allow_custom_value=True, elem_id="selected-run")
             progress = gr.Markdown(elem_id="progress")
-            plot = gr.LinePlot(_frame([]), x="step", y="loss", color="series", title="loss", elem_id="loss-plot",
-                               height=300)
+            plot = gr.LinePlot(x="step", y="loss", color="series", title="loss", elem_id="loss-plot", height=300)
             log = gr.Textbox(label="log (last lines)", lines=10, max_lines=10, interactive=False, elem_id="log",
                              autoscroll=True)
             runs_table = gr.Dataframe(headers=["directory", "status", "steps", "loss"], label="runs",

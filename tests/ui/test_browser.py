@@ -162,6 +162,7 @@ def test_a_person_fine_tunes_the_demo_model_in_the_browser(ui: tuple[str, Path],
         line = page.locator("#loss-plot .mark-line path").first  # vega draws the train loss as a path
         expect(line).to_be_visible(timeout=30_000)
         assert (line.get_attribute("d") or "").count("L") >= 8  # one segment per logged step
+        assert line.get_attribute("stroke") not in (None, "", "none", "transparent")  # and draws it in colour
         page.screenshot(path=str(shots / "4-run.png"), full_page=True)
         directory = next(runs.glob("ui-*"))
         assert (directory / "metrics.json").exists() and (directory / "adapter_model.safetensors").exists()
