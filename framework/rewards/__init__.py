@@ -157,7 +157,7 @@ def check_columns(chosen: Sequence[ChosenReward], columns: Sequence[str], where:
             have = ", ".join(c for c in columns if c != "prompt") or "none"
             raise DataError(f"reward {reward.name!r} ({reward.plugin}) reads column {' or '.join(needs)}, which the "
                             f"data does not have (reference columns: {have})", where=where,
-                            hint=f"add a {needs[0]!r} field to every record, or drop --reward {reward.name}")
+                            hint=f"give every record a {needs[0]!r} field, or drop --reward {reward.name}")
 
 
 @dataclass

@@ -8,7 +8,7 @@ reward metrics, sample completions and reward plot (``framework.rewards.report``
 Generation. TRL samples ``grpo.num_generations`` completions per prompt with transformers'
 ``generate`` (CPU, tests) or, with ``grpo.generation`` vllm (auto: on CUDA when vllm is
 installed), with vLLM colocated in the training process. It stops on the model's
-``generation_config.eos_token_id``; the family's stop tokens (Llama 3's ``<|eot_id|>``,
+``generation_config.eos_token_id``; the family's stop tokens (its end-of-turn token, e.g.
 ChatML's ``<|im_end|>``) are put there, or completions would run past the end of the turn.
 
 The model: LoRA-family methods hand TRL a peft config (the reference, when ``beta`` > 0, is the
