@@ -19,7 +19,7 @@ SOURCE_NAMES = {"cli": "you", "demo": "demo"}
 
 
 def source_name(source: str) -> str:
-    """``core``, ``plugin:llama3``, ``planner``, ``demo``, ``you`` (the form or its YAML file)."""
+    """``core``, ``plugin:NAME``, ``planner``, ``demo``, ``you`` (the form or its YAML file)."""
     if source.startswith("file:"):
         return "you"
     return SOURCE_NAMES.get(source, source)
