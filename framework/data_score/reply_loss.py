@@ -38,19 +38,29 @@ class ReplyLoss:
 
 
 def _batch_losses(model: Any, rows: Sequence[tuple[list[int], int]], pad_id: int, device: Any) -> list[float]:
-    """Mean loss over the last ``n`` tokens of each row ``(ids, n)``, one padded forward pass."""
+    """Mean loss over the last ``n`` tokens of each row ``(ids, n)``, one padded forward pass.
+
+    Rows are padded on the left with explicit position ids, so every row's reply ends the
+    batch and only the last ``max(n) + 1`` positions are projected to the vocabulary
+    (``logits_to_keep``): with a 128k-token vocabulary the projection of the prompt
+    positions would otherwise dominate the time and memory of scoring.
+    """
     import torch
 
     width = max(len(ids) for ids, _ in rows)
+    keep = max(n for _, n in rows) + 1
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    labels = torch.full((len(rows), keep), -100, dtype=torch.long)
     for i, (row, n) in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row)
-        mask[i, :len(row)] = 1
-        labels[i, len(row) - n:len(row)] = torch.tensor(row[len(row) - n:])
+        ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+        labels[i, keep - n:] = torch.tensor(row[len(row) - n:])
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     with torch.no_grad():
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    logits_to_keep=keep)
+    logits = out.logits[:, -keep:].float()
     shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
     loss = torch.nn.functional.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100,
                                              reduction="none")

@@ -163,3 +163,24 @@ def test_text_signals_and_diversity_without_a_model() -> None:
     assert near_duplicate_clusters(texts) == [[0, 1]]
     topics = topic_clusters(["red car"] * 3 + ["小猫在睡觉"] * 3, k=2)
     assert sorted(topics.sizes) == [3, 3] and len(set(topics.labels[:3])) == 1
+
+
+def test_batched_losses_equal_one_sample_at_a_time(tiny_model_dir: Path) -> None:
+    """Left padding, explicit positions and logits_to_keep change nothing but the speed."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from framework.data_score.reply_loss import reply_losses
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = ["<|im_start|>user\nSay number 3.<|im_end|>\n<|im_start|>assistant\n",
+               "<|im_start|>user\nWhat colour is the sky on a fine summer day, and why?<|im_end|>\n<|im_start|>assistant\n",
+               "hi", "<|im_start|>user\nEmpty?<|im_end|>\n<|im_start|>assistant\n"]
+    replies = ["Number 3 it is.", "Blue.", "a much longer reply than the others, with many more words in it", ""]
+    one = reply_losses(model, tok, prompts, replies, cutoff_len=128, batch_size=1)
+    many = reply_losses(model, tok, prompts, replies, cutoff_len=128, batch_size=4)
+    for a, b in zip(one[:3], many[:3]):
+        assert abs(a.conditional - b.conditional) < 1e-4 and abs(a.unconditional - b.unconditional) < 1e-4
+        assert a.reply_tokens == b.reply_tokens > 0
+    assert many[3].reply_tokens == 0 and many[3].conditional != many[3].conditional  # nan: nothing to score
