@@ -118,6 +118,7 @@ CASES = (
     Case("moe-lora-plain", MOE, "lora"),
     Case("moe-lora-ckpt-chunked", MOE, "lora", grad_checkpointing=True, chunked_loss=True, micro_batch=4),
     Case("moe-qlora-ckpt", MOE, "qlora", grad_checkpointing=True),
+    Case("moe-bf16-qlora-ckpt", MOE, "qlora", grad_checkpointing=True, dtype="bf16"),
 )
 
 
@@ -284,7 +285,11 @@ def build_model(case: Case) -> Any:
                                                          attn_implementation="sdpa")
         from peft import prepare_model_for_kbit_training
 
+        from framework.methods import fused_expert_dtypes, restore_dtypes
+
+        kept = fused_expert_dtypes(model)  # as framework.methods: fused experts stay in the compute dtype
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=case.grad_checkpointing)
+        restore_dtypes(model, kept)
     else:
         model = AutoModelForCausalLM.from_config(config).to(dtype)
     if case.grad_checkpointing:

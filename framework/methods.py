@@ -233,6 +233,27 @@ def lora_config(config: RunConfig, targets: LoraTargets) -> Any:
     )
 
 
+def fused_expert_dtypes(model: Any) -> dict[str, Any]:
+    """The dtypes of the fused MoE expert weights (3-D parameters under an ``experts`` module).
+
+    bitsandbytes replaces ``nn.Linear`` only, so QLoRA leaves these weights unquantized, and
+    peft's ``prepare_model_for_kbit_training`` then casts every unquantized 16-bit weight to
+    fp32: for a mixture of experts that doubles the largest part of the model (Mixtral-8x7B:
+    84 -> 168 GiB) for frozen weights that LoRA adapts through ``W + BA`` in their own dtype.
+    """
+    import torch
+
+    return {name: param.dtype for name, param in model.named_parameters()
+            if param.ndim == 3 and ".experts." in f".{name}" and param.dtype in (torch.bfloat16, torch.float16)}
+
+
+def restore_dtypes(model: Any, dtypes: dict[str, Any]) -> None:
+    """Cast the named (frozen) parameters back to the dtypes recorded before k-bit preparation."""
+    for name, param in model.named_parameters():
+        if name in dtypes and param.dtype != dtypes[name]:
+            param.data = param.data.to(dtypes[name])
+
+
 def prompt_learning_config(config: RunConfig) -> Any:
     from peft import PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType
 
@@ -261,9 +282,11 @@ def apply_method(model: Any, config: RunConfig, targets: LoraTargets, *, method:
     if method in ADAPTER_METHODS:
         check_expert_lora(config, targets, method)
         if method in ("qlora", "qlora8"):
+            kept = fused_expert_dtypes(model)
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=config.training.gradient_checkpointing
             )
+            restore_dtypes(model, kept)
         try:
             return get_peft_model(model, lora_config(config.model_copy(update={"method": method}), targets))
         except ValueError as exc:

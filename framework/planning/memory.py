@@ -166,8 +166,7 @@ def estimate(
     if method == "adapter":
         acts = bottleneck_activations(acts, shape, tokens=micro_batch * seq_len, dim=adapter_dim,
                                       per_layer=adapters_per_layer, grad_checkpointing=grad_checkpointing)
-    acts = _with_merged_experts(acts, shape, adapted, grad_checkpointing, regime.residual_bytes
-                                if method in ("qlora", "qlora8") else DTYPE_BYTES[compute_dtype])
+    acts = _with_merged_experts(acts, shape, adapted, grad_checkpointing, DTYPE_BYTES[compute_dtype])
     logits = logits_bytes(shape, tokens=tokens, compute_bytes=DTYPE_BYTES[compute_dtype], chunked=chunked_loss,
                           chunk_size=loss_chunk_size, softcapping=softcap)
     autocast_weights = train.count * 2 if (compute_dtype == "fp16" and method in ("full", "freeze")) else 0
@@ -192,7 +191,8 @@ def estimate(
                   "expert weights, kept for its backward" + (" (one block at a time under checkpointing)"
                                                              if grad_checkpointing else " in every block"),)
     if method in ("qlora", "qlora8") and shape.experts:
-        notes += ("fused expert weights are not nn.Linear: bitsandbytes leaves them unquantized",)
+        notes += ("fused expert weights are not nn.Linear: bitsandbytes leaves them unquantized, kept in the "
+                  "compute dtype",)
     return assemble(method, parts, notes)
 
 

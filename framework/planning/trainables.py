@@ -173,17 +173,19 @@ def weight_bytes(shape: ModelShape, *, method: str, compute_dtype: str, train: T
     if method == "freeze":
         return (total - train.count) * b + train.bytes
     if method in ("qlora", "qlora8"):
-        # bitsandbytes replaces nn.Linear only: fused expert parameters stay unquantized (and k-bit
-        # preparation upcasts them with the other unquantized weights)
+        # bitsandbytes replaces nn.Linear only: fused expert parameters stay unquantized, and the
+        # framework keeps them in the compute dtype where k-bit preparation would upcast them
+        # (framework.methods.fused_expert_dtypes)
         quantizable = [(lin, blocks) for lin, blocks in shape.layer_linears() if not lin.fused]
         linear = sum(lin.numel * blocks for lin, blocks in quantizable)
+        experts = sum(lin.numel * blocks for lin, blocks in shape.layer_linears() if lin.fused)
         rest_bytes = 4 if upcast_unquantized else b
         if method == "qlora":
             quantized = linear * NF4_BYTES_PER_WEIGHT
         else:
             rows = sum(lin.out_features * lin.copies * blocks for lin, blocks in quantizable)
             quantized = linear * INT8_BYTES_PER_WEIGHT + 4 * rows
-        return int(quantized + (total - linear) * rest_bytes)
+        return int(quantized + experts * b + (total - linear - experts) * rest_bytes)
     return total * b
 
 

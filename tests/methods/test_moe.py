@@ -254,3 +254,29 @@ def test_shared_expert_adapters_are_counted_apart_and_the_shared_gate_never_adap
     assert report.by_role["shared_expert"] == sum(n for k, n in trained.items() if ".shared_expert." in k) > 0
     assert report.by_role["expert"] == sum(n for k, n in trained.items() if ".experts." in k) > 0
     assert "shared-expert" in report.line()
+
+
+def test_qlora_keeps_the_unquantized_experts_in_the_compute_dtype(tmp_path: Path) -> None:
+    """bitsandbytes quantizes attention only; k-bit preparation would upcast the frozen fused experts
+    to fp32 (twice their bf16 size): they stay bf16, norms go fp32, and the expert adapters train."""
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, MixtralConfig
+
+    config = MixtralConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quant, dtype=torch.bfloat16)
+    model = apply_method(model, _run_config().model_copy(update={"method": "qlora"}), TARGETS)
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    fused = [n for n in dtypes if n.endswith(("gate_up_proj", "down_proj")) and ".experts." in n]
+    assert fused and all(dtypes[n] == torch.bfloat16 for n in fused)
+    assert all(d == torch.float32 for n, d in dtypes.items() if "norm" in n or "lora_" in n)
+    assert type(model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear4bit"
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        chunked_causal_lm_loss(model, _batch()).backward()
+    optimizer.step()
+    moved = [p for n, p in model.named_parameters() if ".experts." in n and "lora_B" in n]
+    assert moved and all(float(p.abs().max()) > 0 for p in moved)
