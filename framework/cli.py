@@ -139,7 +139,7 @@ def build_parser(host: Any | None = None) -> argparse.ArgumentParser:
     score.set_defaults(func=_cmd_data_score)
 
     ui = sub.add_parser("ui", help="a local web app: model, data, settings, runs, chat (needs framework[ui])")
-    ui.add_argument("--host", dest="bind_host", help="address to listen on (default 127.0.0.1; another address must be given here)")
+    ui.add_argument("--host", dest="bind_host", metavar="ADDRESS", help="address to listen on (default 127.0.0.1; another address must be given here)")
     ui.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     ui.add_argument("--share", action="store_true", help="also make a public Gradio share link")
     ui.add_argument("--runs", default="runs", help="folder of the runs the UI starts and lists (default runs)")

@@ -114,7 +114,7 @@ def build_app(host: Any, runs_root: Path) -> gr.Blocks:
             selected = gr.Dropdown(label="run", choices=[], allow_custom_value=True, elem_id="selected-run")
             progress = gr.Markdown(elem_id="progress")
             plot = gr.LinePlot(x="step", y="loss", color="series", title="loss", elem_id="loss-plot", height=300)
-            log = gr.Textbox(label="log (last lines)", lines=10, max_lines=10, interactive=False, elem_id="log",
+            log = gr.Textbox(label="log (last lines)", lines=15, max_lines=30, interactive=False, elem_id="log",
                              autoscroll=True)
             runs_table = gr.Dataframe(headers=["directory", "status", "steps", "loss"], label="runs",
                                       interactive=False, elem_id="runs")

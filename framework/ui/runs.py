@@ -101,7 +101,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def log_tail(directory: Path, lines: int = 40) -> str:
+def log_tail(directory: Path, lines: int = 15) -> str:
     """The last lines the run printed (carriage-return progress redraws folded to their last state)."""
     try:
         text = (directory / LOG_FILE).read_text(encoding="utf-8", errors="replace")
