@@ -123,14 +123,14 @@ class RunManager:
     """Starts, stops and resumes runs under ``root`` and lists what is there."""
 
     def __init__(self, root: Path, python: str = sys.executable) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # the runs list and the run picker name runs by absolute path
         self.python = python
         self.children: dict[Path, subprocess.Popen[bytes]] = {}
 
     def new_directory(self, form: Form) -> Path:
         """The form's output directory, or ``ROOT/ui-<time>`` (never one that already holds a run)."""
         if form.output.strip():
-            directory = Path(form.output.strip()).expanduser()
+            directory = Path(form.output.strip()).expanduser().resolve()
             if holds_run(directory):
                 raise ConfigError("the output directory already holds a run", where=str(directory),
                                   hint="pick it in the runs list and press Resume, or choose another output directory")
