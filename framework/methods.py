@@ -238,7 +238,7 @@ def fused_expert_dtypes(model: Any) -> dict[str, Any]:
 
     bitsandbytes replaces ``nn.Linear`` only, so QLoRA leaves these weights unquantized, and
     peft's ``prepare_model_for_kbit_training`` then casts every unquantized 16-bit weight to
-    fp32: for a mixture of experts that doubles the largest part of the model (Mixtral-8x7B:
+    fp32: for a mixture of experts that doubles the largest part of the model (46.7B with 8 experts:
     84 -> 168 GiB) for frozen weights that LoRA adapts through ``W + BA`` in their own dtype.
     """
     import torch
