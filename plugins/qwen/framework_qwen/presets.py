@@ -270,5 +270,14 @@ def known_configs() -> dict[str, dict[str, Any]]:
         "_source": _MAXT + " qwen3_4b_config (the 2507 release keeps the Qwen3-4B shapes); max_position_embeddings "
         "262144 (256K native context, model card) and rope_theta 5e6 as remembered from the published config, "
         "not verified"}
+    table["Qwen/Qwen3-30B-A3B"] = {
+        **_qwen3_config((2048, 6144, 48, 32, 4, False, "")),
+        "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 128,
+        "num_experts_per_tok": 8, "moe_intermediate_size": 768, "decoder_sparse_step": 1, "mlp_only_layers": [],
+        "norm_topk_prob": True, "router_aux_loss_coef": 0.001,
+        "_source": "zyzshishui/slime scripts/models/qwen3-30B-A3B.sh (Megatron arguments converted from the "
+        "published config.json: 48 layers, hidden 2048, 32 heads / 4 KV groups of 128, 128 experts of 768, top-8, "
+        "vocab 151936, untied, rope base 1e6); context 40960 and router_aux_loss_coef 0.001 as in the Qwen3 "
+        "family's configs, not verified for this checkpoint"}
     table.update(qwen35.known_configs())
     return table

@@ -181,3 +181,14 @@ def test_lora_targets_v1_names() -> None:
     targets = plugin.lora_target_modules(facts=published("Qwen/Qwen-7B-Chat"), train_embeddings=True)
     assert targets.target_modules == ("c_attn", "c_proj", "w1", "w2")
     assert targets.modules_to_save == ("wte", "lm_head") and not targets.ensure_weight_tying
+
+
+def test_offline_plan_of_the_30b_moe_shows_expert_lora(capsys: pytest.CaptureFixture[str]) -> None:
+    """Qwen3-30B-A3B plans offline: 30.5B total, 3.3B active (model card), LoRA reaching the fused experts."""
+    from framework.cli import main
+
+    assert main(["plan", "--model", "Qwen/Qwen3-30B-A3B", "--gpu", "24GB"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters 30.53B total, 3.35B active per token (8 of 128 experts)" in out
+    trainable = next(line for line in out.splitlines() if line.startswith("trainable"))
+    assert "expert" in trainable and "128 experts x 48 layers" in trainable
