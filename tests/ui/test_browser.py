@@ -85,9 +85,10 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
         for launch in runs.glob("*/ui-run.json"):  # runs outlive the UI on purpose: end the test's own
             pid = json.loads(launch.read_text())["pid"]
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+            try:  # only while that pid is still this test's `framework run` (a finished run's pid may be reused)
+                if b"framework\x00run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
                 pass
 
 

@@ -9,6 +9,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,13 +37,24 @@ def _wait(predicate, timeout: float, what: str, directory: Path) -> None:  # noq
     raise AssertionError(f"{what} did not happen:\n" + handlers.run_view(str(directory)).log)
 
 
-def test_start_stop_resume_then_chat_eval_merge_export(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def manager(tmp_path: Path) -> Iterator[RunManager]:
+    """A run manager whose runs are ended if the test fails halfway (they outlive a UI on purpose)."""
+    runs = RunManager(tmp_path / "runs")
+    yield runs
+    for child in runs.children.values():
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_start_stop_resume_then_chat_eval_merge_export(tiny_model_dir: Path, tmp_path: Path,
+                                                       manager: RunManager) -> None:
     data = _train_file(tmp_path)
     form = Form(model=str(tiny_model_dir), data=[str(data)], method="lora",
                 common={"training.max_steps": "400", "data.cutoff_len": "128", "training.micro_batch_size": "2"},
                 advanced="training.logging_steps=1\ntraining.save_steps=1000\ndata.val_size=0\n"
                          "training.learning_rate=1e-2\ntraining.report_to=[]")
-    manager = RunManager(tmp_path / "runs")
     directory_text, error = handlers.start_run(manager, _host(), form)
     assert error == "", error
     directory = Path(directory_text)
