@@ -18,7 +18,12 @@ labelled positions / labelled positions). Before the runs, the same micro-batche
 forward + backward both ways in this process, alternating batch by batch (``--ab-batches``):
 a ratio that a busy machine cannot skew, since both sides share every moment's load.
 
+With ``--sides framework llamafactory`` (or all three) LLaMA-Factory joins as a contender: its own
+virtualenv, its YAML from the same settings, its tokenized data checked against the framework's
+(bench/llamafactory_side.py); targets against it: >= 8x tokens/s, <= 0.3x peak RSS, val loss within 1%.
+
     python bench/e2e_cpu.py                    # 1 round (framework, then plain)
+    python bench/e2e_cpu.py --sides framework llamafactory --rounds 2 --ab-batches 0
     python bench/e2e_cpu.py --rounds 2 --json results.json
 """
 
@@ -42,6 +47,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import llamafactory_side  # noqa: E402
 from plain_sft import prompt_and_response, tokenize  # noqa: E402
 
 CUTOFF = 512
@@ -169,15 +175,41 @@ def run_framework(model: Path, data: Path, work: Path, tag: str, extra: list[str
                     metrics["train_tokens"], metrics["steps"], load_before=load)
 
 
-def run_plain(model: Path, data: Path, work: Path, tag: str) -> RunStats:
+def run_plain(model: Path, data: Path, work: Path, tag: str, max_steps: int = -1) -> RunStats:
     out = work / f"plain-{tag}"
     argv = [sys.executable, str(BENCH / "plain_sft.py"), "--model", str(model), "--data", str(data), "--output", str(out),
-            "--cutoff-len", str(CUTOFF), "--micro-batch", "4", "--epochs", "1", "--lr", "1e-4", "--seed", str(SEED)]
+            "--cutoff-len", str(CUTOFF), "--micro-batch", "4", "--epochs", "1", "--lr", "1e-4", "--seed", str(SEED),
+            "--max-steps", str(max_steps)]
     load = os.getloadavg()[0]
     wall, rss, cpu = _child(argv, _env(work, f"p{tag}"), work / f"plain-{tag}.log")
     metrics = json.loads((out / "plain_metrics.json").read_text())
     return RunStats("plain", wall, metrics["train_runtime_s"], metrics["tokens_per_second"], rss, cpu,
                     metrics["train_tokens"], metrics["steps"], load_before=load)
+
+
+def run_llamafactory(model: Path, data: Path, work: Path, tag: str, python: Path, tokens: int,
+                     max_steps: int = -1) -> RunStats:
+    """LLaMA-Factory's ``llamafactory-cli train`` on the same settings (bench/llamafactory_side.py).
+
+    Tokens: the real (non-padding) tokens its Trainer counted, else the whole epoch's ``tokens``.
+    """
+    config, out = llamafactory_side.write_config(work, tag, model, data, cutoff=CUTOFF, seed=SEED, max_steps=max_steps)
+    load = os.getloadavg()[0]
+    wall, rss, cpu = _child(llamafactory_side.command(python, config), _env(work, f"l{tag}"),
+                            work / f"llamafactory-{tag}.log")
+    metrics = llamafactory_side.metrics(out)
+    tokens = metrics["tokens"] or tokens
+    return RunStats("llamafactory", wall, metrics["train_runtime_s"], tokens / metrics["train_runtime_s"], rss, cpu,
+                    tokens, metrics["steps"], load_before=load)
+
+
+def llamafactory_rows(model: Path, data: Path, work: Path, python: Path) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The (input_ids, labels) LLaMA-Factory trains on: its tokenized dataset, written once, untimed."""
+    tokenized = work / "llamafactory-tokenized"
+    config, _ = llamafactory_side.write_config(work, "tokenize", model, data, cutoff=CUTOFF, seed=SEED,
+                                               tokenized=tokenized, max_steps=1)
+    _child(llamafactory_side.command(python, config), _env(work, "ltok"), work / "llamafactory-tokenize.log")
+    return llamafactory_side.tokenized_rows(tokenized)
 
 
 def framework_rows(model: Path, data: Path, work: Path) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -228,12 +260,17 @@ def _table(stats: list[RunStats]) -> list[str]:
     return lines
 
 
-def summary(stats: list[RunStats]) -> tuple[list[str], dict[str, Any]]:
-    """Medians per side, the ratios and whether each target is met."""
-    side = {name: [s for s in stats if s.side == name] for name in ("framework", "plain")}
+#: Targets against each other side: tokens/s ratio at least, peak RSS ratio at most, val loss apart at most.
+TARGETS = {"plain": (3.0, 0.5, 0.05), "llamafactory": (8.0, 0.3, 0.01)}
+
+
+def summary(stats: list[RunStats], other: str = "plain") -> tuple[list[str], dict[str, Any]]:
+    """Medians per side, the ratios against ``other`` and whether each target is met."""
+    side = {name: [s for s in stats if s.side == name] for name in ("framework", other)}
     med = {name: {k: _median([getattr(s, k) for s in runs]) for k in ("tokens_per_s", "wall_s", "cpu_s", "peak_rss_mib", "val_loss")}
            for name, runs in side.items()}
-    f, p = med["framework"], med["plain"]
+    f, p = med["framework"], med[other]
+    want_speed, want_rss, want_loss = TARGETS[other]
     speed = f["tokens_per_s"] / p["tokens_per_s"]
     rss = f["peak_rss_mib"] / p["peak_rss_mib"]
     wall = p["wall_s"] / f["wall_s"]
@@ -241,21 +278,22 @@ def summary(stats: list[RunStats]) -> tuple[list[str], dict[str, Any]]:
     loss = abs(f["val_loss"] - p["val_loss"]) / p["val_loss"]
     rounds = sorted({s.round for s in stats})
     paired = [next(s for s in stats if s.round == r and s.side == "framework").tokens_per_s
-              / next(s for s in stats if s.round == r and s.side == "plain").tokens_per_s for r in rounds]
+              / next(s for s in stats if s.round == r and s.side == other).tokens_per_s for r in rounds]
     verdict = {
-        "tokens_per_s_ratio": speed, "tokens_per_s_ratio_per_round": paired, "tokens_per_s_target_met": speed >= 3.0,
-        "peak_rss_ratio": rss, "peak_rss_target_met": rss <= 0.5,
-        "val_loss_rel_diff": loss, "val_loss_target_met": loss <= 0.05,
+        "against": other, "tokens_per_s_ratio": speed, "tokens_per_s_ratio_per_round": paired,
+        "tokens_per_s_target_met": speed >= want_speed,
+        "peak_rss_ratio": rss, "peak_rss_target_met": rss <= want_rss,
+        "val_loss_rel_diff": loss, "val_loss_target_met": loss <= want_loss,
         "wall_speedup": wall, "cpu_seconds_ratio": cpu, "medians": med,
     }
     lines = [
-        "| metric | framework | plain | ratio | target | met |",
+        f"| metric | framework | {other} | ratio | target | met |",
         "|---|---|---|---|---|---|",
-        f"| training tokens/s | {f['tokens_per_s']:,.0f} | {p['tokens_per_s']:,.0f} | {speed:.2f}x | >= 3x | {'yes' if speed >= 3 else 'no'} |",
-        f"| peak RSS MiB | {f['peak_rss_mib']:,.0f} | {p['peak_rss_mib']:,.0f} | {rss:.2f} | <= 0.5 | {'yes' if rss <= 0.5 else 'no'} |",
-        f"| validation loss | {f['val_loss']:.4f} | {p['val_loss']:.4f} | {100 * loss:.2f}% apart | within 5% | {'yes' if loss <= 0.05 else 'no'} |",
+        f"| training tokens/s | {f['tokens_per_s']:,.0f} | {p['tokens_per_s']:,.0f} | {speed:.2f}x | >= {want_speed:g}x | {'yes' if speed >= want_speed else 'no'} |",
+        f"| peak RSS MiB | {f['peak_rss_mib']:,.0f} | {p['peak_rss_mib']:,.0f} | {rss:.2f} | <= {want_rss:g} | {'yes' if rss <= want_rss else 'no'} |",
+        f"| validation loss | {f['val_loss']:.4f} | {p['val_loss']:.4f} | {100 * loss:.2f}% apart | within {100 * want_loss:g}% | {'yes' if loss <= want_loss else 'no'} |",
         f"| wall s, command to saved adapter | {f['wall_s']:.1f} | {p['wall_s']:.1f} | {wall:.2f}x faster | - | - |",
-        f"| tokens/s ratio per round (F P, P F, ...) | | | {', '.join(f'{r:.2f}x' for r in paired)} | - | - |",
+        f"| tokens/s ratio per round (sides alternated) | | | {', '.join(f'{r:.2f}x' for r in paired)} | - | - |",
         f"| CPU s of the whole process | {f['cpu_s']:.1f} | {p['cpu_s']:.1f} | {cpu:.2f}x less | - | - |",
     ]
     return lines, verdict
@@ -327,6 +365,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every run and the summary here")
     parser.add_argument("--framework-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for the framework side (e.g. data.packing=false to isolate a fast path)")
+    parser.add_argument("--sides", nargs="+", default=["framework", "plain"],
+                        choices=["framework", "plain", "llamafactory"],
+                        help="which sides run; llamafactory installs LLaMA-Factory into its own venv on first use")
+    parser.add_argument("--max-steps", type=int, default=-1,
+                        help="stop every side after this many steps (-1: one epoch); for a machine too busy for an epoch")
     parser.add_argument("--ab-batches", type=int, default=40,
                         help="micro-batches of the in-process alternating forward+backward comparison (0: skip)")
     args = parser.parse_args()
@@ -348,8 +391,8 @@ def main() -> None:
         held_out = [tokenize(r, tokenizer, CUTOFF) for r in held_out_records]
         lengths = [len(s["input_ids"]) for s in plain_train]
         labelled = sum(sum(1 for x in s["labels"] if x != -100) for s in plain_train)
-        same = sorted(framework_rows(model, train_file, work)) == sorted(
-            (tuple(s["input_ids"]), tuple(s["labels"])) for s in plain_train)
+        ours = sorted(framework_rows(model, train_file, work))
+        same = ours == sorted((tuple(s["input_ids"]), tuple(s["labels"])) for s in plain_train)
         print(f"machine: {os.cpu_count()} CPUs visible, torch threads default; python {sys.version.split()[0]}")
         print(f"data: {len(lengths)} train samples, tokens min/mean/max {min(lengths)}/{statistics.mean(lengths):.0f}/"
               f"{max(lengths)}, {sum(lengths):,} tokens, {labelled / sum(lengths):.0%} labelled; "
@@ -357,6 +400,17 @@ def main() -> None:
         print(f"both sides train on identical token ids and labels: {same}")
         if not same:
             raise SystemExit("the plain tokenization differs from the framework's: the comparison would be unfair")
+        lf_python = None
+        if "llamafactory" in args.sides:
+            lf_python = llamafactory_side.ensure_venv()
+            print(f"llamafactory environment: {llamafactory_side.versions(lf_python)}")
+            theirs = sorted(llamafactory_rows(model, train_file, work, lf_python))
+            lf_tokens = sum(len(ids) for ids, _ in theirs)
+            lf_labelled = sum(sum(1 for x in labels if x != -100) for _, labels in theirs)
+            print(f"LLaMA-Factory trains on {len(theirs)} samples, {lf_tokens:,} tokens, {lf_labelled:,} labelled; "
+                  f"identical token ids and labels to the framework's: {theirs == ours}")
+            if (len(theirs), lf_tokens, lf_labelled) != (len(lengths), sum(lengths), labelled):
+                raise SystemExit("LLaMA-Factory's token counts differ from the framework's: the comparison would be unfair")
 
         padded = padded_positions(plain_train)
         print(f"work avoided: the plain way runs the head over {padded:,} padded positions, the framework over "
@@ -368,13 +422,22 @@ def main() -> None:
                   f"wall {ab['wall_ratio']:.2f}x, CPU {ab['cpu_ratio']:.2f}x; framework {ab['framework_wall']:.1f} s, plain "
                   f"{ab['plain_wall']:.1f} s; largest loss difference {ab['max_loss_difference']:.2e}", flush=True)
         stats: list[RunStats] = []
+        sides = list(dict.fromkeys(args.sides))
         for round_no in range(args.rounds):
-            order = ("framework", "plain") if round_no % 2 == 0 else ("plain", "framework")
+            turn = round_no % len(sides)  # F P, P F, ... (three sides: F P L, P L F, L F P)
+            order = sides[turn:] + sides[:turn]
             for side in order:
                 tag = str(round_no)
                 extra = [item for kv in args.framework_set for item in ("--set", kv)]
-                result = run_framework(model, train_file, work, tag, extra) if side == "framework" else run_plain(
-                    model, train_file, work, tag)
+                if args.max_steps > 0:
+                    extra += ["--set", f"training.max_steps={args.max_steps}"]
+                if side == "framework":
+                    result = run_framework(model, train_file, work, tag, extra)
+                elif side == "plain":
+                    result = run_plain(model, train_file, work, tag, args.max_steps)
+                else:
+                    assert lf_python is not None
+                    result = run_llamafactory(model, train_file, work, tag, lf_python, sum(lengths), args.max_steps)
                 adapter = work / f"{side}-{tag}"
                 result.val_loss = validation_loss(model, adapter, held_out)
                 result.round = round_no + 1
@@ -388,10 +451,15 @@ def main() -> None:
         print(f"\nvalidation loss before training: {base:.4f}\n")
         print("\n".join(_table(sorted(stats, key=lambda s: s.side))))
         print()
-        lines, verdict = summary(stats)
-        print("\n".join(lines))
+        verdicts = {}
+        for other in (name for name in sides if name != "framework"):
+            if "framework" not in sides:
+                break
+            lines, verdicts[other] = summary(stats, other)
+            print("\n".join(lines) + "\n")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.json:
-            args.json.write_text(json.dumps({"runs": [asdict(s) for s in stats], "summary": verdict,
+            args.json.write_text(json.dumps({"runs": [asdict(s) for s in stats], "summary": verdicts,
                                              "step_ab": ab if args.ab_batches else None,
                                              "base_val_loss": base, "data": {"lengths": lengths, "labelled": labelled}},
                                             indent=2), encoding="utf-8")
