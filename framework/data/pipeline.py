@@ -13,6 +13,7 @@ plugin's renderer, which holds the plugin manager, is never pickled).
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,6 +293,7 @@ def prepare_sft(
 
     Columns: ``input_ids``, ``labels`` (``IGNORE_INDEX`` where no loss), ``length``.
     """
+    started = time.perf_counter()
     path_list = as_paths(paths)
     _check_common(cutoff_len, truncation, val_size, num_proc, max_samples)
     if not getattr(tokenizer, "is_fast", False):
@@ -376,6 +378,7 @@ def prepare_sft(
     texts = sample_texts(loaded.examples)
     if key is not None:
         cache.save(cache_dir, key, train, evaluation, report, texts)
+    report.prepared_s, report.num_proc = time.perf_counter() - started, num_proc  # after saving: not in the cached copy
     return PreparedData(train, evaluation, report, texts)
 
 

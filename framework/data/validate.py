@@ -61,6 +61,10 @@ class DataReport:
     mixture: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     content: dict[str, int] = field(default_factory=dict)
+    #: wall seconds this process spent preparing the data, and with how many processes; None when
+    #: the data came from the cache (a stored rate would be stale). Not part of equality.
+    prepared_s: float | None = field(default=None, compare=False)
+    num_proc: int | None = field(default=None, compare=False)
 
     def add(self, problem: Problem) -> None:
         """Count a dropped sample, keeping the first few of each kind as examples."""
@@ -97,6 +101,9 @@ class DataReport:
         if self.mixture:
             out.append("  mixture: " + ", ".join(f"{name} {n}" for name, n in self.mixture.items()))
         out.extend(f"  {note}" for note in self.notes)
+        if self.prepared_s is not None:
+            rate = f"{self.read / self.prepared_s:,.0f}" if self.prepared_s > 0 else "-"
+            out.append(f"  prepared in {self.prepared_s:.1f} s: {rate} samples/s (data.num_proc {self.num_proc})")
         out.extend(f"  e.g. {p.text()}" for p in self.examples)
         return out
 
