@@ -111,6 +111,7 @@ def test_mean_reward_rises_on_a_verifiable_toy_task(trained: Path) -> None:
     assert metrics["rewards"] == {"ascii_letters": {"weight": 1.0, "plugin": "toyrewards"},
                                   "length": {"weight": 0.0, "plugin": "core-rewards"}}
     assert len(metrics["completion_length_history"]) == 6 and metrics["stage"] == "grpo"
+    assert all(0 < v <= 8 for _, v in metrics["completion_length_history"])  # grpo.max_completion_length=8
 
 
 def test_outputs_hold_completions_with_rewards_and_a_reward_plot(trained: Path) -> None:
