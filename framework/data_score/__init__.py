@@ -84,6 +84,9 @@ def score_data(model: str, data: Sequence[str], *, output_dir: Path, host: Any, 
         say(f"warning: {len(unread)} sample(s) could not be read and are not scored "
             f"(first {first.source}:{first.line}: {first.message})")
     say(f"scoring {len(samples)} samples with {plan.facts.name_or_path} (plugin {plan.selection.info.label()})")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     net = _load_model(plan)
     started = time.perf_counter()
     losses = reply_losses(net, tokenizer, [s.rendered_prompt for s in samples], [s.reply for s in samples],

@@ -80,6 +80,9 @@ def tune(tf: TuneFile, *, trials: int, study_dir: Path, overrides: dict[str, Any
     from framework.config import flatten
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one weights-loading bar per trial says nothing the table does not
     logging.getLogger("optuna").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study_dir.mkdir(parents=True, exist_ok=True)
