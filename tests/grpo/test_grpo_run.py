@@ -193,10 +193,31 @@ def test_check_reports_prompt_data_and_render_refuses(reward_site: Path, prompts
 
 def test_resume_continues_the_run_past_its_end(trained: Path, reward_site: Path, prompts: Path, tiny_model_dir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """Last in the file: it extends the module's run by two steps from its final checkpoint."""
+    """After every test that reads the module's run: it extends that run by two steps from its final checkpoint."""
     code = main([*_argv(tiny_model_dir, prompts, trained, "ascii_letters", "length:0", steps=26), "--resume"])
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["steps"] == 26 and (trained / "checkpoint-26").is_dir()
     # the checkpoint's log came back with it: the history still starts at the first run's first log
     assert [step for step, _ in metrics["reward_history"]] == [4, 8, 12, 16, 20, 24, 26]
+
+
+def test_format_reward_uses_the_markers_the_template_renders(prompts: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A shipped template that writes reasoning as [THINK]…[/THINK]: the format reward checks those markers."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "think-model"
+    shutil.copytree(tiny_model_dir, model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['role'] == 'assistant' and "
+        "m.get('reasoning_content') %}[THINK]{{ m['reasoning_content'] }}[/THINK]{% endif %}{{ m['content'] }}"
+        "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tokenizer.save_pretrained(model)
+    code = main(_argv(model, prompts, tmp_path / "o", "format", steps=1,
+                      extra=("--set", "training.micro_batch_size=4", "--set", "grpo.max_completion_length=4")))
+    assert code == 0
+    assert "rewards: format×1 (core-rewards); reasoning markers [THINK] [/THINK]" in capsys.readouterr().out
