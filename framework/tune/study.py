@@ -166,9 +166,15 @@ def plots(study: Any, study_dir: Path, say: Callable[[str], None]) -> list[str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as oplt
 
+    from optuna.trial import TrialState
+
     written = []
+    complete = sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
     for name, draw in (("optimization_history.png", oplt.plot_optimization_history),
                        ("param_importances.png", oplt.plot_param_importances)):
+        if name == "param_importances.png" and complete < 2:
+            say(f"{name} not drawn: parameter importance needs two complete trials, the study has {complete}")
+            continue
         try:
             axes = draw(study)
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
