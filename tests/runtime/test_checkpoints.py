@@ -117,7 +117,8 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(
     err = _one_error_line(capsys)
     assert "writing checkpoint-4 failed (the disk is full); checkpoint-2 is intact" in err
     assert "--resume" in err
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-2"]  # no half checkpoint, no staging
+    # no half checkpoint, no staging (the progress log of the run itself stays)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-2", "progress.jsonl"]
     assert last_checkpoint(out) == out / "checkpoint-2"
     assert _adapter(out / "checkpoint-2")  # loads
     json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
@@ -142,7 +143,7 @@ def test_a_bug_during_a_save_is_not_called_a_disk_problem_and_leaves_no_staging(
     assert main(run_argv(out, steps=2)) == 1
     err = capsys.readouterr().err
     assert "internal error: ValueError: bug in a save hook" in err
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == ["progress.jsonl"]  # no checkpoint, no staging
 
 
 def test_final_outputs_fail_without_touching_the_previous_files(tmp_path: Path) -> None:
