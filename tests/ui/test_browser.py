@@ -2,7 +2,7 @@
 
 One walk through what a person who never uses the command line does: pick the demo model and
 the bundled data, see the plan and a rendered sample with the trained spans highlighted, start
-a 10-step run, watch the loss plot fill in until the run finishes, and chat with the result.
+a 30-step run, watch the loss plot fill in until the run finishes, and chat with the result.
 A wrong model path shows the CLI's one-line error next to the field. Screenshots of each panel
 are kept in $TMPDIR/framework-ui-screenshots (printed), or under $FRAMEWORK_UI_SCREENSHOTS.
 
@@ -29,6 +29,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+#: Training steps of the run the browser starts and watches.
+STEPS = 30
 
 
 def _browser_or_skip() -> None:
@@ -131,16 +134,17 @@ def test_a_person_fine_tunes_the_demo_model_in_the_browser(ui: tuple[str, Path],
         expect(page.locator("#data-report textarea")).to_have_value(re.compile(r"kept 52, dropped 0"))
         page.screenshot(path=str(shots / "2-data.png"), full_page=True)
 
-        # settings: 10 steps, a log line per step; the command and YAML say the same
+        # settings: a log line per step; enough steps that the 1 s refresh sees the run half-way even on an idle
+        # machine (10 steps finished between two refreshes there); the command and YAML say the same
         page.get_by_role("tab", name="3 · Settings").click()
-        for field, value in (("training-max_steps", "10"), ("training-micro_batch_size", "1"),
+        for field, value in (("training-max_steps", str(STEPS)), ("training-micro_batch_size", "1"),
                              ("data-cutoff_len", "128")):
             page.locator(f"#{field} textarea, #{field} input").first.fill(value)
         page.get_by_text("Advanced: every other key").click()
-        page.locator("#advanced textarea").fill("training.logging_steps=1\ntraining.eval_steps=10\n"
-                                                "training.save_steps=10")
+        page.locator("#advanced textarea").fill(f"training.logging_steps=1\ntraining.eval_steps={STEPS}\n"
+                                                f"training.save_steps={STEPS}")
         page.locator("#show-settings").click()
-        expect(page.locator("#command")).to_contain_text("--set training.max_steps=10", timeout=60_000)
+        expect(page.locator("#command")).to_contain_text(f"--set training.max_steps={STEPS}", timeout=60_000)
         expect(page.locator("#settings")).to_contain_text("you")  # the source of the form's values
         page.screenshot(path=str(shots / "3-settings.png"), full_page=True)
 
@@ -158,8 +162,8 @@ def test_a_person_fine_tunes_the_demo_model_in_the_browser(ui: tuple[str, Path],
             time.sleep(0.5)
         run_error = page.locator("#run-error").inner_text()
         assert "finished" in progress, f"{progress!r} {run_error!r}\n" + page.locator("#log textarea").input_value()
-        assert "step 10/10" in progress and counts[-1] == 10
-        assert len([c for c in counts if 0 < c < 10]) >= 1, counts  # the plot grew while the run trained
+        assert f"step {STEPS}/{STEPS}" in progress and counts[-1] == STEPS
+        assert len([c for c in counts if 0 < c < STEPS]) >= 1, counts  # the plot grew while the run trained
         line = page.locator("#loss-plot .mark-line path").first  # vega draws the train loss as a path
         expect(line).to_be_visible(timeout=30_000)
         assert (line.get_attribute("d") or "").count("L") >= 8  # one segment per logged step
