@@ -292,7 +292,7 @@ def _turns(
         if mapped is None:
             raise _Bad(
                 "unknown-role",
-                f"{name}.{role_key} is '{role}', not a known role",
+                f"{name}.{role_key} is {role!r}, not a known role",
                 "use system, user, assistant or tool (human, gpt, function_call and observation also work)",
             )
         where = f"{name}.{content_key}"

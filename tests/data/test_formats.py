@@ -122,6 +122,11 @@ def test_messages_text_parts_are_joined():
             "unknown-role",
             "messages[1].role is 'robot'",
         ),
+        (  # control characters in a role stay escaped: the error is one line
+            [{"role": "user", "content": "q"}, {"role": "\n", "content": "x"}],
+            "unknown-role",
+            "messages[1].role is '\\n'",
+        ),
         (
             [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}],
             "tool-result-without-call",
