@@ -20,11 +20,15 @@ class UserError(FrameworkError):
         super().__init__(self.line())
 
     def line(self) -> str:
-        """The one line the user sees: ``where: what. hint``."""
+        """The one line the user sees: ``where: what. hint``.
+
+        Line breaks that come from the user's own values (a role, a tool name, a file name) are
+        shown escaped, so a message quoting them still stays one line.
+        """
         text = f"{self.where}: {self.what}" if self.where else self.what
         if self.hint:
             text = f"{text.rstrip('.')}. {self.hint}"
-        return text
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ConfigError(UserError):
