@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,27 +26,49 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _launch(out: Path, env: dict[str, str], limit: float = 240.0) -> tuple[bool, str]:
+    """Both torchrun agents; True when both finished cleanly, with their logs.
+
+    When one agent dies (a port taken between probing and binding, a gloo abort in teardown), the
+    other waits at the rendezvous until its own timeout: it is stopped at once instead, so the
+    launch can be repeated rather than hang the suite.
+    """
+    port = _free_port()
+    logs = [out / f"agent-{node}.log" for node in (0, 1)]
+    agents = []
+    for node, log in zip((0, 1), logs):
+        with log.open("w") as sink:
+            agents.append(subprocess.Popen(
+                [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
+                 "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}", str(WORKER), str(out)],
+                env=env, stdout=sink, stderr=subprocess.STDOUT, text=True))
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and any(agent.poll() is None for agent in agents):
+        if any(agent.poll() not in (None, 0) for agent in agents):
+            break
+        time.sleep(0.2)
+    for agent in agents:
+        if agent.poll() is None:
+            agent.kill()
+        agent.wait()
+    text = "\n".join(log.read_text(errors="replace") for log in logs)
+    return all(agent.returncode == 0 for agent in agents), text
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     env = dict(os.environ, DISAGREE="1", OMP_NUM_THREADS="1")
-    logs: list[str] = []
+    logs = ""
     # gloo can abort while four processes tear down at once on an overloaded 2-core machine
-    # (C++ "terminate called without an active exception"); the behaviour under test is what
-    # each rank recorded, so a launch that died in teardown is repeated, up to three times.
+    # (C++ "terminate called without an active exception"), and a probed port can be taken before
+    # torchrun binds it; the behaviour under test is what each rank recorded, so a failed launch
+    # is repeated, up to three times.
     for _attempt in range(3):
         out = tmp_path_factory.mktemp("group")
-        port = _free_port()
-        agents = [
-            subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
-                              "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}",
-                              str(WORKER), str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-            for node in (0, 1)
-        ]
-        logs = [agent.communicate(timeout=240)[0] for agent in agents]
-        if all(agent.returncode == 0 for agent in agents):
+        finished, logs = _launch(out, env)
+        if finished:
             return [json.loads((out / f"rank-{r}.json").read_text()) for r in range(4)]
-    raise AssertionError("\n".join(logs)[-4000:])
+    raise AssertionError(logs[-4000:])
 
 
 def test_the_first_process_goes_first_then_each_machines_first(ranks: list[dict]) -> None:
