@@ -350,7 +350,8 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys -> nested sections, as a run YAML writes them (the inverse of ``flatten``)."""
     tree: dict[str, Any] = {}
     for dotted, value in flat.items():
         *parents, leaf = dotted.split(".")
@@ -481,7 +482,7 @@ def resolve(layers: Iterable[Layer]) -> Resolved:
             sources[key] = layer.source
             where[key] = layer.location(key)
     try:
-        config = RunConfig.model_validate(_nest(merged))
+        config = RunConfig.model_validate(nest(merged))
     except ValidationError as exc:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])

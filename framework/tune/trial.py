@@ -22,22 +22,12 @@ from framework.hookspecs import hookimpl
 TRIAL_KEYS = ("output.dir", "output.overwrite", "output.resume")
 
 
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """Dotted keys -> nested sections, as a run YAML writes them."""
-    tree: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        *parents, leaf = dotted.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
-
-
 def write_yaml(path: Path, flat: dict[str, Any], header: str) -> None:
     import yaml
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    from framework.config import nest
+
     body = yaml.safe_dump(nest(flat), sort_keys=False, allow_unicode=True)
     path.write_text(f"# {header}\n{body}", encoding="utf-8")
 

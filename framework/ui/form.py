@@ -85,7 +85,7 @@ class Form:
 
     def yaml_text(self) -> str:
         """The same run as a YAML file (``framework run run.yaml``): nested sections, as config files are."""
-        from framework.config import parse_set
+        from framework.config import nest, parse_set
 
         flat: dict[str, Any] = {}
         if self.model.strip():
@@ -97,14 +97,7 @@ class Form:
             if value:
                 flat[key] = value
         flat.update(parse_set(self.sets()))
-        nested: dict[str, Any] = {}
-        for key, value in flat.items():
-            *parents, leaf = key.split(".")
-            node = nested
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        return yaml.safe_dump(nested, sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(nest(flat), sort_keys=False, allow_unicode=True)
 
 
 def _given(value: Any) -> bool:
