@@ -69,17 +69,27 @@ def plot_losses(path: Path, train: list[tuple[int, float]], evals: list[tuple[in
     """loss.png with train and validation curves (the seeds' plot_loss); False when nothing to plot."""
     if not train:
         return False
+    return plot_curves(path, [("train loss", train, {}), ("validation loss", evals, {"marker": "o"})], "loss")
+
+
+def plot_curves(path: Path, curves: list[tuple[str, list[tuple[int, float]], dict[str, Any]]], ylabel: str) -> bool:
+    """A PNG of (label, (step, value) points, matplotlib style) curves against steps, written atomically.
+
+    Empty curves are left out; False when every curve is empty.
+    """
+    if not any(points for _, points, _ in curves):
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([s for s, _ in train], [v for _, v in train], label="train loss")
-    if evals:
-        ax.plot([s for s, _ in evals], [v for _, v in evals], marker="o", label="validation loss")
+    for label, points, style in curves:
+        if points:
+            ax.plot([s for s, _ in points], [v for _, v in points], label=label, **style)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -89,26 +88,8 @@ class CompletionsLog(TrainerCallback):
 
 def plot_rewards(path: Path, history: dict[str, list[tuple[int, float]]], names: list[str]) -> bool:
     """reward.png: the total reward and each function's mean per logged step; False when nothing to plot."""
-    curves = [("reward (weighted sum)", history.get("reward", []))]
-    curves += [(name, history.get(f"rewards/{name}/mean", [])) for name in names]
-    if not any(points for _, points in curves):
-        return False
-    import matplotlib
+    from framework.outputs import plot_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, points in curves:
-        if points:
-            ax.plot([s for s, _ in points], [v for _, v in points], label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean reward")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return True
+    curves = [("reward (weighted sum)", history.get("reward", []), {})]
+    curves += [(name, history.get(f"rewards/{name}/mean", []), {}) for name in names]
+    return plot_curves(path, curves, "mean reward")
