@@ -358,16 +358,20 @@ class PluginContract:
 
     # ── model ─────────────────────────────────────────────────────────────────────────────
 
-    def test_lora_targets_resolve_on_tiny_model(self, tiny_model: Any, tokenizer: Any) -> None:
-        if tiny_model is None:
-            pytest.skip("no tiny_model fixture: LoRA targets are not resolved on a model")
+    def _tiny_model_family(self, tiny_model: Any) -> tuple[Any, Any, MatchResult, Any]:
+        """(plugin under test, facts with variant, its claim, the selected family hooks) for the tiny model."""
         plugin = self.under_test()
         config = self.tiny_model_config(tiny_model)
         facts, claim = plugin.match(config, self.name_or_path(config, "tiny-model"))
         assert isinstance(claim, MatchResult), "the plugin does not claim its own tiny model's config"
         facts = facts.model_copy(update={"variant": claim.variant})
         host = plugin.host()
-        family = host.family(host.select(facts), facts)
+        return plugin, facts, claim, host.family(host.select(facts), facts)
+
+    def test_lora_targets_resolve_on_tiny_model(self, tiny_model: Any, tokenizer: Any) -> None:
+        if tiny_model is None:
+            pytest.skip("no tiny_model fixture: LoRA targets are not resolved on a model")
+        plugin, facts, claim, family = self._tiny_model_family(tiny_model)
         problems = []
         for method in ("lora", "qlora"):
             for train_embeddings in (False, True):
@@ -386,13 +390,8 @@ class PluginContract:
         """Where the plugin's load settings allow padding-free packing, packed samples stay apart."""
         if tiny_model is None:
             pytest.skip("no tiny_model fixture: packing is not checked on a model")
-        plugin = self.under_test()
-        config = self.tiny_model_config(tiny_model)
-        facts, claim = plugin.match(config, self.name_or_path(config, "tiny-model"))
-        assert isinstance(claim, MatchResult), "the plugin does not claim its own tiny model's config"
-        facts = facts.model_copy(update={"variant": claim.variant})
-        host = plugin.host()
-        settings = host.family(host.select(facts), facts).load_settings(HardwareFacts(device="cpu", bf16_supported=False))
+        family = self._tiny_model_family(tiny_model)[3]
+        settings = family.load_settings(HardwareFacts(device="cpu", bf16_supported=False))
         if not settings.supports_packing:
             pytest.skip(f"packing is off for this model: {' '.join(settings.notes)}"[:200])
         _check(P.packing_problems(tiny_model))
