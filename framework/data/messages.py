@@ -88,19 +88,21 @@ def reasoning_of(turn: Mapping[str, Any], where: str) -> tuple[str | None, str |
     return found
 
 
+def _from_json(text: str, code: str, where: str, hint: str) -> Any:
+    """A value some converters store as a JSON string, parsed; a data problem naming ``where`` if it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Bad(code, f"{where} is not valid JSON ({exc.msg} at column {exc.colno})", hint) from None
+
+
 def parse_arguments(value: Any, where: str) -> dict[str, Any]:
     """Tool call arguments as a dict (parsed when the data gives a JSON string)."""
     if value is None or value == "":
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise Bad(
-                "tool-arguments-json",
-                f"{where} is not valid JSON ({exc.msg} at column {exc.colno})",
-                "write the arguments as a JSON object (or a string holding one)",
-            ) from None
+        value = _from_json(value, "tool-arguments-json", where,
+                           "write the arguments as a JSON object (or a string holding one)")
     if not isinstance(value, dict):
         raise Bad(
             "tool-arguments-json",
@@ -151,14 +153,7 @@ def tool_calls_of(turn: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
 
 def calls_from_text(text: str, where: str) -> list[dict[str, Any]]:
     """The calls of a ShareGPT ``function_call`` turn: JSON of one call or a list of calls."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Bad(
-            "tool-arguments-json",
-            f"{where} is not valid JSON ({exc.msg} at column {exc.colno})",
-            'write the call as JSON: {"name": ..., "arguments": {...}}',
-        ) from None
+    value = _from_json(text, "tool-arguments-json", where, 'write the call as JSON: {"name": ..., "arguments": {...}}')
     items = value if isinstance(value, list) else [value]
     return [tool_call(c, where if len(items) == 1 else f"{where}[{i}]") for i, c in enumerate(items)]
 
@@ -182,14 +177,7 @@ def tools_of(data: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | None:
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise Bad(
-                "tools-json",
-                f"field 'tools' is not valid JSON ({exc.msg} at column {exc.colno})",
-                "write 'tools' as a list of function schemas",
-            ) from None
+        value = _from_json(value, "tools-json", "field 'tools'", "write 'tools' as a list of function schemas")
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
