@@ -33,13 +33,15 @@ from typing import Any
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
 
-IM_START = "<|im_start|>"
-IM_END = "<|im_end|>"
-ENDOFTEXT = "<|endoftext|>"
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
+from framework_qwen.vocab import (
+    ENDOFTEXT,
+    IM_END,
+    IM_START,
+    THINK_CLOSE,
+    THINK_OPEN,
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+)
 
 QWEN2_SYSTEM = "You are a helpful assistant."
 QWEN25_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -94,6 +96,16 @@ def features(variant: str | None) -> ChatFeatures:
     else:
         notes.append(f"the Qwen{chosen} template renders no tools")
     return ChatFeatures(reasoning=reasoning, tools=tools, notes=tuple(notes))
+
+
+def stop_tokens(variant: str | None) -> list[str]:
+    """``<|im_end|>`` ends a turn; ``<|endoftext|>`` too (Qwen's generation configs stop on both,
+    eos_token_id=[151645, 151643]); v1's chat() also stops on ``<|im_start|>``
+    (qwen_generation_utils.get_stop_words_ids)."""
+    tokens = [IM_END, ENDOFTEXT]
+    if variant_of(variant) == "1":
+        tokens.append(IM_START)
+    return tokens
 
 
 def tojson(value: Any) -> str:

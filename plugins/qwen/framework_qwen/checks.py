@@ -11,16 +11,8 @@ from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 
 from framework_qwen import qwen35
-from framework_qwen.chat import (
-    ENDOFTEXT,
-    IM_END,
-    IM_START,
-    TEMPLATE_TOKENS,
-    THINKING_VARIANTS,
-    THINK_CLOSE,
-    THINK_OPEN,
-    variant_of,
-)
+from framework_qwen.chat import TEMPLATE_TOKENS, THINKING_VARIANTS, variant_of
+from framework_qwen.vocab import ENDOFTEXT, IM_END, IM_START, THINK_CLOSE, THINK_OPEN
 
 SRC_EOS = "https://github.com/QwenLM/Qwen3/issues/927 (base eos <|endoftext|>, stop via generation_config)"
 SRC_STOP = "https://github.com/QwenLM/Qwen3/blob/main/docs/source/inference/transformers.md (eos_token_id=[151645, 151643])"

@@ -27,15 +27,10 @@ from typing import Any
 
 from framework.hookdata import MatchResult, ModelFacts
 
-from framework_qwen.chat import IM_START, QWEN2_SYSTEM, QWEN25_SYSTEM, THINK_OPEN, TOOL_CALL_OPEN
+from framework_qwen.chat import QWEN2_SYSTEM, QWEN25_SYSTEM
+from framework_qwen.vocab import IM_START, QWEN35_VOCAB_SIZE, QWEN_VOCAB_SIZES, THINK_OPEN, TOOL_CALL_OPEN
 
 V1_ARCHITECTURE = "QWenLMHeadModel"
-
-#: Embedding rows of published Qwen checkpoints (151643 BPE ranks + specials, padded).
-#: 151936: Qwen-7B-Chat, Qwen1.5, Qwen2/2.5 <= 3B, Qwen3 (official configs in
-#: /work/shared/reference/official/configs); 152064: Qwen2/2.5 7B and larger
-#: (Qwen2-7B-Instruct, Qwen2.5-7B-Instruct official configs).
-QWEN_VOCAB_SIZES = frozenset({151936, 152064})
 
 #: model_type values of the transformers-native Qwen architectures.
 QWEN2_TYPES = frozenset({"qwen2", "qwen2_moe"})
@@ -89,8 +84,6 @@ def qwen2_generation(facts: ModelFacts) -> tuple[str, list[str]]:
 #: model_type values of Qwen3.5 (Gated DeltaNet + attention, 3:1): the vision-language wrapper and its
 #: text model (transformers 5 ``qwen3_5`` / ``qwen3_5_moe`` and ``*_text``). Qwen3.6 and 3.8 share them.
 QWEN35_TYPES = frozenset({"qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"})
-#: Vocabulary of Qwen3.5/3.6/3.8 (official Qwen3.5-0.8B config.json, oracles/2026/configs).
-QWEN35_VOCAB_SIZE = 248320
 
 _NAME_2026 = re.compile(r"qwen[-_ ]?3\.([568])(?!\d)", re.IGNORECASE)
 _NAME_2507 = re.compile(r"qwen[-_ ]?3-.*2507", re.IGNORECASE)  # Qwen3-4B-Instruct-2507, Qwen3-30B-A3B-Thinking-2507

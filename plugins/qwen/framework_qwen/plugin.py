@@ -71,13 +71,7 @@ def chat_features(facts: ModelFacts) -> ChatFeatures:
 
 @hookimpl
 def stop_tokens(facts: ModelFacts) -> list[str]:
-    """``<|im_end|>`` ends a turn; ``<|endoftext|>`` too (Qwen's generation configs stop on both,
-    eos_token_id=[151645, 151643]); v1's chat() also stops on ``<|im_start|>``
-    (qwen_generation_utils.get_stop_words_ids)."""
-    tokens = [chat.IM_END, chat.ENDOFTEXT]
-    if chat.variant_of(facts.variant) == "1":
-        tokens.append(chat.IM_START)
-    return tokens
+    return chat.stop_tokens(facts.variant)
 
 
 @hookimpl
