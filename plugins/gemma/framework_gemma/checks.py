@@ -11,16 +11,22 @@ from typing import Any
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 from framework_gemma import detect4
-from framework_gemma.vocab import BOS, END_OF_TURN, EOS, FORMAT_TOKENS, PAD, START_OF_TURN
-
-#: Gemma 4's turn tokens (<|turn> / <turn|>, ids 105 / 106) replace <start_of_turn> / <end_of_turn>.
-G4_START_OF_TURN, G4_END_OF_TURN = "<|turn>", "<turn|>"
-G4_FORMAT_TOKENS = (BOS, G4_START_OF_TURN, G4_END_OF_TURN, EOS)
+from framework_gemma.vocab import (
+    BOS,
+    END_OF_TURN,
+    EOS,
+    FORMAT_TOKENS,
+    G4_FORMAT_TOKENS,
+    G4_TURN_CLOSE,
+    G4_TURN_OPEN,
+    PAD,
+    START_OF_TURN,
+)
 
 
 def turn_tokens(facts: ModelFacts | None) -> tuple[str, str]:
     """(start, end) turn tokens of the generation."""
-    return (G4_START_OF_TURN, G4_END_OF_TURN) if facts is not None and detect4.is_gemma4(facts) else \
+    return (G4_TURN_OPEN, G4_TURN_CLOSE) if facts is not None and detect4.is_gemma4(facts) else \
         (START_OF_TURN, END_OF_TURN)
 
 SRC_BOS = "https://github.com/EleutherAI/lm-evaluation-harness/pull/1465"
@@ -94,7 +100,7 @@ def _bos_on_encode(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
 
 def _pad(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
     pad = tokenizer.pad_token
-    ends = {tokenizer.eos_token, EOS, END_OF_TURN, G4_END_OF_TURN}
+    ends = {tokenizer.eos_token, EOS, END_OF_TURN, G4_TURN_CLOSE}
     if pad is not None and pad not in ends and pad != tokenizer.bos_token:
         return []
     unused = sorted((i, t) for t, i in vocab.items() if t.startswith("<unused"))
