@@ -33,13 +33,25 @@ TEMPLATES = {
     # the module shape every in-tree plugin has (tests/test_plugin_shape.py keeps them equal)
     "package/detect.py.tmpl": "framework___NAME__/detect.py",
     "package/chat.py.tmpl": "framework___NAME__/chat.py",
+    "package/tools.py.tmpl": "framework___NAME__/tools.py",
+    "package/vocab.py.tmpl": "framework___NAME__/vocab.py",
+    "package/tokenizer.py.tmpl": "framework___NAME__/tokenizer.py",
     "package/checks.py.tmpl": "framework___NAME__/checks.py",
     "package/presets.py.tmpl": "framework___NAME__/presets.py",
+    "package/checkpoints.py.tmpl": "framework___NAME__/checkpoints.py",
     "package/rope.py.tmpl": "framework___NAME__/rope.py",
     "package/plugin.py.tmpl": "framework___NAME__/plugin.py",
-    "package/testing.py.tmpl": "framework___NAME__/testing.py",
+    # one test module per knowledge module, plus the core's contract
     "tests/test_contract.py.tmpl": "tests/test_contract.py",
+    "tests/test_detect.py.tmpl": "tests/test_detect.py",
     "tests/test_chat.py.tmpl": "tests/test_chat.py",
+    "tests/test_tools.py.tmpl": "tests/test_tools.py",
+    "tests/test_vocab.py.tmpl": "tests/test_vocab.py",
+    "tests/test_tokenizer.py.tmpl": "tests/test_tokenizer.py",
+    "tests/test_checks.py.tmpl": "tests/test_checks.py",
+    "tests/test_presets.py.tmpl": "tests/test_presets.py",
+    "tests/test_checkpoints.py.tmpl": "tests/test_checkpoints.py",
+    "tests/test_rope.py.tmpl": "tests/test_rope.py",
 }
 _LEFTOVER = re.compile(r"__[A-Z][A-Z_]*__")
 
