@@ -86,9 +86,9 @@ def slowest_imports(args: list[str], top: int) -> list[tuple[float, str]]:
 
 
 def demo_model(directory: Path) -> Path:
-    from framework_llama3.demo import provide
+    from framework_llama3.checkpoints import provide_demo_model
 
-    return Path(provide(directory).path)
+    return Path(provide_demo_model(directory).path)
 
 
 def main() -> None:

@@ -60,13 +60,13 @@ def main() -> None:
 
     from framework.data.collate import PackingCollator
     from framework.loss import chunked_causal_lm_loss
-    from framework_llama3.demo import provide
+    from framework_llama3.checkpoints import provide_demo_model
     from framework_llama3.tokenizer import build_llama3_tokenizer
 
     print(f"CPU flags: {' '.join(cpu_flags()) or 'none'}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(provide(Path(tmp) / "models").path)
+        model_dir = Path(provide_demo_model(Path(tmp) / "models").path)
         tokenizer = build_llama3_tokenizer("3")
         samples = [tokenize(r, tokenizer, CUTOFF) for r in generate(TRAIN_SAMPLES, seed=0)]
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")

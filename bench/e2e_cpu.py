@@ -377,10 +377,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="e2e-cpu-") as tmp:
         work = (args.workdir or Path(tmp)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        from framework_llama3.demo import provide
+        from framework_llama3.checkpoints import provide_demo_model
         from framework_llama3.tokenizer import build_llama3_tokenizer
 
-        model = Path(provide(work / "models").path)
+        model = Path(provide_demo_model(work / "models").path)
         train_records, held_out_records = generate(TRAIN_SAMPLES, seed=0), generate(HELD_OUT, seed=1)
         train_file, held_out_file = work / "train.jsonl", work / "held_out.jsonl"
         write_jsonl(train_file, train_records)

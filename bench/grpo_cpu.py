@@ -123,11 +123,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "plugins" / "llama3"))
-    from framework_llama3.demo import provide
+    from framework_llama3.checkpoints import provide_demo_model
 
     import platformdirs
 
-    model = Path(provide(Path(platformdirs.user_cache_dir("framework"))).path)
+    model = Path(provide_demo_model(Path(platformdirs.user_cache_dir("framework"))).path)
     work = Path(tempfile.mkdtemp(prefix="grpo-bench-"))
     data = work / "prompts.jsonl"
     write_data(data)

@@ -24,7 +24,7 @@ from framework.hookdata import (
     RopeDecision,
 )
 from framework.hookspecs import hookimpl
-from framework_llama3 import chat, checks, demo, detect, presets, rope
+from framework_llama3 import chat, checkpoints, checks, detect, presets, rope
 
 FRAMEWORK_HOOK_API = ">=1,<2"
 
@@ -51,7 +51,7 @@ def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
 
 @hookimpl
 def known_model_configs() -> dict[str, dict[str, Any]]:
-    return presets.known_model_configs()
+    return checkpoints.known_model_configs()
 
 
 @hookimpl
@@ -94,4 +94,4 @@ def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
 
 @hookimpl
 def provide_demo_model(cache_dir: Path) -> DemoModel:
-    return demo.provide(cache_dir)
+    return checkpoints.provide_demo_model(cache_dir)

@@ -1,7 +1,7 @@
 """Llama 3 defaults as data, each value with where it comes from.
 
-Hyperparameters per method and stage, the load settings, the LoRA targets and the config.json
-facts of Meta's published checkpoints (for planning without a download).
+Hyperparameters per method and stage, the load settings and the LoRA targets. The config.json
+facts of Meta's published checkpoints live in ``checkpoints``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 
 from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
-from framework_llama3.vocab import BOS_ID, EOM_ID, EOT_ID, END_OF_TEXT_ID, NATIVE_CONTEXT, VOCAB_SIZE
 
 # ── sources ───────────────────────────────────────────────────────────────────────────────
 SEED_LLAMA3 = ("shared/seeds/000_5a1c4f87ca98d43d.txt (5.1 Llama 3 / 3.1: LoRA lr 1e-4..5e-5, full 1e-5..5e-6, "
@@ -23,8 +22,6 @@ ZEPHYR_DPO = "https://github.com/huggingface/alignment-handbook/blob/main/recipe
 QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA appendix: lr 2e-4 for 7B/13B, 1e-4 for 33B/65B)"
 RSLORA = "https://arxiv.org/abs/2312.03732 (rsLoRA scales by alpha/sqrt(r)): alpha 8 keeps LoRA's 2 at r=16"
 TF_LLAMA3_DOC = "https://github.com/huggingface/transformers/blob/main/docs/source/en/model_doc/llama3.md"
-TF_CONVERTER = "https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/convert_llama_weights_to_hf.py"
-META_SKUS = "https://github.com/meta-llama/llama-models/blob/main/models/sku_list.py"
 
 # ── hyperparameters ───────────────────────────────────────────────────────────────────────
 Table = dict[str, tuple[Any, str]]
@@ -109,64 +106,3 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
         return LoraTargets(target_modules=TARGET_MODULES)
     return LoraTargets(target_modules=TARGET_MODULES, modules_to_save=EMBEDDING_MODULES,
                        ensure_weight_tying=bool(facts.tie_word_embeddings))
-
-
-# ── published checkpoints ─────────────────────────────────────────────────────────────────
-NOUS_COPY = "https://huggingface.co/NousResearch/Meta-Llama-3-8B/blob/main/config.json (ungated copy of Meta's file)"
-THUNDER = "https://github.com/kevinstephano/thunder_model_blocks llama/llama_3_8B_Instruct_config.py (config dump)"
-MLC = "https://github.com/mlc-ai/mlc-llm/blob/main/python/mlc_llm/model/model_preset.py"
-DERIVED = f"{META_SKUS} (dims) + {TF_CONVERTER} (eos, rope scaling, tying)"
-
-#: hub id -> (generation, instruct, hidden, intermediate, layers, heads, kv heads, explicit head_dim, source)
-CHECKPOINTS: dict[str, tuple[str, bool, int, int, int, int, int, int | None, str]] = {
-    "meta-llama/Meta-Llama-3-8B": ("3", False, 4096, 14336, 32, 32, 8, None, NOUS_COPY),
-    "meta-llama/Meta-Llama-3-8B-Instruct": ("3", True, 4096, 14336, 32, 32, 8, None, THUNDER),
-    "meta-llama/Meta-Llama-3-70B": ("3", False, 8192, 28672, 80, 64, 8, None, DERIVED),
-    "meta-llama/Meta-Llama-3-70B-Instruct": ("3", True, 8192, 28672, 80, 64, 8, None,
-                                             f"{DERIVED}; eos 128009 as in the 8B-Instruct config"),
-    "meta-llama/Llama-3.1-8B": ("3.1", False, 4096, 14336, 32, 32, 8, None, DERIVED),
-    "meta-llama/Llama-3.1-8B-Instruct": ("3.1", True, 4096, 14336, 32, 32, 8, None, f"{MLC} (llama3_1_8b)"),
-    "meta-llama/Llama-3.1-70B": ("3.1", False, 8192, 28672, 80, 64, 8, None, DERIVED),
-    "meta-llama/Llama-3.1-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None, DERIVED),
-    "meta-llama/Llama-3.3-70B-Instruct": ("3.1", True, 8192, 28672, 80, 64, 8, None,
-                                          f"{DERIVED}; 3.3 70B has the 3.1 70B architecture"),
-    "meta-llama/Llama-3.2-1B": ("3.2", False, 2048, 8192, 16, 32, 8, 64, DERIVED),
-    "meta-llama/Llama-3.2-1B-Instruct": ("3.2", True, 2048, 8192, 16, 32, 8, 64, f"{MLC} (llama3_2_1b)"),
-    "meta-llama/Llama-3.2-3B": ("3.2", False, 3072, 8192, 28, 24, 8, 128, DERIVED),
-    "meta-llama/Llama-3.2-3B-Instruct": ("3.2", True, 3072, 8192, 28, 24, 8, 128, f"{MLC} (llama3_2_3b)"),
-}
-
-
-def _eos(version: str, instruct: bool) -> int | list[int]:
-    if not instruct:
-        return END_OF_TEXT_ID
-    return EOT_ID if version == "3" else [END_OF_TEXT_ID, EOM_ID, EOT_ID]
-
-
-def _rope_scaling(version: str) -> dict[str, Any] | None:
-    if version == "3":
-        return None
-    return {"factor": 32.0 if version == "3.2" else 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-            "original_max_position_embeddings": NATIVE_CONTEXT["3"], "rope_type": "llama3"}
-
-
-def known_model_configs() -> dict[str, dict[str, Any]]:
-    """config.json of each published checkpoint; intermediate sizes follow the converter's
-    ``multiple_of * ceil(ffn_dim_multiplier * int(8 * dim / 3) / multiple_of)`` with Meta's SKU values."""
-    out: dict[str, dict[str, Any]] = {}
-    for hub_id, (version, instruct, hidden, inter, layers, heads, kv, head_dim, source) in CHECKPOINTS.items():
-        config: dict[str, Any] = {
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
-            "attention_dropout": 0.0, "hidden_act": "silu", "initializer_range": 0.02, "mlp_bias": False,
-            "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "torch_dtype": "bfloat16",
-            "use_cache": True, "vocab_size": VOCAB_SIZE, "bos_token_id": BOS_ID,
-            "eos_token_id": _eos(version, instruct),
-            "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-            "num_attention_heads": heads, "num_key_value_heads": kv,
-            "max_position_embeddings": NATIVE_CONTEXT[version], "rope_scaling": _rope_scaling(version),
-            "tie_word_embeddings": version == "3.2", "_source": source,
-        }
-        if head_dim is not None:
-            config["head_dim"] = head_dim
-        out[hub_id] = config
-    return out
