@@ -1,15 +1,24 @@
-"""Recognise Mistral checkpoints from config.json alone.
+"""Recognise Mistral checkpoints from config.json and the chat template shipped beside it.
 
 Every published Mistral generation is told apart by facts the other families never share:
 the vocabulary size (32000 sentencepiece v1, 32768 sentencepiece v3 with control tokens,
-131072 Tekken), the sliding window of 7B v0.1 and the expert count of Mixtral. Only the
-``mistral`` and ``mixtral`` model types are claimed: a Llama-2 config with a 32000 vocabulary
+131072 Tekken), the sliding window of 7B v0.1 and the expert count of Mixtral. Only Mistral's
+own model types (``MODEL_TYPES``) are claimed: a Llama-2 config with a 32000 vocabulary
 is ``model_type: llama`` and stays with whoever claims Llama.
 
 A ``mistral``/``mixtral`` config with another vocabulary (a fine-tune that added tokens, a
 later Tekken model such as Mistral-Small) is claimed with score 50 and the variant
 ``custom``: the architecture is known, the chat format is not, so the plugin renders with the
 checkpoint's own chat template (see ``chat.py``).
+
+The chat template shipped in the model directory is evidence too: config.json names the
+architecture, the shipped template names the chat format the weights were trained on. Every
+Mistral format is built from the ``[INST]``/``[/INST]`` control tokens (mistral-common
+``SpecialTokens``), so their presence confirms a Mistral format; a template without them
+belongs to a fine-tune that kept the architecture and changed the format (ChatML merges,
+Llama 3-style headers, Zephyr, DeepSeek distills): its own template must render the chat. The
+later markers tell the generations apart (``[SYSTEM_PROMPT]`` from tokenizer v7, ``[THINK]``
+from v13, ``[ARGS]``/``[CALL_ID]`` tool calls from v11).
 """
 
 from __future__ import annotations
@@ -18,7 +27,49 @@ from dataclasses import dataclass
 
 from framework.hookdata import MatchResult, ModelFacts
 
-from framework_mistral import evidence
+# ── the shipped chat template ─────────────────────────────────────────────────────────
+
+#: Markers of other chat formats, to name the one found (first match wins).
+FOREIGN = (
+    ("<|im_start|>", "ChatML (<|im_start|>)"),
+    ("<|start_header_id|>", "Llama 3 headers (<|start_header_id|>)"),
+    ("<|header_start|>", "Llama 4 headers (<|header_start|>)"),
+    ("<start_of_turn>", "Gemma turns (<start_of_turn>)"),
+    ("<｜User｜>", "DeepSeek (<｜User｜>)"),
+    ("<|user|>", "Zephyr/Phi (<|user|>)"),
+    ("### Instruction", "Alpaca (### Instruction)"),
+)
+
+
+@dataclass(frozen=True)
+class TemplateEvidence:
+    """A shipped template's verdict: is it a Mistral format, and which markers decided."""
+
+    mistral: bool
+    reason: str
+    system_prompt_tokens: bool = False  # [SYSTEM_PROMPT] (tokenizer v7 and later)
+    think_tokens: bool = False  # [THINK] (tokenizer v13 and later, Magistral 2507+)
+    args_tokens: bool = False  # [ARGS] tool calls (tokenizer v11 and later)
+
+
+def template_evidence(template: str | None) -> TemplateEvidence | None:
+    """The evidence of ``template``; None when the model directory ships no template."""
+    if not template:
+        return None
+    if "[INST]" in template:
+        markers = [m for m in ("[SYSTEM_PROMPT]", "[THINK]", "[ARGS]", "[TOOL_CALLS]") if m in template]
+        found = f" and {', '.join(markers)}" if markers else ""
+        return TemplateEvidence(
+            mistral=True, reason=f"chat template of the model directory: Mistral [INST] control tokens{found}",
+            system_prompt_tokens="[SYSTEM_PROMPT]" in template, think_tokens="[THINK]" in template,
+            args_tokens="[ARGS]" in template)
+    name = next((label for marker, label in FOREIGN if marker in template), "a format without [INST]")
+    return TemplateEvidence(
+        mistral=False, reason=f"chat template of the model directory: {name}, not a Mistral format: the shipped "
+        "template renders the chat, the architecture stays Mistral's")
+
+
+# ── config.json ───────────────────────────────────────────────────────────────────────
 
 MODEL_TYPES = ("mistral", "mixtral", "mistral3", "ministral3", "mistral4")
 
@@ -150,7 +201,7 @@ def _with_template(facts: ModelFacts, match: MatchResult) -> MatchResult:
     A Mistral architecture whose template has no ``[INST]`` (a ChatML or Llama 3-style
     fine-tune) stays claimed, with its score, for everything but chat: ``chat_format="shipped"``.
     """
-    found = evidence.read(facts.chat_template)
+    found = template_evidence(facts.chat_template)
     if found is None:
         return match
     update: dict[str, object] = {"reasons": (*match.reasons, found.reason)}
@@ -165,7 +216,7 @@ def _tekken_text(facts: ModelFacts, reasons: list[str], wrapper: bool) -> MatchR
     Configs of Small 3.1 and 3.2, or of Magistral and Small, are identical; the shipped template
     (``[THINK]``: Magistral, ``[CALL_ID]``: v11) decides, and for offline hub ids the name does.
     """
-    found = evidence.read(facts.chat_template)
+    found = template_evidence(facts.chat_template)
     name = facts.name_or_path.lower()
     if (found and found.mistral and found.think_tokens) or (not found and "magistral" in name):
         why = "chat template of the model directory: [THINK] reasoning tokens" if found else "name says Magistral"
@@ -184,7 +235,7 @@ def _text_type(facts: ModelFacts) -> str:
 
 
 def _ministral3(facts: ModelFacts, reasons: list[str]) -> MatchResult:
-    found = evidence.read(facts.chat_template)
+    found = template_evidence(facts.chat_template)
     reasoning = (found.think_tokens if found and found.mistral else "reasoning" in facts.name_or_path.lower())
     rope = facts.rope_scaling or {}
     reasons = [*reasons, f"YaRN factor {rope.get('factor')} over {rope.get('original_max_position_embeddings')}"]
@@ -231,5 +282,5 @@ def uses_shipped_template(facts: ModelFacts) -> bool:
     """The chat belongs to the model's own template (decided by selection, or recomputed)."""
     if facts.chat_format is not None:
         return facts.chat_format == "shipped"
-    found = evidence.read(facts.chat_template)
+    found = template_evidence(facts.chat_template)
     return found is not None and not found.mistral

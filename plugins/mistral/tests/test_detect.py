@@ -117,3 +117,26 @@ def test_the_shipped_template_tells_identical_configs_apart(official):
     assert plugin.match_model(facts_from_config(wrapped, "./my-sft", chat_template=reasoning)).variant == \
         "ministral3-reasoning"
     assert plugin.match_model(facts_from_config(wrapped, "./my-sft")).variant == "ministral3"
+
+
+@pytest.mark.parametrize("template,markers", [
+    ("mistral-common-generated/v7.jinja", (True, False, False)),
+    ("mistral-common-generated/v11.jinja", (True, False, True)),
+    ("mistral-common-generated/v13_think.jinja", (True, True, True)),
+    ("mistral-7b-instruct-v0.3.jinja", (False, False, False)),
+])
+def test_template_evidence_reads_the_generation_markers(official, template, markers):
+    """[SYSTEM_PROMPT] from v7, [ARGS] from v11, [THINK] from v13: the markers that split identical configs."""
+    from framework_mistral.detect import template_evidence
+
+    found = template_evidence(official.template(template))
+    assert found.mistral and (found.system_prompt_tokens, found.think_tokens, found.args_tokens) == markers
+
+
+def test_template_evidence_names_the_foreign_format(official):
+    from framework_mistral.detect import template_evidence
+
+    assert template_evidence(None) is None and template_evidence("") is None
+    found = template_evidence(official.template("qwen2-7b-instruct.jinja"))
+    assert not found.mistral and "ChatML (<|im_start|>)" in found.reason
+    assert "a format without [INST]" in template_evidence("{{ messages[0].content }}").reason
