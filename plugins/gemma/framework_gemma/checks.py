@@ -10,7 +10,7 @@ from typing import Any
 
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
-from framework_gemma import detect4
+from framework_gemma import detect
 from framework_gemma.vocab import (
     BOS,
     END_OF_TURN,
@@ -26,7 +26,7 @@ from framework_gemma.vocab import (
 
 def turn_tokens(facts: ModelFacts | None) -> tuple[str, str]:
     """(start, end) turn tokens of the generation."""
-    return (G4_TURN_OPEN, G4_TURN_CLOSE) if facts is not None and detect4.is_gemma4(facts) else \
+    return (G4_TURN_OPEN, G4_TURN_CLOSE) if facts is not None and detect.is_gemma4(facts) else \
         (START_OF_TURN, END_OF_TURN)
 
 SRC_BOS = "https://github.com/EleutherAI/lm-evaluation-harness/pull/1465"
@@ -161,7 +161,7 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 def check_model(model: Any, tokenizer: Any, facts: ModelFacts | None = None) -> list[Finding]:
     """Near-zero embedding rows of the format's control tokens (Gemma ties input and output rows)."""
     vocab = tokenizer.get_vocab()
-    tokens = G4_FORMAT_TOKENS if facts is not None and detect4.is_gemma4(facts) else FORMAT_TOKENS
+    tokens = G4_FORMAT_TOKENS if facts is not None and detect.is_gemma4(facts) else FORMAT_TOKENS
     finding = untrained_rows_finding(model, {t: vocab.get(t) for t in tokens}, source=SRC_UNTRAINED,
                                      advice="starting from the -it model or lora.train_embeddings=true also avoids it")
     return [finding] if finding is not None else []

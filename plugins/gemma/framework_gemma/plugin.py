@@ -22,7 +22,7 @@ from framework.hookdata import (
     RopeDecision,
 )
 from framework.hookspecs import hookimpl
-from framework_gemma import chat, chat4, checkpoints, checks, detect, detect4, presets, rope
+from framework_gemma import chat, chat4, checkpoints, checks, detect, presets, rope
 
 FRAMEWORK_HOOK_API = ">=1,<2"
 
@@ -62,8 +62,8 @@ def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions
                 tools: list[dict[str, Any]] | None) -> RenderedChat | None:
     if detect.uses_shipped_template(facts):
         return None
-    if detect4.is_gemma4(facts):
-        return chat4.render(messages, options, tokenizer, tools, detect4.prefills_empty_thought(facts))
+    if detect.is_gemma4(facts):
+        return chat4.render(messages, options, tokenizer, tools, detect.prefills_empty_thought(facts))
     return chat.render(messages, options, tokenizer, tools)
 
 
@@ -71,7 +71,7 @@ def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions
 def chat_features(facts: ModelFacts) -> ChatFeatures | None:
     if detect.uses_shipped_template(facts):
         return None
-    return chat4.FEATURES if detect4.is_gemma4(facts) else chat.FEATURES
+    return chat4.FEATURES if detect.is_gemma4(facts) else chat.FEATURES
 
 
 @hookimpl
@@ -79,7 +79,7 @@ def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
     if detect.uses_shipped_template(facts):
         return None
     vocab = tokenizer.get_vocab() if tokenizer is not None else None
-    if detect4.is_gemma4(facts):
+    if detect.is_gemma4(facts):
         return [t for t in chat4.STOP_TOKENS if vocab is None or t in vocab]
     return checks.stop_tokens(vocab)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
-from framework_gemma import detect4
+from framework_gemma import detect
 from framework_gemma.detect import generation, is_multimodal
 
 SOURCES: dict[str, str] = {
@@ -64,7 +64,7 @@ G4_LARGE = ("4-12B", "4-26B-A4B", "4-31B")
 
 def size_tier(facts: ModelFacts) -> str:
     if generation(facts) == "4":
-        return "10B-40B" if (facts.variant or detect4.size(facts)[0]) in G4_LARGE else "up to 10B"
+        return "10B-40B" if (facts.variant or detect.gemma4_size(facts)[0]) in G4_LARGE else "up to 10B"
     params = approx_parameters(facts)
     return "up to 10B" if params is None or params <= TIER_LIMIT else "10B-40B"
 
@@ -140,7 +140,7 @@ SRC_G4_FP16 = "https://github.com/unslothai/unsloth/pull/5092; https://github.co
 
 
 def _attention_gemma4(facts: ModelFacts) -> tuple[tuple[str, ...], list[str]]:
-    global_dim = detect4.text(facts).get("global_head_dim", 512)
+    global_dim = detect.language_model_config(facts).get("global_head_dim", 512)
     return ("sdpa", "eager"), [
         f"Gemma 4's global layers have head_dim {global_dim}: flash-attention supports at most 256, so SDPA "
         f"(eager as fallback) is the kernel ({SRC_G4_HEAD_DIM})",
@@ -221,10 +221,10 @@ def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
 def _gemma4_notes(facts: ModelFacts) -> list[str]:
     notes = ["final logits are soft-capped at 30 (final_logit_softcapping): the fused chunked loss applies the same "
              "cap, read from the language model's config of the wrapper too (tested: equal to the model's own loss)"]
-    if detect4.per_layer_input(facts):
+    if detect.per_layer_input(facts):
         notes.append("per-layer input embeddings (embed_tokens_per_layer and their projections) are left out of "
                      "LoRA; KV-shared layers reuse earlier keys/values and have no k_proj/v_proj of their own")
-    if detect4.is_moe(facts):
+    if detect.is_moe(facts):
         notes.append("mixture of experts: LoRA adapts the fused expert weights through peft target_parameters; "
                      "routers are never adapted")
     return notes
@@ -252,9 +252,9 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
     targets: tuple[str, ...] | str = WRAPPER_TARGETS if is_multimodal(facts) else TARGET_MODULES
     extra: dict[str, Any] = {}
     if generation(facts) == "4":
-        if detect4.per_layer_input(facts):
+        if detect.per_layer_input(facts):
             extra["exclude_modules"] = PLE_MODULES
-        if detect4.is_moe(facts):
+        if detect.is_moe(facts):
             extra["target_parameters"] = EXPERT_PARAMETERS
     if not train_embeddings:
         return LoraTargets(target_modules=targets, **extra)

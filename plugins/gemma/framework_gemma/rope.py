@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from framework.hookdata import ModelFacts, RopeDecision
-from framework_gemma.detect import generation, is_multimodal
+from framework_gemma.detect import generation, is_multimodal, language_model_config
 
 NATIVE_DEFAULT = {"1": 8192, "2": 8192, "3": 131072}
 #: The longest context of any Gemma release (Gemma 3 4B/12B/27B).
@@ -101,9 +101,7 @@ G4_NATIVE_DEFAULT = 131072
 
 
 def _decide_gemma4(facts: ModelFacts, target_length: int) -> RopeDecision:
-    from framework_gemma import detect4
-
-    native = int(detect4.text(facts).get("max_position_embeddings") or G4_NATIVE_DEFAULT)
+    native = int(language_model_config(facts).get("max_position_embeddings") or G4_NATIVE_DEFAULT)
     if target_length <= native:
         return RopeDecision(action="native", reason=f"{target_length} tokens fit the native context of {native}")
     return RopeDecision(action="refuse", reason=(
