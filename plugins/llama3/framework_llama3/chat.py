@@ -8,15 +8,10 @@ followed by the user's system message if there is one; the date is ``date_string
 options, else "26 Jul 2024" (3.1) or today's date (3.2, the template's ``strftime_now``).
 
 Tools (3.1/3.2 only; Llama 3.0's template has none), exactly as the official templates render them:
-
-* ``tools`` given: the system block starts with ``Environment: ipython``; the declarations
-  (``json.dumps(indent=4)`` each) go into the first user message with a fixed preamble, or into
-  the system block when the option ``tools_in_user_message`` is false.
-* an assistant tool call is ``{"name": "...", "parameters": {...}}`` followed by ``<|eot_id|>``;
-  with the 3.1 option ``builtin_tools`` (``Tools: brave_search, wolfram_alpha``) a built-in call is
-  ``<|python_tag|>name.call(k="v")`` and every call ends with ``<|eom_id|>`` (the template's ipython mode).
-* a tool result is an ``ipython`` turn whose content is JSON-encoded (the template's ``tojson``:
-  a string result appears in quotes), never trained.
+the declarations go into the first user message (or the system block), an assistant tool call is
+its own trained turn ending in ``<|eot_id|>`` (``<|eom_id|>`` under ``builtin_tools``), a tool result
+is an ``ipython`` turn, never trained. ``tools`` writes declarations, calls and results in the
+family's syntax; this module places them in the turns.
 
 What the template cannot show is refused, never dropped: two calls in one assistant turn (the
 template raises "This model only supports single tool-calls at once!"), text beside a call (the
@@ -26,28 +21,28 @@ template prints only the call), reasoning (Llama 3 has no thinking format).
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
 
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 from framework_llama3.detect import variant_of
-from framework_llama3.vocab import BOS, END_HEADER, EOM, EOT, PYTHON_TAG, START_HEADER
+from framework_llama3.tools import (
+    ENVIRONMENT,
+    TOOLS_IN_SYSTEM,
+    TOOLS_IN_USER,
+    builtin_line,
+    call_text,
+    declarations,
+    result_text,
+)
+from framework_llama3.vocab import BOS, END_HEADER, EOM, EOT, START_HEADER
 
 #: Default ``date_string`` of the Llama 3.1 template.
 DATE_3_1 = "26 Jul 2024"
 #: ``strftime_now`` format of the Llama 3.2 template.
 DATE_FORMAT_3_2 = "%d %b %Y"
 KNOWLEDGE_CUTOFF = "Cutting Knowledge Date: December 2023\n"
-ENVIRONMENT = "Environment: ipython\n"
 ROLES_3_0 = ("system", "user", "assistant")
-#: The tool preambles of the 3.1/3.2 templates, verbatim.
-JSON_FORMAT = ('Respond in the format {"name": function name, "parameters": dictionary of argument name and its '
-               'value}.Do not use variables.\n\n')
-TOOLS_IN_SYSTEM = ("You have access to the following functions. To call a function, please respond with JSON for a "
-                   "function call." + JSON_FORMAT)
-TOOLS_IN_USER = ("Given the following functions, please respond with a JSON for a function call with its proper "
-                 "arguments that best answers the given prompt.\n\n" + JSON_FORMAT)
 
 
 def header(role: str) -> str:
@@ -98,29 +93,16 @@ def _refuse(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, 
                             "call", hint="put the text in its own assistant turn or remove it")
 
 
-def _call_text(call: dict[str, Any], builtin: list[str] | None) -> str:
-    function = call["function"]
-    name, arguments = function["name"], function.get("arguments") or {}
-    if builtin is not None and name in builtin:
-        if not all(isinstance(value, str) for value in arguments.values()):
-            raise DataError(f"built-in tool call {name!r} has a non-string argument; the Llama 3.1 template writes "
-                            'built-in calls as name.call(key="value") with string values only',
-                            hint="give every argument of a built-in tool call as a string")
-        args = ", ".join(f'{key}="{value}"' for key, value in arguments.items())
-        return f"{PYTHON_TAG}{name}.call({args})"
-    return '{"name": "' + name + '", "parameters": ' + json.dumps(arguments, ensure_ascii=False) + "}"
-
-
 def _turn(message: dict[str, Any], index: int, builtin: list[str] | None, bos: str) -> list[Segment]:
     """One message: header, content, end of turn; assistant text or call + end carry loss."""
     role = message["role"]
     if message.get("tool_calls"):
         end = EOM if builtin is not None else EOT
         return [Segment(bos + header("assistant")),
-                Segment(_call_text(message["tool_calls"][0], builtin), True, index, True, "tool_call"),
+                Segment(call_text(message["tool_calls"][0], builtin), True, index, True, "tool_call"),
                 Segment(end, True, index, kind="tool_call")]
     if role == "tool":
-        content = json.dumps(message["content"], ensure_ascii=False)
+        content = result_text(message["content"])
         return [Segment(bos + header("ipython")), Segment(content, False, index, True, "tool_result"),
                 Segment(EOT, kind="tool_result")]
     trained = role == "assistant"
@@ -136,20 +118,15 @@ def _system_block(messages: list[dict[str, Any]], variant: str, options: ChatOpt
     if builtin is not None or tools is not None:
         opening += ENVIRONMENT
     if builtin is not None:
-        opening += "Tools: " + ", ".join(t for t in builtin if t != "code_interpreter") + "\n\n"
+        opening += builtin_line(builtin)
     segments = [Segment(f"{opening}{KNOWLEDGE_CUTOFF}Today Date: {date_string(variant, options)}\n\n")]
     if tools is not None and not in_user:
-        segments += [Segment(TOOLS_IN_SYSTEM), *_declarations(tools)]
+        segments += [Segment(TOOLS_IN_SYSTEM), *declarations(tools)]
     consumed = 0
     if messages and messages[0]["role"] == "system":
         segments.append(Segment(messages[0]["content"].strip(), message_index=0, from_data=True))
         consumed = 1
     return [*segments, Segment(EOT)], consumed
-
-
-def _declarations(tools: list[dict[str, Any]]) -> list[Segment]:
-    return [Segment(json.dumps(t, ensure_ascii=False, indent=4) + "\n\n", from_data=True, kind="tools")
-            for t in tools]
 
 
 def _tools_in_first_user(messages: list[dict[str, Any]], first: int, tools: list[dict[str, Any]]) -> list[Segment]:
@@ -162,7 +139,7 @@ def _tools_in_first_user(messages: list[dict[str, Any]], first: int, tools: list
         raise DataError(f"message {first} is {message['role']!r}, but the Llama 3.1 template puts tool "
                         "declarations in the first message and renders it as a user turn",
                         hint="start the conversation (after the system message) with a user message")
-    return [Segment(header("user") + TOOLS_IN_USER), *_declarations(tools),
+    return [Segment(header("user") + TOOLS_IN_USER), *declarations(tools),
             Segment(message["content"].strip(), message_index=first, from_data=True), Segment(EOT)]
 
 

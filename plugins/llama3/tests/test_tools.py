@@ -10,7 +10,7 @@ import pytest
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.errors import DataError
 from framework.hookdata import ChatOptions
-from framework_llama3 import plugin
+from framework_llama3 import plugin, tools
 
 CONFIG_OF = {"3": "Meta-Llama-3-8B-Instruct", "3.1": "Llama-3.1-8B-Instruct", "3.2": "Llama-3.2-3B-Instruct"}
 DATE = "02 Jan 2025"
@@ -145,3 +145,20 @@ def test_what_the_template_cannot_show_is_refused(messages: list[dict[str, Any]]
     if match in ("2 tool calls", "non-string argument"):  # the official template refuses it too
         with pytest.raises(Exception, match="single tool-calls|str|int"):
             official(tok31, official_template("3.1"), messages, False, **kwargs)
+
+
+def test_tool_syntax_helpers_write_what_the_official_template_writes(tok31: Any, official_template: Any) -> None:
+    """The helpers ``chat`` places in the turns, each found verbatim in the official 3.1 rendering."""
+    builtin = OPTIONS["builtin"]["builtin_tools"]
+    messages = [{"role": "user", "content": "Search, then weather"}, call("brave_search", query="北京 \"天气\""),
+                result("晴"), call("get_weather", city="北京"), result('{"温度": 20}')]
+    expected = official(tok31, official_template("3.1"), messages, False, builtin_tools=builtin)
+    search, weather = (tools.call_text(m["tool_calls"][0], builtin) for m in (messages[1], messages[3]))
+    assert search == '<|python_tag|>brave_search.call(query="北京 "天气"")'  # no escaping, as the template
+    assert weather == '{"name": "get_weather", "parameters": {"city": "北京"}}'
+    assert f"{search}<|eom_id|>" in expected and f"{weather}<|eom_id|>" in expected
+    assert tools.result_text("晴") == '"晴"' and '\n\n"晴"<|eot_id|>' in expected
+    assert tools.result_text('{"温度": 20}') == '"{\\"温度\\": 20}"' and tools.result_text('{"温度": 20}') in expected
+    line = tools.builtin_line(builtin)  # code_interpreter switches ipython mode on but is not listed
+    assert line == "Tools: brave_search, wolfram_alpha\n\n" and line in expected
+    assert all(d.text in expected and d.kind == "tools" for d in tools.declarations(TOOLS))
