@@ -1,7 +1,8 @@
-"""The Mistral ``[INST]`` chat formats, rendered as segments.
+"""The Mistral ``[INST]`` chat formats of every generation, rendered as segments.
 
-Four official Hugging Face templates exist and differ only in whitespace and in where the
-system prompt goes (families.md 3.B; mistral-common is the ground truth behind them,
+The sentencepiece and NeMo formats first. Four official Hugging Face templates exist and
+differ only in whitespace and in where the system prompt goes (families.md 3.B;
+mistral-common is the ground truth behind them,
 https://github.com/mistralai/cookbook/blob/main/concept-deep-dive/tokenization/chat_templates.md):
 
 * ``v1`` (7B v0.1/v0.2, Mixtral 8x7B; current Hub template):
@@ -25,6 +26,32 @@ prompt goes into the last *user* message, which for an inference prompt (ending 
 message) is exactly what the Hub template renders, and for a training sample keeps the
 prompt where inference will put it. ``system_placement="template"`` reproduces the Hub
 template character for character, dropping included.
+
+Then the ``[SYSTEM_PROMPT]`` formats of tokenizers v7, v11 and v13 (Tekken), as
+mistral-common encodes them (``render_v7``). Used by Mistral Small 3.1 (v7), Small 3.2 /
+Magistral Small / Devstral Small 1.x (v11) and Ministral 3 / Magistral 1.2 / Devstral 2
+(v13). mistral-common's ``InstructTokenizerV7`` and
+its subclasses are the ground truth (the Hub templates are missing or wrong for several of
+these models: see the README's departures table). Differences between the versions:
+
+=====================  =================================  ============================  ===========
+                       v7                                 v11                           v13
+=====================  =================================  ============================  ===========
+[AVAILABLE_TOOLS]      before the last user message       before the last user message  before the first
+tool call              ``[TOOL_CALLS][{"name", "arguments",  ``[TOOL_CALLS]name[CALL_ID]  ``[TOOL_CALLS]name
+                       "id"}]`` (one JSON list)           id[ARGS]{...}`` per call      [ARGS]{...}``
+tool result            ``[TOOL_RESULTS]id[TOOL_CONTENT]   as v7                         ``[TOOL_RESULTS]
+                       content[/TOOL_RESULTS]``                                         content[/TOOL_RESULTS]``
+reasoning              refused                            refused                       ``[THINK]...[/THINK]``
+=====================  =================================  ============================  ===========
+
+System messages are ``[SYSTEM_PROMPT]...[/SYSTEM_PROMPT]`` where they stand; an assistant turn
+is its reasoning, its text (right-stripped of spaces when it has no reasoning, as
+``_encode_normal_content_assistant_message`` does), its tool calls and ``</s>``, all trained.
+Tekken has no dummy prefix, so no space follows a control token.
+
+Tool declarations, calls and results are serialised by ``tools.py``; ``stop_tokens`` and
+``features`` say how a turn ends and what each format can carry.
 """
 
 from __future__ import annotations
@@ -34,7 +61,6 @@ from typing import Any
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 
-from framework_mistral import chat_v7
 from framework_mistral import tools as tool_json
 from framework_mistral.detect import uses_shipped_template, variant_of
 
@@ -178,37 +204,6 @@ def _no_reasoning(messages: list[dict[str, Any]]) -> None:
                             hint="drop reasoning_content, or train a reasoning Mistral (Magistral, Ministral 3)")
 
 
-def _available_tools(tools: list[dict[str, Any]], space: str) -> list[Segment]:
-    return [Segment("[AVAILABLE_TOOLS]", kind="tools"),
-            Segment(space + tool_json.dumps(tool_json.declarations(tools)), from_data=True, kind="tools"),
-            Segment("[/AVAILABLE_TOOLS]", kind="tools")]
-
-
-def _tool_calls(message: dict[str, Any], index: int, last: bool, space: str, eos: str) -> list[Segment]:
-    """``[TOOL_CALLS]`` and the calls' JSON list (InstructTokenizerV3), trained with the closing eos."""
-    if str(message.get("content") or "").strip():
-        raise DataError("mistral-common cannot encode an assistant message with both text and tool_calls "
-                        "in v3 tokenizers", where=f"message {index} (role 'assistant')",
-                        hint="put the text in the final answer after the tool results, or drop it")
-    calls = tool_json.v3_calls(message, index, last)
-    return [Segment("[TOOL_CALLS]", trainable=True, message_index=index, kind="tool_call"),
-            Segment(space + calls, trainable=True, message_index=index, from_data=True, kind="tool_call"),
-            Segment(eos, trainable=True, message_index=index, kind="tool_call")]
-
-
-def _tool_result(message: dict[str, Any], index: int, space: str) -> list[Segment]:
-    """``[TOOL_RESULTS]`` with mistral-common's ``{"content": ..., "call_id": ...}`` JSON; never trained.
-
-    The Hub templates paste the content unquoted (``{"content": sunny, ...}``, not JSON for
-    plain text); mistral-common parses JSON content and quotes the rest. The two agree on
-    JSON objects; this follows mistral-common.
-    """
-    return [Segment("[TOOL_RESULTS]", message_index=index, kind="tool_result"),
-            Segment(space + tool_json.v3_result(message, index), message_index=index, from_data=True,
-                    kind="tool_result"),
-            Segment("[/TOOL_RESULTS]", message_index=index, kind="tool_result")]
-
-
 def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, last_user: bool,
                tools: list[dict[str, Any]] | None) -> list[Segment]:
     system, start = _split_system(messages)
@@ -223,17 +218,116 @@ def _render_v3(messages: list[dict[str, Any]], bos: str, eos: str, fmt: str, las
         content = message.get("content", "")
         if role == "user":
             if index == tools_at:
-                segments += _available_tools(tools or [], space)
+                segments += tool_json.available_tools_segments(tools or [], space)
             segments += _user(str(content), index, fmt, system if index == system_at else None, 0)
         elif role == "assistant" and message.get("tool_calls"):
-            segments += _tool_calls(message, index, index == len(messages) - 1, space, eos)
+            segments += tool_json.v3_call_segments(message, index, index == len(messages) - 1, space, eos)
         elif role == "assistant":
             reply = str(content).strip() if fmt == "v3" else str(content)
             segments += _reply(reply, index, space, eos)
         elif role in ("tool", "tool_results"):
-            segments += _tool_result(message, index, space)
+            segments += tool_json.v3_result_segments(message, index, space)
         else:
             raise _fail(ROLES, index, role, "drop or convert messages of other roles")
+    return segments
+
+
+# ── Tekken v7, v11, v13: [SYSTEM_PROMPT] formats ─────────────────────────────────────────
+
+V7_FORMATS = ("v7", "v11", "v13")
+V7_ORDER = ("mistral-common: after the optional system messages, user and assistant turns alternate "
+            "(tool results follow calls)")
+
+#: The default system prompt of the reasoning models (Magistral Small 1.1+, Ministral 3 Reasoning):
+#: the Hub template of mistralai/Ministral-3-14B-Reasoning-2512 inserts it when a conversation has
+#: no system message, and the Magistral model cards ask for it. Three chunks: text, think, text.
+REASONING_SYSTEM = (
+    "# HOW YOU SHOULD THINK AND ANSWER\n\nFirst draft your thinking process (inner monologue) until you arrive at a "
+    "response. Format your response using Markdown, and use LaTeX for any mathematical equations. Write both your "
+    "thoughts and the response in the same language as the input.\n\nYour thinking process must follow the template "
+    "below:",
+    "Your thoughts or/and draft, like working through an exercise on scratch paper. Be as casual and as long as you "
+    "want until you are confident to generate the response to the user.",
+    "Here, provide a self-contained response.",
+)
+
+
+def _refuse(message: str, index: int, role: Any, hint: str) -> DataError:
+    return DataError(message, where=f"message {index} (role {role!r})", hint=hint)
+
+
+def _check_v7_order(messages: list[dict[str, Any]]) -> None:
+    """mistral-common's validator: start with user/system; roles in an order the tokenizer knows."""
+    allowed = {None: {"user", "system"}, "system": {"user", "assistant", "system"},
+               "user": {"assistant", "system"}, "assistant": {"user", "tool"},
+               "tool": {"assistant", "tool", "user"}}
+    previous = None
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role not in allowed.get(previous, set()):
+            raise _refuse(f"{role!r} after {previous or 'the start'} is not a Mistral conversation", index, role,
+                          "merge consecutive messages of one role; " + V7_ORDER)
+        previous = role
+
+
+def _v7_system(text: str, index: int | None) -> list[Segment]:
+    return [Segment("[SYSTEM_PROMPT]"), Segment(text, message_index=index, from_data=index is not None),
+            Segment("[/SYSTEM_PROMPT]")]
+
+
+def default_system() -> list[Segment]:
+    """The reasoning models' default system prompt, its middle part a closed think chunk."""
+    first, think, last = REASONING_SYSTEM
+    return [Segment("[SYSTEM_PROMPT]"), Segment(first), Segment("[THINK]"), Segment(think), Segment("[/THINK]"),
+            Segment(last), Segment("[/SYSTEM_PROMPT]")]
+
+
+def _v7_assistant(fmt: str, message: dict[str, Any], index: int, last: bool, eos: str) -> list[Segment]:
+    reasoning = message.get("reasoning_content") or ""
+    content = str(message.get("content") or "")
+    calls = message.get("tool_calls") or []
+    if not (reasoning or content or calls):
+        raise _refuse("an assistant message needs content, reasoning or tool calls", index, "assistant",
+                      "drop the empty turn")
+    out: list[Segment] = []
+    if reasoning:
+        if fmt != "v13":
+            raise _refuse(f"tokenizer {fmt} has no [THINK] tokens (reasoning arrived with v13)", index, "assistant",
+                          "drop reasoning_content for this model, or train a reasoning Mistral (Magistral 1.2, "
+                          "Ministral 3 Reasoning)")
+        out += [Segment("[THINK]", True, index, kind="reasoning"),
+                Segment(reasoning, True, index, from_data=True, kind="reasoning"),
+                Segment("[/THINK]", True, index, kind="reasoning")]
+    text = content if reasoning else content.rstrip(" ")
+    if text:
+        out.append(Segment(text, True, index, from_data=True))
+    if calls:
+        out += tool_json.v7_call_segments(fmt, message, index, last)
+    return [*out, Segment(eos, True, index)]
+
+
+def render_v7(fmt: str, messages: list[dict[str, Any]], bos: str, eos: str, tools: list[dict[str, Any]] | None,
+              reasoning_default_system: bool) -> list[Segment]:
+    """Segments of a conversation in format ``fmt`` (v7, v11, v13); see the module docstring."""
+    _check_v7_order(messages)
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    tools_at = (users[0] if fmt == "v13" else users[-1]) if users and tools else None
+    segments = [Segment(bos)]
+    if reasoning_default_system and not any(m.get("role") == "system" for m in messages):
+        segments += default_system()
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role == "system":
+            segments += _v7_system(str(message.get("content", "")), index)
+        elif role == "user":
+            if index == tools_at:
+                segments += tool_json.available_tools_segments(tools or [], "")
+            segments += [Segment("[INST]"), Segment(str(message.get("content", "")), message_index=index,
+                                                     from_data=True), Segment("[/INST]")]
+        elif role == "assistant":
+            segments += _v7_assistant(fmt, message, index, index == len(messages) - 1, eos)
+        elif role == "tool":
+            segments += tool_json.v7_result_segments(fmt, message, index)
     return segments
 
 
@@ -253,13 +347,13 @@ def render(
     if placement not in ("template", "last_user"):
         raise DataError(f"unknown system_placement {placement!r}", where="chat options",
                         hint="use 'last_user' (mistral-common, default) or 'template' (the Hub template)")
-    if fmt not in chat_v7.FORMATS:
+    if fmt not in V7_FORMATS:
         _no_reasoning(messages)
     if fmt == "v1":
         _no_tools(messages, tools)
-    if fmt in chat_v7.FORMATS:
+    if fmt in V7_FORMATS:
         default_system = bool(options.get("default_system_prompt", variant_of(facts).reasoning))
-        segments = chat_v7.render(fmt, messages, bos, eos, tools, default_system)
+        segments = render_v7(fmt, messages, bos, eos, tools, default_system)
         return RenderedChat(tuple(s for s in segments if s.text))
     if fmt == "v1" and options.get("legacy_template", False):
         segments = _render_legacy(messages, bos, eos, mixtral=variant_of(facts).name.startswith("mixtral"))
@@ -282,7 +376,7 @@ def features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
         return None
     if fmt == "v1":
         return ChatFeatures(notes=("sentencepiece v1 has no tool or reasoning tokens",))
-    if fmt in chat_v7.FORMATS:
+    if fmt in V7_FORMATS:
         reasoning = variant_of(facts).reasoning
         return ChatFeatures(tools=True, reasoning=reasoning, notes=(
             f"Tekken {fmt} as mistral-common encodes it: [SYSTEM_PROMPT], [AVAILABLE_TOOLS], [TOOL_CALLS], "

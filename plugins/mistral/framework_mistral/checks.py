@@ -12,7 +12,7 @@ from typing import Any
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import ChatOptions, Finding, Fix, ModelFacts
 
-from framework_mistral import chat, chat_v7
+from framework_mistral import chat
 from framework_mistral.detect import variant_of
 
 SRC_PAD = "https://github.com/huggingface/trl/issues/976"
@@ -119,7 +119,7 @@ def control_tokens(facts: ModelFacts, tokenizer: Any) -> tuple[str, ...]:
     fmt = chat.chat_format(facts, tokenizer)
     if fmt in ("v3", "tekken"):
         return ("[INST]", "[/INST]")
-    if fmt in chat_v7.FORMATS:
+    if fmt in chat.V7_FORMATS:
         think = ("[THINK]", "[/THINK]") if variant_of(facts).reasoning else ()
         return ("[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", *think)
     return ()

@@ -14,7 +14,7 @@ from framework.chat import tokenize_chat
 from framework.errors import DataError
 from framework.facts import facts_from_config
 from framework.hookdata import ChatOptions
-from framework_mistral import chat_v7, plugin
+from framework_mistral import chat, plugin
 
 from .conftest import mistral_common_request
 from .test_tools import TIME, WEATHER, call, trained_runs
@@ -61,7 +61,7 @@ CASES = [(SMALL31, "plain", PLAIN, None), (SMALL31, "tools", TOOLS, [WEATHER, TI
 
 def default_system_message() -> dict:
     """The reasoning models' default system prompt as mistral-common chunks: text, closed think, text."""
-    first, think, last = chat_v7.REASONING_SYSTEM
+    first, think, last = chat.REASONING_SYSTEM
     return {"role": "system", "content": [{"type": "text", "text": first},
                                           {"type": "thinking", "thinking": think, "closed": True},
                                           {"type": "text", "text": last}]}
