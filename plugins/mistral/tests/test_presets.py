@@ -1,4 +1,4 @@
-"""Hyperparameter defaults, LoRA targets on real tiny models, load settings, known configs."""
+"""Hyperparameter defaults, LoRA targets on real tiny models, load settings."""
 
 from __future__ import annotations
 
@@ -110,34 +110,3 @@ def test_load_settings_notes(facts_v01, facts_v03, facts_nemo, facts_mixtral):
     assert any("head_dim 128 != hidden/heads 160" in n for n in nemo) and any("16384" in n for n in nemo)
     assert any("router" in n for n in plugin.model_load_settings(facts_mixtral, CPU).notes)
     assert plugin.model_load_settings(facts_v03, CPU).forbidden_dtypes == ()
-
-
-def test_known_configs_are_selected_with_the_right_variant():
-    expected = {"mistralai/Mistral-7B-v0.1": "v0.1", "mistralai/Mistral-7B-Instruct-v0.1": "v0.1",
-                "mistralai/Mistral-7B-Instruct-v0.2": "v0.2", "mistralai/Mistral-7B-v0.3": "v0.3",
-                "mistralai/Mistral-7B-Instruct-v0.3": "v0.3", "mistralai/Mistral-Nemo-Base-2407": "nemo",
-                "mistralai/Mistral-Nemo-Instruct-2407": "nemo", "mistralai/Mixtral-8x7B-v0.1": "mixtral",
-                "mistralai/Mixtral-8x7B-Instruct-v0.1": "mixtral",
-                "mistralai/Mistral-Small-3.1-24B-Instruct-2503": "small3",
-                "mistralai/Mistral-Small-3.2-24B-Instruct-2506": "small3-v11",
-                "mistralai/Magistral-Small-2507": "magistral",
-                "mistralai/Ministral-3-14B-Reasoning-2512": "ministral3-reasoning",
-                "mistralai/Mistral-Small-4-119B-2603": "small4"}
-    known = plugin.known_model_configs()
-    assert set(known) == set(expected)
-    for hub_id, config in known.items():
-        assert config["_source"]
-        assert plugin.match_model(facts_from_config(config, hub_id)).variant == expected[hub_id], hub_id
-
-
-def test_known_configs_agree_with_the_official_copies(official):
-    known = plugin.known_model_configs()
-    for hub_id, name in (("mistralai/Mistral-7B-v0.1", "Mistral-7B-v0.1.config.json"),
-                         ("mistralai/Mistral-7B-v0.3", "Mistral-7B-v0.3.config.json"),
-                         ("mistralai/Mistral-Nemo-Base-2407", "Mistral-Nemo-Base-2407.config.json"),
-                         ("mistralai/Mixtral-8x7B-v0.1", "Mixtral-8x7B-v0.1.config.json")):
-        reference = official.config(name)
-        ours = known[hub_id]
-        for key, value in ours.items():
-            if key != "_source" and key in reference:
-                assert reference[key] == value, (hub_id, key)
