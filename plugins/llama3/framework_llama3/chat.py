@@ -13,6 +13,9 @@ its own trained turn ending in ``<|eot_id|>`` (``<|eom_id|>`` under ``builtin_to
 is an ``ipython`` turn, never trained. ``tools`` writes declarations, calls and results in the
 family's syntax; this module places them in the turns.
 
+A turn ends with ``<|eot_id|>``; from 3.1 on ``<|eom_id|>`` ends a call that waits for a tool
+result: both are the format's stop tokens (``stop_tokens``).
+
 What the template cannot show is refused, never dropped: two calls in one assistant turn (the
 template raises "This model only supports single tool-calls at once!"), text beside a call (the
 template prints only the call), reasoning (Llama 3 has no thinking format).
@@ -58,6 +61,19 @@ def features(facts: ModelFacts) -> ChatFeatures:
         "tools: Environment: ipython, declarations in the first user message (tools_in_user_message), "
         "JSON calls ending in <|eot_id|> (<|eom_id|> under builtin_tools), results as ipython turns",
         "reasoning: Llama 3 has no thinking format"))
+
+
+def stop_tokens(facts: ModelFacts, vocab: dict[str, int] | None) -> list[str]:
+    """End-of-turn tokens of the format: ``<|eot_id|>``, plus ``<|eom_id|>`` from 3.1 on.
+
+    None of a vocabulary that lacks them (a 3.0 vocabulary has no ``<|eom_id|>``), none when the
+    shipped template is another format (the core reads its end token from that template).
+    """
+    if facts.chat_format == "shipped":
+        return []
+    variant = facts.variant or variant_of(facts)[0]
+    wanted = [EOT] if variant == "3" else [EOT, EOM]
+    return [t for t in wanted if vocab is None or t in vocab]
 
 
 def date_string(variant: str, options: ChatOptions) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
-from framework_llama3.detect import variant_of
-from framework_llama3.vocab import BOS, EOM, EOT, END_OF_TEXT, FINETUNE_PAD, FORMAT_TOKENS
+from framework_llama3.chat import stop_tokens
+from framework_llama3.vocab import BOS, EOT, END_OF_TEXT, FINETUNE_PAD, FORMAT_TOKENS
 
 SRC_EOT = "https://github.com/vllm-project/vllm/issues/4180"
 SRC_PAD = "https://github.com/huggingface/transformers/issues/23530"
@@ -24,15 +24,6 @@ SRC_CJK = ("shared/seeds/000_5a1c4f87ca98d43d.txt (5.1: Llama 3 tokenizer effici
 CJK_SHARE = 0.3
 #: Reserved control token used as pad where no dedicated one exists (Llama 3.0).
 RESERVED_PAD = "<|reserved_special_token_0|>"
-
-
-def stop_tokens(facts: ModelFacts, vocab: dict[str, int] | None) -> list[str]:
-    """End-of-turn tokens of the format: ``<|eot_id|>``, plus ``<|eom_id|>`` from 3.1 on."""
-    if facts.chat_format == "shipped":
-        return []
-    variant = facts.variant or variant_of(facts)[0]
-    wanted = [EOT] if variant == "3" else [EOT, EOM]
-    return [t for t in wanted if vocab is None or t in vocab]
 
 
 # ── tokenizer ─────────────────────────────────────────────────────────────────────────────
@@ -123,7 +114,10 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 # ── model ─────────────────────────────────────────────────────────────────────────────────
 
 
-def check_model(model: Any, tokenizer: Any) -> list[Finding]:
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+    """Untrained rows of the format's control tokens; nothing when the shipped template is another format."""
+    if facts.chat_format == "shipped":
+        return []
     vocab = tokenizer.get_vocab()
     finding = untrained_rows_finding(model, {t: vocab.get(t) for t in FORMAT_TOKENS}, source=SRC_UNTRAINED,
                                      advice="pitfall L4: starting from the Instruct model or lora.train_embeddings=true also avoids it")

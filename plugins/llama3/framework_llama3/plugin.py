@@ -1,7 +1,9 @@
-"""Hook implementations of the llama3 plugin: thin calls into the modules that hold the knowledge.
+"""Hook implementations of the llama3 plugin: one-line calls into the modules that hold the knowledge.
 
-Loaded through the ``framework`` entry point ``llama3``. Heavy libraries (torch, transformers)
-are imported inside the modules' functions, never at import time.
+Loaded through the ``framework`` entry point ``llama3``. Every hook takes the hookspec's full
+parameter list (``framework.hookspecs``), so a diff between two family plugins shows only which
+module answers. Heavy libraries (torch, transformers) are imported inside the modules'
+functions, never at import time.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def match_model(facts: ModelFacts) -> MatchResult | None:
 
 
 @hookimpl
-def model_load_settings(hardware: HardwareFacts) -> LoadSettings:
+def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
     return presets.load_settings(hardware)
 
 
@@ -60,36 +62,34 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(
-    facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
-    tools: list[dict[str, Any]] | None,
-) -> RenderedChat:
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None) -> RenderedChat:
     return chat.render(facts, messages, options, tokenizer, tools)
 
 
 @hookimpl
-def chat_features(facts: ModelFacts) -> ChatFeatures:
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures:
     return chat.features(facts)
 
 
 @hookimpl
 def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
-    return checks.stop_tokens(facts, tokenizer.get_vocab() if tokenizer is not None else None)
+    return chat.stop_tokens(facts, tokenizer.get_vocab() if tokenizer is not None else None)
 
 
 @hookimpl
-def check_data(tokenizer: Any, texts: list[str]) -> list[Finding]:
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
     return checks.check_data(tokenizer, texts)
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
     return presets.lora_targets(facts, train_embeddings)
 
 
 @hookimpl
 def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
-    return [] if facts.chat_format == "shipped" else checks.check_model(model, tokenizer)
+    return checks.check_model(facts, model, tokenizer)
 
 
 @hookimpl

@@ -129,11 +129,12 @@ def test_untrained_format_rows_are_found_and_reinitialised(tiny_model: Any, tok3
 # ── data ──────────────────────────────────────────────────────────────────────────────────
 
 
-def test_cjk_heavy_data_gets_family_advice(tok3: Any) -> None:
+def test_cjk_heavy_data_gets_family_advice(tok3: Any, facts_for: Any) -> None:
     chinese = ["量子纠缠是指两个粒子的状态相互关联，即使相距遥远。", "请用中文回答下面的问题，并给出理由。"] * 5
     english = ["The quick brown fox jumps over the lazy dog."] * 10
-    finding = by_code(plugin.check_data(tok3, chinese + english[:2]))["cjk-heavy-data"]
+    facts = facts_for("Meta-Llama-3-8B", "3")
+    finding = by_code(plugin.check_data(facts, tok3, chinese + english[:2]))["cjk-heavy-data"]
     assert finding.severity == "warning" and "Qwen" in finding.message and "cutoff_len" in finding.message
-    assert plugin.check_data(tok3, english + chinese[:1]) == []
-    assert plugin.check_data(tok3, []) == []
+    assert plugin.check_data(facts, tok3, english + chinese[:1]) == []
+    assert plugin.check_data(facts, tok3, []) == []
 

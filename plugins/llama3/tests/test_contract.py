@@ -75,7 +75,7 @@ class TestLlama3Contract(PluginContract):
         from framework.errors import DataError
 
         facts, tok = self.facts(claimed), self.for_variant(tokenizer, claimed[1])
-        features = plugin.chat_features(facts)
+        features = plugin.chat_features(facts, tok)
         assert not features.tools and not features.reasoning
         calls = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [
             {"id": None, "type": "function", "function": {"name": "f", "arguments": {}}}]}]

@@ -44,16 +44,17 @@ def test_default_values(facts_for: Any) -> None:
     assert "training.learning_rate" not in plugin.default_hyperparameters(small, "prompt", "sft")
 
 
-def test_load_settings_refuse_fp16() -> None:
+def test_load_settings_refuse_fp16(facts_for: Any) -> None:
     gpu = HardwareFacts(device="cuda", bf16_supported=True, flash_attn_version="2.7.0", gpu_count=1)
     old_gpu = HardwareFacts(device="cuda", bf16_supported=False, gpu_name="Tesla T4", gpu_count=1)
-    settings = plugin.model_load_settings(gpu)
+    facts = facts_for("Meta-Llama-3-8B", "3")
+    settings = plugin.model_load_settings(facts, gpu)
     assert settings.attn_implementations == ("flash_attention_2", "sdpa", "eager")
     assert settings.forbidden_dtypes == ("fp16",) and settings.supports_packing and not settings.trust_remote_code
     assert choose_attention(settings, gpu)[0] == "flash_attention_2"
     assert choose_attention(settings, old_gpu)[0] == "sdpa"
     assert choose_dtype(settings, gpu)[0] == "bf16"
-    old = plugin.model_load_settings(old_gpu)
+    old = plugin.model_load_settings(facts, old_gpu)
     assert choose_dtype(old, old_gpu)[0] == "fp32" and any("Tesla T4 has no bf16" in n for n in old.notes)
     with pytest.raises(ConfigError):
         choose_dtype(settings, gpu, "fp16")
@@ -73,7 +74,7 @@ def test_lora_targets_wrap_every_projection(tiny_config: Any, facts_for: Any) ->
     from framework.config import RunConfig
     from framework.methods import lora_config
 
-    targets = plugin.lora_target_modules(facts=facts_for("Meta-Llama-3-8B", "3"), train_embeddings=False)
+    targets = plugin.lora_target_modules(facts_for("Meta-Llama-3-8B", "3"), "lora", False)
     assert not targets.modules_to_save
     model = get_peft_model(_tiny_model(tiny_config), lora_config(RunConfig(), targets))
     wrapped = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
@@ -90,9 +91,9 @@ def test_tied_embeddings_stay_tied_when_trained(tiny_config: Any, facts_for: Any
     from framework.methods import lora_config
 
     facts = facts_for("Llama-3.2-1B-Instruct.mlc", "3.2")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=True)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=True)
     assert targets.modules_to_save == ("embed_tokens", "lm_head") and targets.ensure_weight_tying
-    untied = plugin.lora_target_modules(facts=facts_for("Meta-Llama-3-8B", "3"), train_embeddings=True)
+    untied = plugin.lora_target_modules(facts_for("Meta-Llama-3-8B", "3"), "lora", True)
     assert not untied.ensure_weight_tying
     model = get_peft_model(_tiny_model(tiny_config, tie_word_embeddings=True), lora_config(RunConfig(), targets))
     head, embed = model.get_output_embeddings(), model.get_input_embeddings()

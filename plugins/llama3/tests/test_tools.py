@@ -119,10 +119,10 @@ def test_builtin_tool_calls_use_python_tag_and_eom(tok31: Any, facts_for: Any, o
     assert "Environment: ipython\nTools: brave_search, wolfram_alpha\n\n" in text
 
 
-def test_chat_features_by_variant(facts_for: Any) -> None:
-    assert not plugin.chat_features(facts_for(CONFIG_OF["3"], "3")).tools
+def test_chat_features_by_variant(tok31: Any, facts_for: Any) -> None:
+    assert not plugin.chat_features(facts_for(CONFIG_OF["3"], "3"), tok31).tools
     for variant in ("3.1", "3.2"):
-        features = plugin.chat_features(facts_for(CONFIG_OF[variant], variant))
+        features = plugin.chat_features(facts_for(CONFIG_OF[variant], variant), tok31)
         assert features.tools and not features.reasoning
 
 
