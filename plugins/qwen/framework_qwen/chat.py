@@ -27,21 +27,13 @@ template text of the next prompt, never model output.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
 
-from framework_qwen.vocab import (
-    ENDOFTEXT,
-    IM_END,
-    IM_START,
-    THINK_CLOSE,
-    THINK_OPEN,
-    TOOL_CALL_CLOSE,
-    TOOL_CALL_OPEN,
-)
+from framework_qwen.tools import hermes_call, hermes_result, hermes_system_turn
+from framework_qwen.vocab import ENDOFTEXT, IM_END, IM_START, THINK_CLOSE, THINK_OPEN
 
 QWEN2_SYSTEM = "You are a helpful assistant."
 QWEN25_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -68,11 +60,6 @@ TEMPLATE_TOKENS: dict[str, tuple[str, ...]] = {
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 
-HERMES_TOOLS_HEAD = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-                     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
-HERMES_TOOLS_TAIL = ("\n</tools>\n\nFor each function call, return a json object with function name and arguments "
-                     "within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, "
-                     "\"arguments\": <args-json-object>}\n</tool_call>")
 
 
 def variant_of(variant: str | None) -> str:
@@ -108,17 +95,6 @@ def stop_tokens(variant: str | None) -> list[str]:
     return tokens
 
 
-def tojson(value: Any) -> str:
-    """transformers' ``tojson`` filter for chat templates: ``json.dumps`` without ASCII escapes."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def call_parts(call: dict[str, Any]) -> tuple[str, Any]:
-    """(name, arguments) of an OpenAI-shaped tool call (also accepts the flat {name, arguments})."""
-    function = call.get("function") or call
-    return str(function.get("name", "")), function.get("arguments", {})
-
-
 def _check(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, Any]] | None) -> None:
     for i, message in enumerate(messages):
         if message.get("role") not in _ROLES:
@@ -145,52 +121,13 @@ def _turn(role: str, content: str, index: int, trainable: bool) -> list[Segment]
     ]
 
 
-def _hermes_tools(system: str | None, tools: list[dict[str, Any]], separator: str) -> list[Segment]:
-    """The system turn that declares ``tools`` (Qwen2.5/3/2507), with the system text before it."""
-    segments = [Segment(f"{IM_START}system\n")]
-    if system is not None:
-        segments += [Segment(system, message_index=0, from_data=True), Segment(separator)]
-    segments.append(Segment(HERMES_TOOLS_HEAD, kind="tools"))
-    for tool in tools:
-        segments += [Segment("\n", kind="tools"), Segment(tojson(tool), from_data=True, kind="tools")]
-    segments += [Segment(HERMES_TOOLS_TAIL, kind="tools"), Segment(f"{IM_END}\n")]
-    return segments
-
-
-def _hermes_call(call: dict[str, Any], index: int, separator: str, arguments_as_given: bool) -> list[Segment]:
-    """``<tool_call>\\n{"name": ..., "arguments": ...}\\n</tool_call>`` (trainable: the model writes it)."""
-    name, arguments = call_parts(call)
-    shown = arguments if arguments_as_given and isinstance(arguments, str) else tojson(arguments)
-    kind = "tool_call"
-    return [
-        Segment(f'{separator}{TOOL_CALL_OPEN}\n{{"name": "', trainable=True, message_index=index, kind=kind),
-        Segment(name, trainable=True, message_index=index, from_data=True, kind=kind),
-        Segment('", "arguments": ', trainable=True, message_index=index, kind=kind),
-        Segment(shown, trainable=True, message_index=index, from_data=True, kind=kind),
-        Segment(f"}}\n{TOOL_CALL_CLOSE}", trainable=True, message_index=index, kind=kind),
-    ]
-
-
-def _tool(messages: list[dict[str, Any]], i: int) -> list[Segment]:
-    """Qwen2.5/3: consecutive tool results share one ``user`` turn, each in ``<tool_response>``."""
-    first = i == 0 or messages[i - 1]["role"] != "tool"
-    last = i == len(messages) - 1 or messages[i + 1]["role"] != "tool"
-    return [
-        Segment(f"{IM_START}user" if first else ""),
-        Segment("\n<tool_response>\n", kind="tool_result"),
-        Segment(messages[i]["content"], message_index=i, from_data=True, kind="tool_result"),
-        Segment("\n</tool_response>", kind="tool_result"),
-        Segment(f"{IM_END}\n" if last else ""),
-    ]
-
-
 def _chatml(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, Any]] | None) -> list[Segment]:
     """v1, 1.5, 2, 2.5: every message a ChatML turn after the (default) system turn."""
     segments: list[Segment] = []
     default = DEFAULT_SYSTEM[variant]
     has_system = messages[0]["role"] == "system"
     if tools:
-        segments += _hermes_tools(messages[0]["content"] if has_system else default, tools, "\n\n")
+        segments += hermes_system_turn(messages[0]["content"] if has_system else default, tools, "\n\n")
     elif not has_system and default is not None:
         segments.append(Segment(f"{IM_START}system\n{default}{IM_END}\n"))
     for i, message in enumerate(messages):
@@ -198,7 +135,7 @@ def _chatml(messages: list[dict[str, Any]], variant: str, tools: list[dict[str, 
         if i == 0 and has_system and tools:
             continue
         if role == "tool" and variant == "2.5":
-            segments.extend(_tool(messages, i))
+            segments.extend(hermes_result(messages, i))
         elif role == "assistant" and message.get("tool_calls"):
             segments.extend(_qwen25_tool_reply(message, i))
         else:
@@ -216,7 +153,7 @@ def _qwen25_tool_reply(message: dict[str, Any], i: int) -> list[Segment]:
     if content:
         segments.append(Segment(content, trainable=True, message_index=i, from_data=True))
     for n, call in enumerate(message["tool_calls"]):
-        segments += _hermes_call(call, i, "" if n == 0 and not content else "\n", arguments_as_given=False)
+        segments += hermes_call(call, i, "" if n == 0 and not content else "\n", arguments_as_given=False)
     return segments + [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
 
 
@@ -276,7 +213,7 @@ def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dic
     segments: list[Segment] = []
     has_system = messages[0]["role"] == "system"
     if tools:
-        segments += _hermes_tools(messages[0]["content"] if has_system else None, tools, "\n\n")
+        segments += hermes_system_turn(messages[0]["content"] if has_system else None, tools, "\n\n")
     elif has_system:
         segments.extend(_turn("system", messages[0]["content"], 0, False))
     found = last_query_index(messages)
@@ -287,7 +224,7 @@ def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dic
         if role == "system" and i == 0:
             continue
         if role == "tool":
-            segments.extend(_tool(messages, i))
+            segments.extend(hermes_result(messages, i))
             continue
         if role != "assistant":
             segments.extend(_turn(role, message["content"], i, False))
@@ -301,7 +238,7 @@ def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dic
         else:
             segments.append(Segment(answer, trainable=True, message_index=i, from_data=True))
         for n, call in enumerate(message.get("tool_calls") or ()):
-            segments += _hermes_call(call, i, "\n" if n > 0 or answer else "", arguments_as_given=True)
+            segments += hermes_call(call, i, "\n" if n > 0 or answer else "", arguments_as_given=True)
         segments += [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
     return segments
 

@@ -33,25 +33,12 @@ from framework_qwen.chat import (
     IM_START,
     THINK_CLOSE,
     THINK_OPEN,
-    call_parts,
     keep,
     last_query_index,
     reasoning_segment,
-    tojson,
 )
+from framework_qwen.tools import xml_calls, xml_declarations, xml_result
 
-TOOLS_HEAD = "# Tools\n\nYou have access to the following functions:\n\n<tools>"
-TOOLS_TAIL = (
-    "\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n"
-    "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n"
-    "<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n"
-    "</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow the specified "
-    "format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n"
-    "- Required parameters MUST be specified\n- You may provide optional reasoning for your function call in "
-    "natural language BEFORE the function call, but NOT after\n- If there is no function call available, answer "
-    "the question like normal with your current knowledge and do not tell the user about function calls\n"
-    "</IMPORTANT>"
-)
 #: Qwen3.8's system line per reasoning effort ("medium" adds none).
 REASONING_EFFORT = {
     "xhigh": "Reasoning effort is set to xhigh. Please think carefully through the task, validate key assumptions, "
@@ -87,10 +74,7 @@ def _system(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
     has_system = messages[0]["role"] == "system"
     system = messages[0]["content"].strip() if has_system else ""
     if tools:
-        segments = [Segment(f"{IM_START}system\n{lead}"), Segment(TOOLS_HEAD, kind="tools")]
-        for tool in tools:
-            segments += [Segment("\n", kind="tools"), Segment(tojson(tool), from_data=True, kind="tools")]
-        segments.append(Segment(TOOLS_TAIL, kind="tools"))
+        segments = [Segment(f"{IM_START}system\n{lead}"), *xml_declarations(tools)]
         if system:
             segments += [Segment("\n\n"), Segment(system, message_index=0, from_data=True)]
         return segments + [Segment(f"{IM_END}\n")]
@@ -103,38 +87,6 @@ def _system(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
         return [Segment(f"{IM_START}system\n{lead}"), Segment(system, message_index=0, from_data=True),
                 Segment(f"{IM_END}\n")]
     return [Segment(f"{IM_START}system\n{instructions}{IM_END}\n")] if instructions else []
-
-
-def _argument(variant: str, value: Any) -> str:
-    """A parameter value: strings as they are; objects and lists as JSON; other scalars per template."""
-    if isinstance(value, str):
-        return value
-    if variant == "3.5" and not isinstance(value, (dict, list, tuple)):
-        return str(value)  # Qwen3.5's ``| string``: True, None, 1.5
-    return tojson(value)  # Qwen3.6/3.8's ``| tojson``: true, null, 1.5
-
-
-def _calls(variant: str, message: dict[str, Any], content: str, i: int) -> list[Segment]:
-    segments: list[Segment] = []
-
-    def add(text: str, from_data: bool = False) -> None:
-        segments.append(Segment(text, trainable=True, message_index=i, from_data=from_data, kind="tool_call"))
-
-    for n, call in enumerate(message.get("tool_calls") or ()):
-        name, arguments = call_parts(call)
-        add(("\n\n" if content else "") if n == 0 else "\n")
-        add("<tool_call>\n<function=")
-        add(name, True)
-        add(">\n")
-        if isinstance(arguments, dict):
-            for key, value in arguments.items():
-                add("<parameter=")
-                add(str(key), True)
-                add(">\n")
-                add(_argument(variant, value), True)
-                add("\n</parameter>\n")
-        add("</function>\n</tool_call>")
-    return segments
 
 
 def _shows_reasoning(variant: str, index: int, last_query: int, options: ChatOptions) -> bool:
@@ -168,20 +120,8 @@ def _assistant(variant: str, message: dict[str, Any], i: int, shows: bool, think
         else:  # thinking off: the empty block is the inference prompt's
             segments += [Segment(f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"), reasoning_segment("", i)]
     segments.append(Segment(content, trainable=True, message_index=i, from_data=True))
-    segments += _calls(variant, message, content, i)
+    segments += xml_calls(variant, message, content, i)
     return segments + [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
-
-
-def _tool(messages: list[dict[str, Any]], i: int) -> list[Segment]:
-    opens = i > 0 and messages[i - 1]["role"] != "tool"
-    closes = i == len(messages) - 1 or messages[i + 1]["role"] != "tool"
-    return [
-        Segment(f"{IM_START}user" if opens else ""),
-        Segment("\n<tool_response>\n", kind="tool_result"),
-        Segment(messages[i]["content"].strip(), message_index=i, from_data=True, kind="tool_result"),
-        Segment("\n</tool_response>", kind="tool_result"),
-        Segment(f"{IM_END}\n" if closes else ""),
-    ]
 
 
 def render(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
@@ -207,7 +147,7 @@ def render(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
         elif role == "assistant":
             segments += _assistant(variant, message, i, _shows_reasoning(variant, i, last_query, options), thinking)
         else:
-            segments += _tool(messages, i)
+            segments += xml_result(messages, i)
     if options.add_generation_prompt:
         block = f"{THINK_OPEN}\n" if thinking else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
         segments.append(Segment(f"{IM_START}assistant\n{block}"))
