@@ -1,5 +1,5 @@
 """Qwen family plugin for ``framework``: detection (config, name, shipped template), ChatML rendering with
-reasoning and tools (``chat``: Qwen1.5-3 and 2507; ``chat_xml``: Qwen3.5/3.6/3.8), pitfalls, defaults and
+reasoning and tools (``chat``, ``tools``: Qwen1.5 to Qwen3.8), pitfalls, defaults and
 the Qwen3.5 architecture (``qwen35``).
 
 The plugin is loaded through the ``framework`` entry point ``qwen`` (``framework_qwen.plugin``);

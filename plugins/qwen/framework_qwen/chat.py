@@ -15,14 +15,29 @@ the system turn, the tools block, the thinking block and the tool-call syntax:
   reasoning); reasoning of earlier turns is dropped (``qwen3-*.jinja``). ``enable_thinking=False``
   adds an empty think block to the generation prompt.
 * 2507 (Qwen3-Instruct-2507): Qwen3's Hermes tools without any thinking block.
-* 3.5, 3.6, 3.8: see ``framework_qwen.chat_xml`` (XML tool calls, trimmed contents).
+* 3.5, 3.6, 3.8 (``oracles/2026/templates``, one layout unlike Qwen3's): every content is
+  ``trim``med; a system message anywhere but first, or a conversation with no user query, is an
+  error of the template itself (here: a one-line data error); tools are declared in the system turn
+  before the system text and called in XML (``framework_qwen.tools``); each assistant turn after the
+  last user query shows ``<think>\\n{reasoning}\\n</think>\\n\\n`` (empty when there is none), earlier
+  turns none, except that Qwen3.6 keeps them with ``preserve_thinking`` and Qwen3.8 unless
+  ``preserve_thinking`` is false. The generation prompt is ``<|im_start|>assistant\\n<think>\\n`` with
+  thinking on and ``<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n`` with it off; thinking is on
+  unless ``enable_thinking=False``, except in the template of the 0.8B/2B checkpoints (off unless
+  ``enable_thinking=True``). Qwen3.8 puts a reasoning-effort line at the top of the system turn while
+  thinking is on (``reasoning_effort`` xhigh (default), medium (no line) or low).
+
+Tool syntax (Hermes JSON, XML, tool results) lives in ``framework_qwen.tools``; token names in
+``framework_qwen.vocab``.
 
 What carries loss: an assistant reply as the model produces it at inference -- everything after
 the inference prompt (``<|im_start|>assistant\\n``) up to and including ``<|im_end|>`` (for Qwen3
 the think block too; it is prompt, not reply, when ``enable_thinking`` is False and the reply has
 no reasoning, since the inference prompt then already holds the empty block). The ``\\n`` after
 ``<|im_end|>`` is not trained: generation stops at ``<|im_end|>``, so that newline is always
-template text of the next prompt, never model output.
+template text of the next prompt, never model output. For Qwen3.5/3.6/3.8 with thinking on,
+``<think>\\n`` belongs to the inference prompt and the trained reply starts with the reasoning; with
+thinking off and no reasoning, the whole empty block is prompt.
 """
 
 from __future__ import annotations
@@ -32,7 +47,14 @@ from typing import Any
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
 
-from framework_qwen.tools import hermes_call, hermes_result, hermes_system_turn
+from framework_qwen.tools import (
+    hermes_call,
+    hermes_result,
+    hermes_system_turn,
+    xml_calls,
+    xml_declarations,
+    xml_result,
+)
 from framework_qwen.vocab import ENDOFTEXT, IM_END, IM_START, THINK_CLOSE, THINK_OPEN
 
 QWEN2_SYSTEM = "You are a helpful assistant."
@@ -44,7 +66,7 @@ DEFAULT_SYSTEM: dict[str, str | None] = {
     "3": None, "2507": None, "2507-thinking": None, "3.5": None, "3.6": None, "3.8": None,
 }
 
-#: Variants rendered by ``chat_xml`` (XML tool calls, Qwen3.5 template family).
+#: Variants of the Qwen3.5 template family (XML tool calls, trimmed contents).
 XML_VARIANTS = frozenset({"3.5", "3.6", "3.8"})
 #: Variants whose template renders reasoning_content (think blocks).
 THINKING_VARIANTS = frozenset({"3", "2507-thinking"}) | XML_VARIANTS
@@ -243,6 +265,123 @@ def _qwen3(messages: list[dict[str, Any]], options: ChatOptions, tools: list[dic
     return segments
 
 
+# ── Qwen3.5, Qwen3.6, Qwen3.8 ───────────────────────────────────────────────────────────────────
+
+#: Qwen3.8's system line per reasoning effort ("medium" adds none).
+REASONING_EFFORT = {
+    "xhigh": "Reasoning effort is set to xhigh. Please think carefully through the task, validate key assumptions, "
+    "consider plausible alternatives, and prioritize correctness, consistency, and clarity in the final answer.",
+    "medium": "",
+    "low": "Reasoning effort is set to low. Keep your thinking brief and focused, moving directly to the conclusion "
+    "without unnecessary elaboration.",
+}
+
+
+def thinking_on(options: ChatOptions, thinking_default: bool) -> bool:
+    """Whether the inference prompt opens a think block (``enable_thinking`` or the template's default)."""
+    value = options.get("enable_thinking")
+    if thinking_default:
+        return value is not False
+    return value is True
+
+
+def _qwen38_instructions(variant: str, options: ChatOptions) -> str:
+    if variant != "3.8" or options.get("enable_thinking") is False:
+        return ""
+    effort = options.get("reasoning_effort") or "xhigh"
+    if effort not in REASONING_EFFORT:
+        raise DataError(f"reasoning_effort {effort!r} is not one Qwen3.8 knows",
+                        hint="use xhigh (default), medium or low")
+    return REASONING_EFFORT[effort]
+
+
+def _qwen35_system(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
+            tools: list[dict[str, Any]] | None) -> list[Segment]:
+    instructions = _qwen38_instructions(variant, options)
+    lead = instructions + "\n\n" if instructions else ""
+    has_system = messages[0]["role"] == "system"
+    system = messages[0]["content"].strip() if has_system else ""
+    if tools:
+        segments = [Segment(f"{IM_START}system\n{lead}"), *xml_declarations(tools)]
+        if system:
+            segments += [Segment("\n\n"), Segment(system, message_index=0, from_data=True)]
+        return segments + [Segment(f"{IM_END}\n")]
+    if variant != "3.8":
+        if not has_system:
+            return []
+        return [Segment(f"{IM_START}system\n"), Segment(system, message_index=0, from_data=True),
+                Segment(f"{IM_END}\n")]
+    if system:
+        return [Segment(f"{IM_START}system\n{lead}"), Segment(system, message_index=0, from_data=True),
+                Segment(f"{IM_END}\n")]
+    return [Segment(f"{IM_START}system\n{instructions}{IM_END}\n")] if instructions else []
+
+
+def _qwen35_shows_reasoning(variant: str, index: int, last_query: int, options: ChatOptions) -> bool:
+    preserve = options.get("preserve_thinking")
+    if variant == "3.6" and preserve is True:
+        return True
+    if variant == "3.8" and preserve is not False:
+        return True
+    return index > last_query
+
+
+def _qwen35_reasoning_and_answer(variant: str, message: dict[str, Any]) -> tuple[str, str]:
+    content = message["content"].strip()
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str):
+        return reasoning.strip(), content
+    if variant != "3.8" and THINK_CLOSE in content:  # Qwen3.8 no longer parses inline think blocks
+        reasoning = content.split(THINK_CLOSE)[0].rstrip("\n").split(THINK_OPEN)[-1].lstrip("\n")
+        return reasoning.strip(), content.split(THINK_CLOSE)[-1].lstrip("\n")
+    return "", content
+
+
+def _qwen35_assistant(variant: str, message: dict[str, Any], i: int, shows: bool, thinking: bool) -> list[Segment]:
+    reasoning, content = _qwen35_reasoning_and_answer(variant, message)
+    segments = [Segment(f"{IM_START}assistant\n")]
+    if shows:
+        if thinking or reasoning:
+            # The inference prompt ends in "<think>\n": the model writes from the reasoning on.
+            segments += [Segment(f"{THINK_OPEN}\n"), reasoning_segment(reasoning, i),
+                         Segment(f"\n{THINK_CLOSE}\n\n", trainable=True, message_index=i, kind="reasoning")]
+        else:  # thinking off: the empty block is the inference prompt's
+            segments += [Segment(f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"), reasoning_segment("", i)]
+    segments.append(Segment(content, trainable=True, message_index=i, from_data=True))
+    segments += xml_calls(variant, message, content, i)
+    return segments + [Segment(IM_END, trainable=True, message_index=i), Segment("\n")]
+
+
+def _render_qwen35(variant: str, messages: list[dict[str, Any]], options: ChatOptions,
+                   tools: list[dict[str, Any]] | None = None, thinking_default: bool = True) -> RenderedChat:
+    """The conversation as the Qwen3.5/3.6/3.8 template renders it, in segments."""
+    last_query = last_query_index([{**m, "content": m["content"].strip()} for m in messages])
+    if last_query is None:
+        raise DataError(f"the conversation has no user query, which the Qwen{variant} template requires "
+                        "(it raises 'No user query found in messages.')")
+    thinking = thinking_on(options, thinking_default)
+    segments = _qwen35_system(variant, messages, options, tools)
+    for i, message in enumerate(messages):
+        role = message["role"]
+        if role == "system":
+            if i:
+                raise DataError(f"message {i} is a system message after the first, which the Qwen{variant} "
+                                "template refuses ('System message must be at the beginning.')",
+                                hint="merge it into the first system message")
+            continue
+        if role == "user":
+            segments += [Segment(f"{IM_START}user\n"), Segment(message["content"].strip(), message_index=i,
+                                                                from_data=True), Segment(f"{IM_END}\n")]
+        elif role == "assistant":
+            segments += _qwen35_assistant(variant, message, i, _qwen35_shows_reasoning(variant, i, last_query, options), thinking)
+        else:
+            segments += xml_result(messages, i)
+    if options.add_generation_prompt:
+        block = f"{THINK_OPEN}\n" if thinking else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
+        segments.append(Segment(f"{IM_START}assistant\n{block}"))
+    return RenderedChat(tuple(s for s in segments if keep(s)))
+
+
 def generation_prompt(variant: str, options: ChatOptions) -> str:
     """What the template appends with ``add_generation_prompt``."""
     prompt = f"{IM_START}assistant\n"
@@ -261,9 +400,7 @@ def render(variant: str | None, messages: list[dict[str, Any]], options: ChatOpt
         raise DataError("empty conversation")
     _check(messages, chosen, tools)
     if chosen in XML_VARIANTS:
-        from framework_qwen import chat_xml
-
-        return chat_xml.render(chosen, messages, options, tools, thinking_default)
+        return _render_qwen35(chosen, messages, options, tools, thinking_default)
     if chosen in ("3", "2507", "2507-thinking"):
         segments = _qwen3(messages, options, tools, thinking=chosen != "2507")
     else:
