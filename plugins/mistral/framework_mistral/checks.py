@@ -6,13 +6,12 @@ applies; nothing here mutates the tokenizer or the model.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import ChatOptions, Finding, Fix, ModelFacts
 
-from framework_mistral import chat
+from framework_mistral import chat, vocab
 from framework_mistral.detect import variant_of
 
 SRC_PAD = "https://github.com/huggingface/trl/issues/976"
@@ -24,8 +23,6 @@ SRC_PADDING_SIDE = "https://github.com/huggingface/trl/issues/1018"
 SRC_UNTRAINED = "https://github.com/OpenRLHF/OpenRLHF/pull/648"
 SRC_BYTES = "https://github.com/mistralai/mistral-common"
 
-_CONTROL = re.compile(r"\[control_(\d+)\]")
-_BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
 # A probe conversation: one full turn and a follow-up, enough to see BOS and turn markers.
 _PROBE = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
           {"role": "user", "content": "Bye"}]
@@ -39,11 +36,11 @@ def pad_candidate(tokenizer: Any) -> str | None:
     vocabulary's unused ``[control_N]`` tokens. Never eos: the collator would mask every real
     end of turn (M1).
     """
-    vocab = tokenizer.get_vocab()
+    pieces = tokenizer.get_vocab()
     taken = {getattr(tokenizer, "eos_token", None), getattr(tokenizer, "bos_token", None)}
-    controls = sorted((int(m.group(1)), tok) for tok in vocab if (m := _CONTROL.fullmatch(tok)))
-    for token in ["<pad>", "<unk>", *(tok for _, tok in controls)]:
-        if token in vocab and token not in taken:
+    controls = sorted((int(m.group(1)), tok) for tok in pieces if (m := vocab.CONTROL_N.fullmatch(tok)))
+    for token in [vocab.PAD, vocab.UNK, *(tok for _, tok in controls)]:
+        if token in pieces and token not in taken:
             return token
     return None
 
@@ -118,10 +115,10 @@ def control_tokens(facts: ModelFacts, tokenizer: Any) -> tuple[str, ...]:
     """The control tokens the variant's format is built from (v1 has none beyond bos/eos)."""
     fmt = chat.chat_format(facts, tokenizer)
     if fmt in ("v3", "tekken"):
-        return ("[INST]", "[/INST]")
+        return vocab.TURN_TOKENS
     if fmt in chat.V7_FORMATS:
-        think = ("[THINK]", "[/THINK]") if variant_of(facts).reasoning else ()
-        return ("[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", *think)
+        think = vocab.THINK_TOKENS if variant_of(facts).reasoning else ()
+        return (*vocab.TURN_TOKENS, *vocab.SYSTEM_TOKENS, *think)
     return ()
 
 
@@ -207,7 +204,7 @@ def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
 
 def byte_piece_ids(tokenizer: Any) -> frozenset[int]:
     """Ids of sentencepiece byte-fallback pieces ``<0x00>``..``<0xFF>`` (none in Tekken)."""
-    return frozenset(i for tok, i in tokenizer.get_vocab().items() if _BYTE_PIECE.fullmatch(tok))
+    return frozenset(i for tok, i in tokenizer.get_vocab().items() if vocab.BYTE_PIECE.fullmatch(tok))
 
 
 def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from framework.hookdata import MatchResult, ModelFacts
 
+from framework_mistral.vocab import VOCAB_TEKKEN, VOCAB_V1, VOCAB_V3
+
 # ── the shipped chat template ─────────────────────────────────────────────────────────
 
 #: Markers of other chat formats, to name the one found (first match wins).
@@ -73,11 +75,6 @@ def template_evidence(template: str | None) -> TemplateEvidence | None:
 
 MODEL_TYPES = ("mistral", "mixtral", "mistral3", "ministral3", "mistral4")
 
-# Vocabulary sizes of the published tokenizers (mistral-common README, tokenizer table:
-# https://github.com/mistralai/mistral-common ; families.md 3.A).
-VOCAB_V1 = 32_000
-VOCAB_V3 = 32_768
-VOCAB_TEKKEN = 131_072
 # NeMo's rope_theta; later Tekken models (Mistral-Small-2501, Ministral) use 1e8 and a
 # different chat format (system-prompt tokens), so theta separates them from NeMo.
 NEMO_ROPE_THETA = 1_000_000.0
