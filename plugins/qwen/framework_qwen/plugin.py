@@ -23,7 +23,7 @@ from framework.hookdata import (
 )
 from framework.hookspecs import hookimpl
 
-from framework_qwen import chat, checks, detect, presets, rope
+from framework_qwen import chat, checkpoints, checks, detect, presets, rope
 
 FRAMEWORK_HOOK_API = ">=1,<2"
 
@@ -50,7 +50,7 @@ def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
 
 @hookimpl
 def known_model_configs() -> dict[str, dict[str, Any]]:
-    return presets.known_configs()
+    return checkpoints.known_model_configs()
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Qwen3.5 (dense and MoE) end to end on tiny models with the real 248k vocabulary's control-token ids.
 
-* the published 0.8B config agrees with the plugin's table, and the offline plan names the variant;
+* the offline plan of each published checkpoint names the variant;
 * packing stays off because the Gated DeltaNet layers leak across packed samples (measured here);
 * a vision-language wrapper checkpoint loads as its language model alone, with the same logits;
 * ``framework run`` trains 2 steps with LoRA and QLoRA on reasoning + tool-call data rendered by the
@@ -48,18 +48,6 @@ def text_model(kind: str, seed: int = 0) -> Any:
     config = wrapper_config(kind).text_config
     config.vocab_size, config.pad_token_id = 512, None
     return AutoModelForCausalLM.from_config(config).eval()
-
-
-def test_published_small_config_agrees_with_the_official_file(config: Any) -> None:
-    official = config("2026/configs/Qwen-Qwen3.5-0.8B.json")
-    ours = plugin.known_model_configs()["Qwen/Qwen3.5-0.8B"]
-    keys = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-            "head_dim", "vocab_size", "tie_word_embeddings", "layer_types", "linear_num_key_heads",
-            "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim", "max_position_embeddings",
-            "eos_token_id", "mtp_num_hidden_layers"]
-    assert {k: ours["text_config"][k] for k in keys} == {k: official["text_config"][k] for k in keys}
-    assert ours["text_config"]["rope_parameters"] == official["text_config"]["rope_parameters"]
-    assert (ours["model_type"], ours["architectures"]) == (official["model_type"], official["architectures"])
 
 
 @pytest.mark.parametrize(("hub_id", "variant", "billions"), [
