@@ -42,11 +42,6 @@ SRC_FORMAT = "https://ai.google.dev/gemma/docs/formatting"
 QUOTED = 3
 
 
-def stop_tokens(vocab: dict[str, int] | None) -> list[str]:
-    """Gemma turns end with ``<end_of_turn>`` (the core adds eos)."""
-    return [END_OF_TURN] if vocab is None or END_OF_TURN in vocab else []
-
-
 # ── tokenizer ─────────────────────────────────────────────────────────────────────────────
 
 

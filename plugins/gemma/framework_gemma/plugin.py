@@ -1,7 +1,8 @@
-"""Hook implementations of the gemma plugin: thin calls into the modules that hold the knowledge.
+"""Hook implementations of the gemma plugin: one-line calls into the modules that hold the knowledge.
 
 Loaded through the ``framework`` entry point ``gemma``. Heavy libraries (torch, transformers)
-are imported inside the modules' functions, never at import time.
+are imported inside the modules' functions, never at import time. Each implementation takes the
+hookspec's whole parameter list (framework/hookspecs.py), used or not, so every plugin reads alike.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from framework.hookdata import (
     RopeDecision,
 )
 from framework.hookspecs import hookimpl
-from framework_gemma import chat, chat4, checkpoints, checks, detect, presets, rope
+from framework_gemma import chat, checkpoints, checks, detect, presets, rope
 
 FRAMEWORK_HOOK_API = ">=1,<2"
 
@@ -60,37 +61,26 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 @hookimpl
 def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
                 tools: list[dict[str, Any]] | None) -> RenderedChat | None:
-    if detect.uses_shipped_template(facts):
-        return None
-    if detect.is_gemma4(facts):
-        return chat4.render(messages, options, tokenizer, tools, detect.prefills_empty_thought(facts))
-    return chat.render(messages, options, tokenizer, tools)
+    return chat.render_chat(facts, messages, options, tokenizer, tools)
 
 
 @hookimpl
-def chat_features(facts: ModelFacts) -> ChatFeatures | None:
-    if detect.uses_shipped_template(facts):
-        return None
-    return chat4.FEATURES if detect.is_gemma4(facts) else chat.FEATURES
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
+    return chat.chat_features(facts)
 
 
 @hookimpl
 def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str] | None:
-    if detect.uses_shipped_template(facts):
-        return None
-    vocab = tokenizer.get_vocab() if tokenizer is not None else None
-    if detect.is_gemma4(facts):
-        return [t for t in chat4.STOP_TOKENS if vocab is None or t in vocab]
-    return checks.stop_tokens(vocab)
+    return chat.stop_tokens(facts, tokenizer)
 
 
 @hookimpl
-def check_data(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
     return checks.check_data(texts, facts)
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
     return presets.lora_targets(facts, train_embeddings)
 
 

@@ -3,7 +3,7 @@
 Token ids are compared on the synthetic Gemma 4 vocabulary of conftest.py (the real control-token ids;
 no Gemma 4 tokenizer file ships in any package). E2B/E4B ("small") renders must equal the official
 template's output. For 12B/26B-A4B/31B ("large") the final model turn is rendered after the inference
-prompt, whose pre-filled empty thought block the full rendering lacks (chat4 docstring): the oracle is
+prompt, whose pre-filled empty thought block the full rendering lacks (chat docstring): the oracle is
 then the official inference prompt followed by the official rendering of the reply.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.errors import DataError
 from framework.hookdata import ChatOptions, ModelFacts
-from framework_gemma import chat4, plugin
+from framework_gemma import plugin, tools
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather",
                                                           "arguments": {"city": "Paris", "unit": "c"}}}
@@ -199,12 +199,12 @@ def test_data_the_template_would_drop_is_refused(messages: list[dict[str, Any]],
 
 def test_gemma4_declares_reasoning_and_tools() -> None:
     for facts in (SMALL, LARGE):
-        features = plugin.chat_features(facts=facts)
+        features = plugin.chat_features(facts=facts, tokenizer=None)
         assert features.reasoning and features.tools
 
 
 def test_format_argument_matches_the_macro_on_nested_values() -> None:
-    text = "".join(t for t, _ in chat4.format_argument({"b": [1, True, None], "A": {"z": "s"}}, escape_keys=False))
+    text = "".join(t for t, _ in tools.format_argument({"b": [1, True, None], "A": {"z": "s"}}, escape_keys=False))
     assert text == '{A:{z:<|"|>s<|"|>},b:[1,true,null]}'
 
 

@@ -156,11 +156,11 @@ def test_untrained_format_rows_are_found_and_reinitialised(tok3: Any, tiny_model
 def test_pre_rendered_data_and_leading_bos_text_are_reported() -> None:
     rendered = ["<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>"]
     leading = ["<bos>Once upon a time", "  <bos> indented"]
-    findings = by_code(plugin.check_data(PLAIN, rendered + leading + ["plain text"]))
+    findings = by_code(plugin.check_data(facts=PLAIN, tokenizer=None, texts=rendered + leading + ["plain text"]))
     assert set(findings) == {"format-tokens-in-data", "bos-text-in-data"}
     assert findings["format-tokens-in-data"].message.startswith("1 text(s)")
     assert findings["bos-text-in-data"].message.startswith("2 text(s)")
-    assert plugin.check_data(PLAIN, ["plain", "用中文", "a <bos> in the middle"]) == []
+    assert plugin.check_data(facts=PLAIN, tokenizer=None, texts=["plain", "用中文", "a <bos> in the middle"]) == []
 
 
 def test_leading_bos_text_would_double_bos_in_pretraining(tok3: Any) -> None:

@@ -192,7 +192,7 @@ def _peft(kind: str, tiny_gemma4: Any, tiny_gemma4_config: Any) -> Any:
     from peft import get_peft_model
 
     facts = _claimed(tiny_gemma4_config(kind), "tiny")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     config = lora_config(RunConfig.model_validate({"method": "lora", "lora": {"dropout": 0.0}}), targets)
     return get_peft_model(tiny_gemma4(kind), config), targets
 
@@ -271,7 +271,7 @@ def test_gemma4_tokenizer_checks_use_its_turn_tokens(tok4: Any, build_tokenizer:
     assert finding.fix.stop_tokens == ("<turn|>",) and "id 106" in finding.message
     gemma3_vocab = {f.code for f in plugin.check_tokenizer(facts=facts, tokenizer=build_tokenizer("3"))}
     assert "end-of-turn-absent" in gemma3_vocab  # a Gemma 3 vocabulary has no <turn|>
-    data = plugin.check_data(facts=facts, texts=["<|turn>user\nhi<turn|>", "plain"])
+    data = plugin.check_data(facts=facts, tokenizer=None, texts=["<|turn>user\nhi<turn|>", "plain"])
     assert [f.code for f in data] == ["format-tokens-in-data"] and "<|turn>/<turn|>" in data[0].message
 
 
@@ -282,7 +282,7 @@ def test_vision_tower_stays_frozen_and_outside_lora(tiny_gemma4: Any, tiny_gemma
 
     facts = _claimed(tiny_gemma4_config("vision"), "tiny")
     assert plugin.model_load_settings(facts, CPU).train_language_model_only
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     model = apply_method(tiny_gemma4("vision"), RunConfig.model_validate({"method": "lora"}), targets)
     restrict_to_language_model(model)
     wrapped = [n for n, m in model.named_modules() if hasattr(m, "lora_A") and not n.endswith(("lora_A", "lora_B"))]

@@ -127,7 +127,7 @@ def test_lora_targets_wrap_every_language_model_projection(model_type: str, tiny
 
     facts = facts_from_config(tiny_config(model_type), "tiny")
     facts = facts.model_copy(update={"variant": plugin.match_model(facts).variant})
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     assert not targets.modules_to_save
     model = get_peft_model(tiny_model(model_type), lora_config(RunConfig(), targets))
     wrapped = _wrapped(model)
@@ -154,7 +154,7 @@ def test_tied_embeddings_stay_tied_when_trained(model_type: str, tiny_config: An
 
     facts = facts_from_config(tiny_config(model_type), "tiny")
     facts = facts.model_copy(update={"variant": plugin.match_model(facts).variant})
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=True)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=True)
     assert targets.modules_to_save == ("embed_tokens", "lm_head") and targets.ensure_weight_tying
     model = get_peft_model(tiny_model(model_type), lora_config(RunConfig(), targets))
     head, embed = model.get_output_embeddings(), model.get_input_embeddings()

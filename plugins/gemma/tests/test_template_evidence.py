@@ -51,9 +51,9 @@ def test_chatml_fine_tune_of_gemma_is_claimed_with_the_shipped_format() -> None:
     shipped_facts = family.facts
     assert plugin.render_chat(facts=shipped_facts, messages=CHAT, options=ChatOptions(), tokenizer=None,
                               tools=None) is None
-    assert plugin.chat_features(facts=shipped_facts) is None
+    assert plugin.chat_features(facts=shipped_facts, tokenizer=None) is None
     assert plugin.stop_tokens(facts=shipped_facts, tokenizer=None) is None
-    assert plugin.lora_target_modules(facts=shipped_facts, train_embeddings=False).target_modules
+    assert plugin.lora_target_modules(facts=shipped_facts, method="lora", train_embeddings=False).target_modules
 
 
 def _chatml_gemma_tokenizer(build_tokenizer: Any) -> Any:
@@ -85,7 +85,7 @@ FACTS_3 = ModelFacts(name_or_path="google/gemma-3-1b-it", model_type="gemma3_tex
 
 
 def test_gemma_1_to_3_declare_neither_reasoning_nor_tools() -> None:
-    features = plugin.chat_features(facts=FACTS_3)
+    features = plugin.chat_features(facts=FACTS_3, tokenizer=None)
     assert features.reasoning is False and features.tools is False
     assert "no tool role" in features.notes[0]
 
