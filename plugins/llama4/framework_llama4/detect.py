@@ -6,7 +6,7 @@ for text-only ones (``Llama4ForCausalLM``). Both are claimed when the vocabulary
 202,048 tokens (score 100; 60 for a vocabulary extended past it with Llama 4's BOS). The variant
 is the MoE layout: Scout has 16 routed experts in every layer, Maverick 128 experts in every
 second layer (``interleave_moe_layer_step`` 2); any other expert count is reported as
-``llama4``. Sources: the published config.json files (see presets.py).
+``llama4``. Sources: the published config.json files (see checkpoints.py).
 
 A shipped chat template with Llama 4's headers (``<|header_start|>``) keeps the plugin's
 renderer; any other format is claimed with ``chat_format="shipped"``.

@@ -22,7 +22,7 @@ from framework.hookdata import (
     RopeDecision,
 )
 from framework.hookspecs import hookimpl
-from framework_llama4 import chat, checks, detect, presets, rope
+from framework_llama4 import chat, checkpoints, checks, detect, presets, rope
 
 FRAMEWORK_HOOK_API = ">=1.2,<2"
 
@@ -49,7 +49,7 @@ def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
 
 @hookimpl
 def known_model_configs() -> dict[str, dict[str, Any]]:
-    return presets.known_model_configs()
+    return checkpoints.known_model_configs()
 
 
 @hookimpl

@@ -110,7 +110,7 @@ def test_trained_tokens_are_replies_calls_and_end_of_turn(tok4: Any) -> None:
 
 def test_stop_tokens_and_features(tok4: Any) -> None:
     from framework.facts import facts_from_config
-    from framework_llama4.presets import known_model_configs
+    from framework_llama4.checkpoints import known_model_configs
 
     facts = facts_from_config(known_model_configs()["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
     assert plugin.stop_tokens(facts, tok4) == ["<|eot|>", "<|eom|>"]

@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 from framework.facts import facts_from_config
-from framework_llama4 import plugin, presets
+from framework_llama4 import checkpoints, plugin
 
 
 def scout(**update: Any) -> Any:
-    facts = facts_from_config(presets.known_model_configs()["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
+    facts = facts_from_config(checkpoints.known_model_configs()["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
     return facts.model_copy(update={"variant": "scout", **update})
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from framework.hookdata import ChatOptions
 from framework.testing import PluginContract
-from framework_llama4 import plugin, presets
+from framework_llama4 import checkpoints, plugin
 
-TABLE = presets.known_model_configs()
+TABLE = checkpoints.known_model_configs()
 SCOUT = TABLE["meta-llama/Llama-4-Scout-17B-16E-Instruct"]
 MAVERICK = TABLE["meta-llama/Llama-4-Maverick-17B-128E-Instruct"]
 

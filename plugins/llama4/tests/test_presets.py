@@ -8,10 +8,10 @@ import pytest
 
 from framework.config import Layer, core_layer, resolve, valid_keys
 from framework.facts import facts_from_config
-from framework_llama4 import plugin, presets
+from framework_llama4 import checkpoints, plugin, presets
 
 METHODS = ["full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"]
-TABLE = presets.known_model_configs()
+TABLE = checkpoints.known_model_configs()
 SCOUT = facts_from_config(TABLE["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
 MAVERICK = facts_from_config(TABLE["meta-llama/Llama-4-Maverick-17B-128E-Instruct"], "maverick")
 
