@@ -70,7 +70,7 @@ def save_tiny_phi3(directory: Path) -> Path:
     """The example's tiny-model builder, run in this process (torch is already imported here)."""
     sys.path.insert(0, str(EXAMPLE))
     try:
-        from framework_phi3.testing import save_tiny_model
+        from framework_phi3.checkpoints import save_tiny_model
 
         return save_tiny_model(directory)
     finally:

@@ -4,7 +4,8 @@ Each message is ``<|role|>`` and a newline, the content, ``<|end|>`` and a newli
 for generation ends with ``<|assistant|>`` and a newline; a training sample ends with the
 tokenizer's eos token (``<|endoftext|>``) instead. There is no BOS in the template. Phi-3.5's
 template differs only by skipping a system message with empty content, which the core never
-passes (messages are validated non-empty first).
+passes (messages are validated non-empty first). Neither template has a tool syntax (see
+``tools``), nor reasoning: the chat features declare plain text only.
 source: https://huggingface.co/microsoft/Phi-3-mini-4k-instruct/blob/main/tokenizer_config.json
 """
 
@@ -13,16 +14,27 @@ from __future__ import annotations
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatOptions, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, Message, RenderedChat, Segment
+from framework_phi3 import tools as tool_syntax
 from framework_phi3.vocab import END_OF_TEXT, END_OF_TURN, ROLE_TOKENS
 
+#: Plain text only: the core refuses reasoning and tool data before rendering, with this note.
+FEATURES = ChatFeatures(reasoning=False, tools=False, notes=(tool_syntax.NO_TOOL_SYNTAX,))
 
-def render(messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
+
+def render(messages: list[Message], options: ChatOptions, tokenizer: Any,
+           tools: list[dict[str, Any]] | None = None) -> RenderedChat:
     """Segments of the rendered conversation: each reply and its ``<|end|>`` carry loss.
 
     The newline after ``<|end|>`` is template text: generation stops at ``<|end|>``, so the
-    model never has to produce it.
+    model never has to produce it. Tool content is refused, not dropped as the official
+    template would (``FEATURES`` keeps the core from passing any).
     """
+    found = tool_syntax.unrendered(messages, tools)
+    if found:
+        where, what = found
+        raise DataError(f"{what}, which Phi-3's chat format cannot write ({tool_syntax.NO_TOOL_SYNTAX})",
+                        where=where, hint="remove tool declarations, tool calls and tool messages")
     segments: list[Segment] = []
     for index, message in enumerate(messages):
         role = message["role"]

@@ -1,6 +1,8 @@
-"""Hook implementations of the phi3 plugin: thin calls into the modules that hold the knowledge.
+"""Hook implementations of the phi3 plugin: one-line calls into the modules that hold the knowledge.
 
-Loaded through the ``framework`` entry point ``phi3``. Nothing heavy (torch, transformers) is
+Loaded through the ``framework`` entry point ``phi3``. Every hook takes the hookspec's full
+parameter list (framework/hookspecs.py), so this file reads like every other family plugin's
+and like the one ``framework new-plugin`` generates. Nothing heavy (torch, transformers) is
 imported here: ``framework plugins`` lists plugins without loading them.
 """
 
@@ -9,20 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import (
+    ChatFeatures,
     ChatOptions,
     Finding,
     HardwareFacts,
     LoadSettings,
     LoraTargets,
     MatchResult,
+    Message,
     ModelFacts,
     RenderedChat,
     RopeDecision,
 )
 from framework.hookspecs import hookimpl
-from framework_phi3 import chat, checks, detect, presets, rope
+from framework_phi3 import chat, checkpoints, checks, detect, presets, rope
 
-FRAMEWORK_HOOK_API = ">=1,<2"
+#: The hook API versions this plugin supports: 1.2 added ``chat_features`` and ``render_chat``'s tools.
+FRAMEWORK_HOOK_API = ">=1.2,<2"
 
 
 @hookimpl
@@ -36,7 +41,7 @@ def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSetti
 
 
 @hookimpl
-def default_hyperparameters(method: str) -> dict[str, Any]:
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
     return presets.default_hyperparameters(method)
 
 
@@ -47,29 +52,35 @@ def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
 
 @hookimpl
 def known_model_configs() -> dict[str, dict[str, Any]]:
-    return presets.known_model_configs()
+    return checkpoints.known_model_configs()
 
 
 @hookimpl
-def check_tokenizer(tokenizer: Any) -> list[Finding]:
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     return checks.check_tokenizer(tokenizer)
 
 
 @hookimpl
-def render_chat(messages: list[dict[str, str]], options: ChatOptions, tokenizer: Any) -> RenderedChat:
-    return chat.render(messages, options, tokenizer)
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
+                tools: list[dict[str, Any]] | None) -> RenderedChat:
+    return chat.render(messages, options, tokenizer, tools)
 
 
 @hookimpl
-def stop_tokens(tokenizer: Any) -> list[str]:
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures:
+    return chat.FEATURES
+
+
+@hookimpl
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
     return chat.stop_tokens(tokenizer.get_vocab() if tokenizer is not None else None)
 
 
 @hookimpl
-def check_data(texts: list[str]) -> list[Finding]:
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
     return checks.check_data(texts)
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
     return presets.lora_targets(facts, train_embeddings)

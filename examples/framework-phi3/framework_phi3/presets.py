@@ -1,7 +1,7 @@
 """Phi-3 defaults as data, each value with where it comes from.
 
-Hyperparameters per method, the load settings, the LoRA targets and the config.json facts of
-a published checkpoint (for planning without a download).
+Hyperparameters per method, the load settings and the LoRA targets; the published
+checkpoints' config.json facts live in ``checkpoints``.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
-from framework_phi3.vocab import SLIDING_WINDOW_4K, VOCAB_SIZE
 
 # ── sources ───────────────────────────────────────────────────────────────────────────────
 SAMPLE_FINETUNE = "https://huggingface.co/microsoft/Phi-3-mini-4k-instruct/blob/main/sample_finetune.py"
 LF_LORA_SFT = "https://github.com/hiyouga/LLaMA-Factory/blob/main/examples/train_lora/llama3_lora_sft.yaml"
 QLORA_PAPER = "https://arxiv.org/abs/2305.14314 (QLoRA: lr 2e-4 for 7B/13B)"
-CONFIG_4K = "https://huggingface.co/microsoft/Phi-3-mini-4k-instruct/blob/main/config.json"
 TF_PHI3 = "https://github.com/huggingface/transformers/blob/main/src/transformers/models/phi3/modeling_phi3.py"
 
 # ── hyperparameters ───────────────────────────────────────────────────────────────────────
@@ -87,18 +85,3 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
     return LoraTargets(target_modules=TARGET_MODULES, modules_to_save=EMBEDDING_MODULES,
                        ensure_weight_tying=bool(facts.tie_word_embeddings))
 
-
-# ── published checkpoints ─────────────────────────────────────────────────────────────────
-MINI_4K_INSTRUCT: dict[str, Any] = {
-    "_source": CONFIG_4K,
-    "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "vocab_size": VOCAB_SIZE,
-    "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32, "num_attention_heads": 32,
-    "num_key_value_heads": 32, "max_position_embeddings": 4096, "original_max_position_embeddings": 4096,
-    "rope_theta": 10000.0, "rope_scaling": None, "sliding_window": SLIDING_WINDOW_4K, "hidden_act": "silu",
-    "rms_norm_eps": 1e-05, "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000,
-    "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-}
-
-
-def known_model_configs() -> dict[str, dict[str, Any]]:
-    return {"microsoft/Phi-3-mini-4k-instruct": dict(MINI_4K_INSTRUCT)}

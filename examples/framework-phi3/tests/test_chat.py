@@ -7,13 +7,15 @@ generation prompt <|assistant|> and newline, otherwise eos at the end; no BOS).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.errors import DataError
 from framework.hookdata import ChatOptions
 from framework_phi3 import chat
-from framework_phi3.testing import build_tokenizer
+from framework_phi3.tokenizer import build_tokenizer
 from framework_phi3.vocab import ADDED_TOKENS
 
 CONVERSATION = [
@@ -26,6 +28,7 @@ CONVERSATION = [
 TRAINING_TEXT = ("<|system|>\nYou are terse.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello.<|end|>\n"
                  "<|user|>\nBye<|end|>\n<|assistant|>\nGoodbye.<|end|>\n<|endoftext|>")
 PROMPT_TEXT = "<|user|>\nHi<|end|>\n<|assistant|>\n"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,16 @@ def tokenizer():
 
 def test_training_render_is_the_published_format(tokenizer) -> None:
     assert chat.render(CONVERSATION, ChatOptions(), tokenizer).text == TRAINING_TEXT
+
+
+@pytest.mark.parametrize("name", ["phi-3-mini-instruct.jinja", "phi-3.5-mini-instruct.jinja"])
+def test_official_templates_render_the_same_text(tokenizer, name: str) -> None:
+    """Phi-3-mini's and Phi-3.5-mini's templates agree on every conversation the core passes."""
+    template = (TEMPLATES / name).read_text(encoding="utf-8")
+    assert tokenizer.apply_chat_template(CONVERSATION, chat_template=template, tokenize=False) == TRAINING_TEXT
+    prompt = tokenizer.apply_chat_template(CONVERSATION[1:2], chat_template=template, tokenize=False,
+                                           add_generation_prompt=True)
+    assert prompt == PROMPT_TEXT
 
 
 def test_generation_prompt_is_the_published_format(tokenizer) -> None:
@@ -73,3 +86,5 @@ def test_unknown_role_is_a_data_error(tokenizer) -> None:
 
 def test_stop_tokens_are_end_of_turn_then_end_of_text(tokenizer) -> None:
     assert chat.stop_tokens(tokenizer.get_vocab()) == ["<|end|>", "<|endoftext|>"]
+    assert chat.stop_tokens(None) == ["<|end|>", "<|endoftext|>"]
+    assert chat.stop_tokens({"<|endoftext|>": 32000}) == ["<|endoftext|>"]

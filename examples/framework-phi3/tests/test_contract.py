@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framework.testing import PluginContract
 from framework_phi3 import plugin
-from framework_phi3.testing import build_tiny_model, build_tokenizer, tiny_config
+from framework_phi3.checkpoints import build_tiny_model, tiny_config
+from framework_phi3.tokenizer import build_tokenizer
 
 #: Other families' configs, and the Phi-4 generations that reuse model_type "phi3".
 LLAMA2_7B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 32000, "hidden_size": 4096,
@@ -28,6 +30,12 @@ class TestPhi3Contract(PluginContract):
     @classmethod
     def tokenizer(cls) -> Any:
         return build_tokenizer()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def official_chat_template(cls) -> str:
+        """Phi-3-mini-4k-instruct's template, which the 128k checkpoints ship too (see templates/README.md)."""
+        return (Path(__file__).parent / "templates" / "phi-3-mini-instruct.jinja").read_text(encoding="utf-8")
 
     @pytest.fixture(scope="class")
     @classmethod
