@@ -10,8 +10,9 @@ from typing import Any
 from framework.embedding_rows import untrained_rows_finding
 from framework.hookdata import Finding, Fix, ModelFacts
 
-from framework_qwen import qwen35
 from framework_qwen.chat import TEMPLATE_TOKENS, THINKING_VARIANTS, variant_of
+from framework_qwen.detect import is_qwen35, template_variant
+from framework_qwen.presets import SLOW_KERNELS, have_fast_kernels
 from framework_qwen.vocab import ENDOFTEXT, IM_END, IM_START, THINK_CLOSE, THINK_OPEN
 
 SRC_EOS = "https://github.com/QwenLM/Qwen3/issues/927 (base eos <|endoftext|>, stop via generation_config)"
@@ -42,8 +43,6 @@ def _format_group(variant: str) -> str:
 
 def _template_findings(variant: str, tokenizer: Any) -> list[Finding]:
     """The tokenizer's template against the variant (when the variant came from the config alone)."""
-    from framework_qwen.detect import template_variant
-
     template = getattr(tokenizer, "chat_template", None)
     if not isinstance(template, str) or not template:
         return []
@@ -166,15 +165,23 @@ def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     )]
 
 
+def kernel_findings(device: str, have_kernels: bool) -> list[Finding]:
+    """On CUDA without the linear-attention kernels, a warning with the slowdown and the install line."""
+    if device != "cuda" or have_kernels:
+        return []
+    return [Finding(code="linear-attention-slow-path", severity="warning", message=SLOW_KERNELS,
+                    source="https://github.com/huggingface/transformers/issues/48718")]
+
+
 def _kernel_findings(facts: ModelFacts, model: Any) -> list[Finding]:
     """Qwen3.5 on CUDA without flash-linear-attention / causal-conv1d runs the slow fallback."""
-    if not qwen35.is_qwen35(facts):
+    if not is_qwen35(facts):
         return []
     try:
         device = next(model.parameters()).device.type
     except (StopIteration, AttributeError):
         return []
-    return qwen35.kernel_findings(device, qwen35.have_fast_kernels())
+    return kernel_findings(device, have_fast_kernels())
 
 
 def _v1_base_findings(facts: ModelFacts) -> list[Finding]:

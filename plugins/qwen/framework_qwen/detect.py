@@ -85,6 +85,11 @@ def qwen2_generation(facts: ModelFacts) -> tuple[str, list[str]]:
 #: text model (transformers 5 ``qwen3_5`` / ``qwen3_5_moe`` and ``*_text``). Qwen3.6 and 3.8 share them.
 QWEN35_TYPES = frozenset({"qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"})
 
+def is_qwen35(facts: ModelFacts) -> bool:
+    """The 2026 architecture (Qwen3.5, and Qwen3.6/3.8 on the same one), wrapper or text model."""
+    return facts.model_type in QWEN35_TYPES
+
+
 _NAME_2026 = re.compile(r"qwen[-_ ]?3\.([568])(?!\d)", re.IGNORECASE)
 _NAME_2507 = re.compile(r"qwen[-_ ]?3-.*2507", re.IGNORECASE)  # Qwen3-4B-Instruct-2507, Qwen3-30B-A3B-Thinking-2507
 _SMALL_35 = re.compile(r"qwen[-_ ]?3\.5-(0\.8|2)b(?![\d.])", re.IGNORECASE)

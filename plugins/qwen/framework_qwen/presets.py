@@ -4,18 +4,28 @@ Every number names its source. Learning rates are reconciled across sources by t
 LoRA update takes, ``lr * alpha / r``: the seeds' LoRA 5e-5 at r 8 / alpha 16 gives 1e-4; Qwen's
 LLaMA-Factory example 1e-4 at r 16 / alpha 16 gives 1e-4; QwenLM/Qwen's script 3e-4 at r 64 /
 alpha 16 gives 7.5e-5. So the seeds' r 8 / alpha 16 / 5e-5 matches Qwen's own recommendation.
+
+Qwen3.5 (and Qwen3.6/3.8 on the same architecture) mixes Gated DeltaNet (linear attention) layers
+with gated full-attention layers 3:1 (``layer_types``; ``full_attention_interval`` 4) and ships as a
+vision-language wrapper (``Qwen3_5ForConditionalGeneration``, ``model_type`` ``qwen3_5`` /
+``qwen3_5_moe`` with a ``text_config``). transformers' ``AutoModelForCausalLM`` builds
+``Qwen3_5ForCausalLM`` from the wrapper's config and loads only the language-model weights
+(``plugins/qwen/tests/test_qwen35.py`` shows the logits equal the wrapper's), so the vision tower is
+never loaded, trained or saved, and the multi-token-prediction (MTP) weights are not part of that
+class either. Its parameter count, load settings (no packing) and linear-attention LoRA names are here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any
 
 from framework.method_kinds import LORA_METHODS, LORA_TARGETED, WEIGHT_UPDATING
 from framework.hookdata import HardwareFacts, LoadSettings, LoraTargets, ModelFacts
 
-from framework_qwen import qwen35
 from framework_qwen.chat import variant_of
+from framework_qwen.detect import is_qwen35
 
 SOURCES: dict[str, str] = {
     "seed-qwen": "shared/seeds/000 §5.2 (Qwen: r 8, alpha 16, lr 1e-5..5e-5, 2-3 epochs, warmup 0.05, wd 0.01)",
@@ -50,8 +60,8 @@ LORA_ALPHA = 16
 
 def approx_parameters(facts: ModelFacts) -> int | None:
     """Parameter count from the config (attention, MLP or experts, embeddings)."""
-    if qwen35.is_qwen35(facts):
-        return qwen35.approx_parameters(facts)
+    if is_qwen35(facts):
+        return _qwen35_parameters(facts)
     h, layers, inter = facts.hidden_size, facts.num_hidden_layers, facts.intermediate_size
     heads = facts.num_attention_heads
     if not (h and layers and inter and heads):
@@ -68,6 +78,39 @@ def approx_parameters(facts: ModelFacts) -> int | None:
         mlp = 3 * h * (expert * facts.num_experts + shared)
     embeddings = (facts.vocab_size or 0) * h * (1 if facts.tie_word_embeddings else 2)
     return layers * (attention + mlp) + embeddings
+
+
+def _text(facts: ModelFacts) -> dict[str, Any]:
+    """The language model's config keys: a wrapper's ``text_config``, else config.json itself."""
+    return facts.text_config or facts.raw
+
+
+def _qwen35_parameters(facts: ModelFacts) -> int | None:
+    """Language-model parameters from the config: gated attention, Gated DeltaNet, MLP or experts, embeddings."""
+    text = _text(facts)
+    h, layers, heads = facts.hidden_size, facts.num_hidden_layers, facts.num_attention_heads
+    if not (h and layers and heads):
+        return None
+    head_dim = facts.effective_head_dim or h // heads
+    kv = facts.num_key_value_heads or heads
+    gate = 2 if text.get("attn_output_gate", True) else 1
+    attention = h * heads * head_dim * gate + 2 * h * kv * head_dim + heads * head_dim * h
+    k_heads, v_heads = int(text.get("linear_num_key_heads") or 16), int(text.get("linear_num_value_heads") or 32)
+    k_dim, v_dim = int(text.get("linear_key_head_dim") or 128), int(text.get("linear_value_head_dim") or 128)
+    key, value = k_heads * k_dim, v_heads * v_dim
+    linear = h * (2 * key + value) + h * value + 2 * h * v_heads + value * h
+    interval = int(text.get("full_attention_interval") or 4)
+    types = text.get("layer_types") or ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
+                                        for i in range(layers)]
+    full = sum(1 for t in types if t == "full_attention")
+    if facts.num_experts:
+        expert = int(text.get("moe_intermediate_size") or 0)
+        shared = int(text.get("shared_expert_intermediate_size") or 0)
+        mlp = 3 * h * (expert * facts.num_experts + shared) + h * facts.num_experts
+    else:
+        mlp = 3 * h * (facts.intermediate_size or 0)
+    embeddings = (facts.vocab_size or 0) * h * (1 if facts.tie_word_embeddings else 2)
+    return full * attention + (layers - full) * linear + layers * mlp + embeddings
 
 
 def size_tier(facts: ModelFacts) -> str:
@@ -130,11 +173,45 @@ V1_NOTES = (
     "for base models (set lora.train_embeddings)",
 )
 
+#: model_type values of the Qwen3.5 vision-language wrappers (their language model loads alone).
+WRAPPER_TYPES = frozenset({"qwen3_5", "qwen3_5_moe"})
+
+SLOW_KERNELS = ("without flash-linear-attention and causal-conv1d the Gated DeltaNet layers run transformers' "
+                "fp32 PyTorch fallback, reported ~1.7x slower per step (1.22 vs 0.70 s/step, "
+                "huggingface/transformers#48718): pip install flash-linear-attention causal-conv1d")
+NO_PACKING = ("packing is off: the Gated DeltaNet layers carry their recurrent and convolution state across "
+              "the whole row, and transformers' PyTorch path ignores sample boundaries (cu_seqlens/seq_idx), "
+              "so packed samples would read each other (lmms-engine#167, transformers#46093; "
+              "plugins/qwen/tests/test_qwen35.py measures the leak)")
+
+
+def is_wrapper(facts: ModelFacts) -> bool:
+    """A Qwen3.5 vision-language wrapper checkpoint (its language model is trained alone)."""
+    return facts.model_type in WRAPPER_TYPES
+
+
+def have_fast_kernels() -> bool:
+    """flash-linear-attention (``fla``) and causal-conv1d importable: transformers then uses them."""
+    return bool(importlib.util.find_spec("fla") and importlib.util.find_spec("causal_conv1d"))
+
+
+def _qwen35_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
+    """SDPA for the attention layers, no packing, language model only for the wrappers."""
+    notes = [NO_PACKING, "bf16 preferred: the official checkpoints are stored in bfloat16"]
+    if is_wrapper(facts):
+        notes.append("vision-language wrapper: the language model (Qwen3_5ForCausalLM) is loaded and trained "
+                     "alone; the vision tower is not loaded, so it stays as published and is not in the adapter")
+    notes.append("multi-token-prediction (MTP) weights are not part of the causal-LM class: neither trained "
+                 "nor saved")
+    if hardware.device == "cuda" and not have_fast_kernels():
+        notes.append(SLOW_KERNELS)
+    return LoadSettings(supports_packing=False, train_language_model_only=is_wrapper(facts), notes=tuple(notes))
+
 
 def load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSettings:
     """Remote code and no packing for v1; the native kernels with packing for Qwen1.5 to Qwen3; Qwen3.5's own."""
-    if qwen35.is_qwen35(facts):
-        return qwen35.load_settings(facts, hardware)
+    if is_qwen35(facts):
+        return _qwen35_load_settings(facts, hardware)
     if variant_of(facts.variant) == "1":
         return LoadSettings(attn_implementations=("eager",), trust_remote_code=True,
                             supports_packing=False, notes=V1_NOTES)
@@ -161,6 +238,11 @@ ROUTERS = ("gate", "shared_expert_gate")
 #: Fused expert weights of the MoE architectures in transformers 5 (3-D parameters, no nn.Linear), adapted
 #: through peft ``target_parameters`` (ax#3515: plain module names leave the experts without adapters).
 EXPERT_PARAMETERS = ("experts.gate_up_proj", "experts.down_proj")
+#: Linear-attention projections LoRA wraps: the fused q/k/v input, the output gate input and the output.
+#: ``in_proj_a`` / ``in_proj_b`` produce one decay and one write strength per value head (a few
+#: dozen outputs); an adapter there steers the recurrence itself, so they are left out by default.
+LINEAR_ATTENTION_TARGETS = ("in_proj_qkv", "in_proj_z", "out_proj")
+LINEAR_ATTENTION_EXCLUDED = ("in_proj_a", "in_proj_b")
 
 
 def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
@@ -170,9 +252,9 @@ def lora_targets(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
     embeddings = ("wte", "lm_head") if v1 else ("embed_tokens", "lm_head")
     targets = TARGETS_V1 if v1 else TARGETS_NATIVE
     excluded: tuple[str, ...] = ROUTERS if facts.num_experts else ()
-    if qwen35.is_qwen35(facts):
-        targets += qwen35.LINEAR_ATTENTION_TARGETS
-        excluded += qwen35.LINEAR_ATTENTION_EXCLUDED
+    if is_qwen35(facts):
+        targets += LINEAR_ATTENTION_TARGETS
+        excluded += LINEAR_ATTENTION_EXCLUDED
     return LoraTargets(
         target_modules=targets,
         exclude_modules=excluded,

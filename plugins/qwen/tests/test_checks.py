@@ -169,13 +169,13 @@ def test_v1_base_is_told_to_train_embeddings(chat_vocab_model: Any, tokenizer: A
 def test_linear_attention_kernel_finding() -> None:
     """Qwen3.5 on CUDA without flash-linear-attention / causal-conv1d: a warning with the slowdown and the
     install line; nothing on CPU (the fallback is the only path there) or with the kernels."""
-    from framework_qwen import qwen35
+    from framework_qwen import checks
 
-    [finding] = qwen35.kernel_findings("cuda", have_kernels=False)
+    [finding] = checks.kernel_findings("cuda", have_kernels=False)
     assert finding.code == "linear-attention-slow-path" and finding.severity == "warning"
     assert "1.7x" in finding.message and "pip install flash-linear-attention causal-conv1d" in finding.message
-    assert qwen35.kernel_findings("cuda", have_kernels=True) == []
-    assert qwen35.kernel_findings("cpu", have_kernels=False) == []
+    assert checks.kernel_findings("cuda", have_kernels=True) == []
+    assert checks.kernel_findings("cpu", have_kernels=False) == []
 
 
 def test_model_findings_of_a_tiny_qwen35_on_cpu(tokenizer: Any) -> None:
