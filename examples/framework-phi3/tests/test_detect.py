@@ -44,7 +44,8 @@ def test_the_official_templates_are_recognised_as_phi3s_format() -> None:
     for path in sorted(TEMPLATES.glob("*.jinja")):
         result = detect.match(facts(path.read_text(encoding="utf-8")))
         assert result.chat_format == "plugin", path.name
-        assert result.reasons[-1] == "chat template of the model directory: Phi-3's <|user|>/<|assistant|>/<|end|> turns"
+        assert result.reasons[-1] == ("chat template of the model directory: "
+                                      "Phi-3's <|user|>/<|assistant|>/<|end|> turns")
 
 
 def test_a_fine_tune_shipping_another_format_keeps_the_claim_but_not_the_chat() -> None:

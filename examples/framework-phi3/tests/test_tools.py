@@ -14,8 +14,8 @@ from framework_phi3 import chat, tools
 from framework_phi3.tokenizer import build_tokenizer
 
 TEMPLATES = Path(__file__).parent / "templates"
-WEATHER = {"type": "function", "function": {"name": "weather", "description": "Weather in a city",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}}
+WEATHER = {"type": "function", "function": {"name": "weather", "description": "Weather in a city", "parameters": CITY}}
 CALL = {"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}
 WITH_TOOLS = [
     {"role": "user", "content": "Weather in Paris?"},
