@@ -100,6 +100,12 @@ class DataSection(_Section):
     )
     overwrite_cache: bool = Field(default=False, description="Rebuild the preprocessing cache.")
     num_proc: int = Field(default=1, ge=1, description="Processes for preprocessing.")
+    fast_encoder: Literal["auto", "off"] = Field(
+        default="auto",
+        description="Tokenize SFT data with tiktoken when the tokenizer is a byte-level BPE whose merges follow its "
+                    "ranks and tiktoken gives the same ids and labels on probes and the first 512 samples (auto; "
+                    "the data report names the encoder), or always with the tokenizer's own backend (off).",
+    )
 
 
 class LoraSection(_Section):

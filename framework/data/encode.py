@@ -7,6 +7,8 @@ Two measures, both checked to give what the plain call gives:
   per-encoding conversion transformers does for features the pipeline does not use. It is used
   only when the backend has no padding or truncation configured and a probe encodes the same
   both ways; otherwise the tokenizer itself is used.
+- ``probe_chats`` and ``CHECK_SAMPLES``: what a faster encoder (``framework.data.tiktoken_encoder``)
+  must tokenize exactly as the present path before the pipeline uses it.
 - ``special_text_finder`` tells in one regex scan whether data text contains control-token
   text, so only those rare samples take the slower protected path of ``tokenize_chats``
   (which otherwise tests every control-token string against every data segment).
@@ -16,7 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
+
+from framework.hookdata import RenderedChat, Segment
+
+#: ``data.fast_encoder``: auto (tiktoken where it proves identical) or off.
+FastEncoder = Literal["auto", "off"]
+
+#: Samples of the actual data a faster encoder must tokenize exactly as the present path.
+CHECK_SAMPLES = 512
 
 _PROBES = [
     "Hello world!  Two  spaces, tabs\tand\nnew lines\n\n",
@@ -24,6 +34,40 @@ _PROBES = [
     " leading space and trailing space ",
     "emoji 🙂 and accents é ü ñ",
 ]
+
+#: Text a regex pre-tokenizer or a byte-level merge handles at its edges: scripts, digits,
+#: contractions, whitespace runs, combining marks, characters of 2, 3 and 4 UTF-8 bytes.
+_HARD = [
+    "日本語のテキスト、한국어 텍스트, русский текст, العربية",
+    "12345678901 3.14159 1,000,000 0x1F 2026-12-06",
+    "I'm, you're, it's, we'll, they've, he'd DON'T",
+    "    four spaces\n\n\n\t\ttabs   \r\n trailing   ",
+    "e\u0301 a\u0308 combining, ｆｕｌｌｗｉｄｔｈ, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🙂🙂🙂 👩‍👩‍👧 🇩🇪",
+    "```python\ndef f(x):\n    return x ** 2  # comment\n```",
+    "🙂",
+    "中",
+    " ",
+]
+
+
+def probe_chats(specials: Iterable[str]) -> list[RenderedChat]:
+    """Chats of the probe texts between control tokens, with trained spans starting and ending
+    inside words, emoji and CJK, so tokens that straddle a span edge are compared as well."""
+    marks = sorted(specials)[:3] or [""]
+    texts = _PROBES + _HARD
+    chats = []
+    for k, text in enumerate(texts):
+        other = texts[(k + 1) % len(texts)]
+        head, tail = marks[k % len(marks)], marks[(k + 1) % len(marks)]
+        chats.append(RenderedChat((
+            Segment(head),
+            Segment(text, message_index=0, from_data=True),
+            Segment(text[: len(text) // 2], trainable=True, message_index=1, from_data=True),
+            Segment(other, trainable=True, message_index=1, from_data=True),
+            Segment(tail, trainable=True, message_index=1),
+            Segment(other[::-1], message_index=2, from_data=True),
+        )))
+    return chats
 
 
 class BatchEncoder:

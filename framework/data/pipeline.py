@@ -23,12 +23,13 @@ import numpy as np
 
 from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
-from framework.data.encode import batch_encoder, special_text_finder
+from framework.data.encode import CHECK_SAMPLES, FastEncoder, batch_encoder, probe_chats, special_text_finder
 from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
+from framework.data.tiktoken_encoder import TiktokenChats, fast_vocab
 from framework.data.split import check_val_size, check_weights, split_and_mix
 from framework.data.validate import DataReport, raise_if_empty, raise_problem
 from framework.errors import ConfigError, ModelError
@@ -60,34 +61,64 @@ class _SftState:
     train_reasoning: bool = True
     with_kinds: bool = False
     renderer_name: str = "the chat renderer"
+    fast_encoder: FastEncoder = "auto"
+    threads: int = 1
 
     def __post_init__(self) -> None:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
         self.has_special = special_text_finder(self.specials)
+        self.fast: TiktokenChats | None = None
 
-    def tokenize(self, rendered: list[RenderedChat]) -> list[TokenizedChat]:
+    def choose_encoder(self) -> str:
+        """Use tiktoken when the tokenizer allows it and it gives the present path's ids, labels
+        and kinds on the probes and on the first ``CHECK_SAMPLES`` samples; the report says which."""
+        if self.fast_encoder == "off":
+            return "tokenizers (data.fast_encoder off)"
+        vocab = fast_vocab(self.tokenizer)
+        if isinstance(vocab, str):
+            return f"tokenizers (no tiktoken form: {vocab})"
+        candidate = TiktokenChats(vocab, self.threads)
+        count = min(CHECK_SAMPLES, len(self.examples))
+        try:
+            sample = probe_chats(self.specials) + [
+                render_sample(self.render, ex.messages, ex) for ex in self.examples[:count]
+            ]
+        except Exception:  # the tokenizing step reports the sample that cannot be rendered
+            return "tokenizers"
+        if self.tokenize(sample, candidate) != self.tokenize(sample, None):
+            return f"tokenizers (tiktoken differed on the probes or the first {count} samples)"
+        self.fast = candidate
+        return f"tiktoken (checked on {count} samples)"
+
+    def _plain(self, rendered: list[RenderedChat], fast: TiktokenChats | None) -> list[TokenizedChat]:
+        """Chats without control-token text in data (or with it parsed): one encoder call."""
+        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
+        if fast is not None:
+            return fast.tokenize_chats(rendered, self.train_on, lambda rest: self._plain(rest, None), **masks)
+        return tokenize_chats(
+            self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **masks
+        )
+
+    def tokenize(self, rendered: list[RenderedChat], fast: TiktokenChats | None | bool = True) -> list[TokenizedChat]:
         """``tokenize_chats``, with the rare samples holding control-token text sent apart.
 
-        Only those need the protected path; the rest are tokenized in one backend call with
-        the control-token scan already done (same ids, same labels).
+        Only those need the protected path; the rest are tokenized in one encoder call (tiktoken
+        when chosen, the Rust backend otherwise) with the control-token scan already done (same
+        ids, same labels).
         """
-        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
+        encoder = self.fast if fast is True else fast or None
         if self.allow_special:
-            return tokenize_chats(
-                self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **masks
-            )
+            return self._plain(rendered, encoder)
         find = self.has_special
         flagged = [i for i, chat in enumerate(rendered) if any(s.from_data and find(s.text) for s in chat.segments)]
         if not flagged:
-            return tokenize_chats(self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, **masks)
+            return self._plain(rendered, encoder)
         marked = set(flagged)
         plain = [i for i in range(len(rendered)) if i not in marked]
         out: list[TokenizedChat | None] = [None] * len(rendered)
-        for i, chat in zip(
-            plain,
-            tokenize_chats(self.encoder, [rendered[i] for i in plain], self.train_on, specials=_NO_SPECIALS, **masks),
-        ):
+        for i, chat in zip(plain, self._plain([rendered[i] for i in plain], encoder) if plain else []):
             out[i] = chat
+        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
         special = tokenize_chats(
             self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials, **masks
         )
@@ -257,6 +288,7 @@ def prepare_sft(
     renderer_name: str = "the chat renderer",
     with_kinds: bool = False,
     dedupe: str = "exact",
+    fast_encoder: FastEncoder = "auto",
 ) -> PreparedData:
     """Prepare conversation data for supervised fine-tuning.
 
@@ -290,6 +322,9 @@ def prepare_sft(
             of its segment's kind, and keep ``index`` (the sample's place in file order) with a
             ``source`` column (``file:line``), for ``framework render``.
         dedupe: ``data.dedupe``: exact, near or off (``framework.data.dedupe``), within each path.
+        fast_encoder: ``data.fast_encoder``: auto uses tiktoken for a byte-level BPE whose merges
+            follow its ranks once it gives the same ids and labels on probes and the first
+            samples (``framework.data.tiktoken_encoder``); off always uses the tokenizer's backend.
 
     Columns: ``input_ids``, ``labels`` (``IGNORE_INDEX`` where no loss), ``length``.
     """
@@ -358,7 +393,10 @@ def prepare_sft(
         train_on_reasoning,
         with_kinds,
         renderer_name,
+        fast_encoder,
+        _cores() if num_proc == 1 else 1,
     )
+    encoder = state.choose_encoder()
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)
@@ -379,7 +417,18 @@ def prepare_sft(
     if key is not None:
         cache.save(cache_dir, key, train, evaluation, report, texts)
     report.prepared_s, report.num_proc = time.perf_counter() - started, num_proc  # after saving: not in the cached copy
+    report.encoder = encoder
     return PreparedData(train, evaluation, report, texts)
+
+
+def _cores() -> int:
+    """CPU cores this process may use (the tiktoken threads of a single-process run)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _tokenize(state: _SftState, key: str | None, num_proc: int, batch_size: int) -> Any:

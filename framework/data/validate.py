@@ -65,6 +65,8 @@ class DataReport:
     #: the data came from the cache (a stored rate would be stale). Not part of equality.
     prepared_s: float | None = field(default=None, compare=False)
     num_proc: int | None = field(default=None, compare=False)
+    #: which encoder tokenized, e.g. ``tiktoken (checked on 512 samples)``; not part of equality.
+    encoder: str | None = field(default=None, compare=False)
 
     def add(self, problem: Problem) -> None:
         """Count a dropped sample, keeping the first few of each kind as examples."""
@@ -103,7 +105,8 @@ class DataReport:
         out.extend(f"  {note}" for note in self.notes)
         if self.prepared_s is not None:
             rate = f"{self.read / self.prepared_s:,.0f}" if self.prepared_s > 0 else "-"
-            out.append(f"  prepared in {self.prepared_s:.1f} s: {rate} samples/s (data.num_proc {self.num_proc})")
+            encoder = f", encoder {self.encoder}" if self.encoder else ""
+            out.append(f"  prepared in {self.prepared_s:.1f} s: {rate} samples/s (data.num_proc {self.num_proc}){encoder}")
         out.extend(f"  e.g. {p.text()}" for p in self.examples)
         return out
 

@@ -93,8 +93,8 @@ def read_data(plan: RunPlan, tokenizer: Any, *, with_kinds: bool = False) -> Any
         allow_special_in_data=cfg.data.allow_special_in_data, mix_weights=cfg.data.mix_weights,
         cache_dir=_cache_dir(), overwrite_cache=cfg.data.overwrite_cache, num_proc=cfg.data.num_proc,
         task_system_prompts=cfg.data.task_system_prompts, template_fingerprint=_fingerprint(plan, tokenizer),
-        train_on_reasoning=cfg.data.train_on_reasoning, with_kinds=with_kinds, **chat_support(plan, tokenizer),
-        **common,
+        train_on_reasoning=cfg.data.train_on_reasoning, with_kinds=with_kinds, fast_encoder=cfg.data.fast_encoder,
+        **chat_support(plan, tokenizer), **common,
     )
 
 
