@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
+from framework.facts import facts_from_config
 from framework.fixes import FixReport, apply_model_fixes, apply_tokenizer_fixes
 from framework.hookdata import ChatOptions, ModelFacts
 from framework_gemma import plugin
+
+ORACLES = Path(__file__).resolve().parent / "oracles"
+CHATML = (ORACLES / "templates" / "qwen2-7b-instruct.jinja").read_text(encoding="utf-8")
 
 #: Facts of a Gemma 3 model whose chat the plugin renders itself (no shipped template of another format).
 PLAIN = ModelFacts(name_or_path="google/gemma-3-1b-it", model_type="gemma3_text", variant="3")
@@ -167,3 +173,31 @@ def test_leading_bos_text_would_double_bos_in_pretraining(tok3: Any) -> None:
     """Why bos-text-in-data matters: control-token text is parsed when raw text is tokenized."""
     ids = [tok3.bos_token_id, *tok3("<bos>Once upon a time", add_special_tokens=False)["input_ids"]]
     assert ids[:2] == [2, 2]
+
+
+# ── a Gemma fine-tuned into another chat format ───────────────────────────────────────────
+
+
+def _chatml_gemma_tokenizer(build_tokenizer: Any) -> Any:
+    """A Gemma vocabulary whose turn tokens were replaced by ChatML's (what a ChatML fine-tune ships)."""
+    from transformers.models.gemma.tokenization_gemma import GemmaTokenizer
+
+    base = build_tokenizer("2")
+    vocab = {("<|im_start|>" if t == "<start_of_turn>" else "<|im_end|>" if t == "<end_of_turn>" else t): i
+             for t, i in base.get_vocab().items() if i < len(base.get_vocab())}
+    tok = GemmaTokenizer(vocab=vocab, merges=[])
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    return tok
+
+
+def test_shipped_format_does_not_demand_gemma_turn_tokens(build_tokenizer: Any) -> None:
+    tok = _chatml_gemma_tokenizer(build_tokenizer)
+    assert "<end_of_turn>" not in tok.get_vocab() and "<|im_end|>" in tok.get_vocab()
+    config = json.loads((ORACLES / "configs" / "gemma-2-9b-it.config.json").read_text(encoding="utf-8"))
+    base = facts_from_config(config, "./my-chatml-gemma", chat_template=CHATML)
+    own = plugin.check_tokenizer(facts=base.model_copy(update={"variant": "2", "chat_format": "plugin"}), tokenizer=tok)
+    assert "end-of-turn-absent" in {f.code for f in own}
+    shipped = plugin.check_tokenizer(facts=base.model_copy(update={"variant": "2", "chat_format": "shipped"}),
+                                     tokenizer=tok)
+    assert not {"end-of-turn-absent", "eos-not-end-of-turn"} & {f.code for f in shipped}
+    assert {f.code for f in shipped} <= {f.code for f in own}

@@ -1,14 +1,27 @@
-"""Detection on the official configs, tiny and transformers-5 configs, other families; entry-point wiring."""
+"""Detection on the official configs, tiny and transformers-5 configs, other families; entry-point wiring.
+
+The shipped chat template is evidence too: it confirms the format, or hands the chat to itself when it is
+another format (a ChatML fine-tune of Gemma keeps the architecture's claim).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framework.facts import facts_from_config
+from framework.hookdata import ChatOptions
 from framework.plugins import make_plugin_host
 from framework_gemma import plugin
+
+ORACLES = Path(__file__).resolve().parent / "oracles"
+CHATML = (ORACLES / "templates" / "qwen2-7b-instruct.jinja").read_text(encoding="utf-8")
+GEMMA3 = (ORACLES / "templates" / "gemma-3-1b-it.jinja").read_text(encoding="utf-8")
+GEMMA2 = (ORACLES / "templates" / "gemma-2-9b-it.jinja").read_text(encoding="utf-8")
+CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
 GEMMA = {
     "gemma-2b": "1",
@@ -101,3 +114,41 @@ def test_entry_point_wiring_selects_gemma(facts_for: Any) -> None:
         assert "gemma" not in dict(host.matches(facts_for(name)))
     published = dict(host.call_all("known_model_configs"))["gemma"]
     assert "google/gemma-2-9b-it" in published and "google/gemma-3-27b-it" in published
+
+
+# ── the shipped chat template as evidence ─────────────────────────────────────────────────
+
+
+def _config(name: str) -> dict[str, Any]:
+    return json.loads((ORACLES / "configs" / f"{name}.config.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("name", "template"), [("gemma-3-1b-it", GEMMA3), ("gemma-2-9b-it", GEMMA2)])
+def test_gemma_template_confirms_the_format_and_is_named(name: str, template: str) -> None:
+    result = plugin.match_model(facts_from_config(_config(name), f"./{name}", chat_template=template))
+    assert result.chat_format == "plugin" and result.score == 100
+    assert "chat template of the model directory: Gemma turn markers <start_of_turn>/<end_of_turn>" in result.reasons
+
+
+def test_without_a_template_the_config_alone_decides() -> None:
+    result = plugin.match_model(facts_from_config(_config("gemma-3-1b-it"), "google/gemma-3-1b-it"))
+    assert result.chat_format == "plugin" and not any("chat template" in r for r in result.reasons)
+
+
+def test_chatml_fine_tune_of_gemma_is_claimed_with_the_shipped_format() -> None:
+    facts = facts_from_config(_config("gemma-2-9b-it"), "./my-chatml-gemma", chat_template=CHATML)
+    result = plugin.match_model(facts)
+    assert result.variant == "2" and result.score == 100 and result.chat_format == "shipped"
+    assert any("another format (ChatML (<|im_start|>))" in r for r in result.reasons)
+    host = make_plugin_host()
+    selection = host.select(facts)
+    assert selection.name == "gemma"
+    family = host.family(selection, facts)
+    assert family.facts.chat_format == "shipped"
+    # The plugin steps aside for chat; its architecture knowledge stays.
+    shipped_facts = family.facts
+    assert plugin.render_chat(facts=shipped_facts, messages=CHAT, options=ChatOptions(), tokenizer=None,
+                              tools=None) is None
+    assert plugin.chat_features(facts=shipped_facts, tokenizer=None) is None
+    assert plugin.stop_tokens(facts=shipped_facts, tokenizer=None) is None
+    assert plugin.lora_target_modules(facts=shipped_facts, method="lora", train_embeddings=False).target_modules
