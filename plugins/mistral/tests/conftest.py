@@ -1,17 +1,10 @@
 """Fixtures: the real Mistral vocabularies as fast tokenizers, official configs, tiny models.
 
-The tokenizers are built from the files mistral-common ships (no download):
-
-* ``tokenizer.model.v1`` (sentencepiece, 32000; 7B v0.1/v0.2, Mixtral 8x7B),
-* ``mistral_instruct_tokenizer_240323.model.v3`` (sentencepiece, 32768, [INST]/[/INST] are
-  control tokens 3/4; 7B v0.3),
-* ``tekken_240718.json`` (Tekken, 131072; NeMo), converted by transformers' own converter.
-
-Sentencepiece files are converted with ``SpmConverter.build_tokenizer_from_spm_proto`` in two
-modes, because Hub tokenizer.json files exist in both: ``first`` (dummy prefix on the first
-chunk only; the mode whose render-then-tokenize ids equal mistral-common's) and ``legacy``
-(dummy prefix on every chunk between special tokens). Control pieces become special added
-tokens, and a ``<s> $A`` post-processor adds BOS like the Hub files do.
+The tokenizers are built by ``framework_mistral.tokenizer`` from the files mistral-common ships
+(no download): sentencepiece v1 and v3 in the ``first`` and ``legacy`` dummy-prefix modes,
+NeMo's Tekken file, and the later Tekken versions (v7, v11, v13) as NeMo's file with the later
+control tokens at their ranks. mistral-common's own ``MistralTokenizer`` is the ground truth the
+tests compare with (``mistral_common_encoder``).
 """
 
 from __future__ import annotations
@@ -25,6 +18,14 @@ import pytest
 
 from framework.facts import facts_from_config
 from framework.hookdata import ModelFacts
+from framework_mistral.tokenizer import (
+    later_tekken_raw,
+    mistral_data,
+    sentencepiece_tokenizer,
+    spm_proto as load_spm_proto,
+    tekken_file,
+    tekken_tokenizer,
+)
 
 
 #: Official templates and configs copied into the repository with their provenance
@@ -42,29 +43,6 @@ def official_config(name: str) -> dict[str, Any]:
 
 def official_facts(name: str) -> ModelFacts:
     return facts_from_config(official_config(name), name)
-
-
-def mistral_data(name: str) -> Path:
-    import mistral_common
-
-    return Path(mistral_common.__file__).parent / "data" / name
-
-
-def sentencepiece_tokenizer(path: Path, mode: str) -> Any:
-    """A fast tokenizer from a sentencepiece model, ``mode`` "first" or "legacy" (see module doc)."""
-    from tokenizers import AddedToken, processors
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import SpmConverter, import_protobuf
-
-    proto = import_protobuf().ModelProto()
-    proto.ParseFromString(path.read_bytes())
-    vocab = {piece.piece: i for i, piece in enumerate(proto.pieces)}
-    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=mode == "legacy")
-    control = [p.piece for p in proto.pieces if p.type in (2, 3)]  # unknown and control pieces
-    backend.add_special_tokens([AddedToken(c, special=True, normalized=False) for c in control])
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
 class Official:
@@ -101,14 +79,7 @@ def build_tokenizer() -> Any:
 @pytest.fixture(scope="session")
 def spm_proto() -> Any:
     """The parsed sentencepiece model of a mistral-common file: ``spm_proto("tokenizer.model.v1")``."""
-    from transformers.convert_slow_tokenizer import import_protobuf
-
-    def load(name: str) -> Any:
-        proto = import_protobuf().ModelProto()
-        proto.ParseFromString(mistral_data(name).read_bytes())
-        return proto
-
-    return load
+    return load_spm_proto
 
 
 @pytest.fixture(scope="session")
@@ -134,9 +105,7 @@ def tok_v3_legacy() -> Any:
 @pytest.fixture(scope="session")
 def tok_tekken() -> Any:
     """NeMo's Tekken vocabulary through transformers' tekken converter (about 4 s)."""
-    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
-
-    return convert_tekken_tokenizer(str(mistral_data("tekken_240718.json")), chat_template="")
+    return tekken_tokenizer(mistral_data("tekken_240718.json"))
 
 
 @pytest.fixture(scope="session")
@@ -205,44 +174,14 @@ def mistral_common_request(messages: list[dict[str, Any]], tools: list[dict[str,
     return ChatCompletionRequest(messages=converted, tools=tools)
 
 
-#: Control tokens of Tekken v7+ missing from the v3 Tekken files mistral-common ships, at the ranks
-#: mistral-common's own test fixtures give them (shared reference special_tokens.json; the real
-#: tekken.json files of Small 3.x / Magistral / Ministral 3 are published on the Hub only).
-LATER_CONTROL_RANKS = {"[ARGS]": 32, "[CALL_ID]": 33, "[THINK]": 35, "[/THINK]": 36}
-
-
-def _later_raw() -> dict[str, Any]:
-    """``tekken_240718.json`` with the special-token list of the later versions (ranks 0-999)."""
-    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
-
-    raw = json.loads(mistral_data("tekken_240718.json").read_text(encoding="utf-8"))
-    named = {int(t["rank"]): str(getattr(t["token_str"], "value", t["token_str"]))
-             for t in Tekkenizer.DEPRECATED_SPECIAL_TOKENS}
-    named.update({rank: token for token, rank in LATER_CONTROL_RANKS.items()})
-    count = raw["config"]["default_num_special_tokens"]
-    raw["special_tokens"] = [{"rank": r, "token_str": named.get(r, f"<SPECIAL_{r}>"), "is_control": True}
-                             for r in range(count)]
-    return raw
-
-
-def tekken_file(directory: Path, version: str, raw: dict[str, Any] | None = None) -> Path:
-    """``tekken_240718.json`` relabelled as tokenizer ``version`` with the later control tokens added."""
-    raw = dict(raw or _later_raw())
-    raw["config"] = {**raw["config"], "version": version}
-    path = directory / f"tekken_{version}.json"
-    path.write_text(json.dumps(raw), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tekken_later(tmp_path_factory: Any) -> Any:
     """The v7+ Tekken vocabulary: one fast tokenizer (same for v7/v11/v13) and mistral-common's encoders."""
     from mistral_common.protocol.instruct.validator import ValidationMode
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
 
     directory = tmp_path_factory.mktemp("tekken")
-    raw = _later_raw()
+    raw = later_tekken_raw()
     files: dict[str, Path] = {}
     cache: dict[tuple[str, str], Any] = {}
 
@@ -252,7 +191,7 @@ def tekken_later(tmp_path_factory: Any) -> Any:
         return files[version]
 
     class Later:
-        tokenizer = convert_tekken_tokenizer(str(file("v13")), chat_template="")
+        tokenizer = tekken_tokenizer(file("v13"))
 
         @staticmethod
         def encoder(version: str, mode: str = "finetuning") -> Any:

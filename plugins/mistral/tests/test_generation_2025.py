@@ -150,10 +150,3 @@ def test_plain_conversations_equal_mistral_commons_generated_templates(official,
         ours = plugin.render_chat(facts_of(hub_id), messages, options, tok, None).text
         assert ours == tok.apply_chat_template(messages, chat_template=template, tokenize=False,
                                                add_generation_prompt=prompt)
-
-
-
-def test_the_later_control_tokens_sit_at_their_documented_ranks(tekken_later):
-    ranks = {"[ARGS]": 32, "[CALL_ID]": 33, "[THINK]": 35, "[/THINK]": 36, "[SYSTEM_PROMPT]": 17, "[TOOL_CONTENT]": 19}
-    assert tekken_later.tokenizer.convert_tokens_to_ids(list(ranks)) == list(ranks.values())
-    assert tekken_later.encoder("v13").instruct_tokenizer.BEGIN_THINK == 35
