@@ -5,16 +5,10 @@
 the conversation has a system message (its content trimmed); other turns keep their content
 exactly (no trim). Generation prompt: ``<|header_start|>assistant<|header_end|>\\n\\n``.
 
-Tools (``chat_features(tools=True)``), exactly as the template renders them:
-
-* ``tools`` given: the declarations (``json.dumps(indent=4)`` each, with a fixed preamble) go
-  into the first user message (``tools_in_user_message``, default true), or into the system
-  turn, which then starts with ``Environment: ipython``;
-* an assistant turn with calls is ``<|python_start|>`` + its text + ``<|python_end|>`` followed by
-  each call as ``{"name": ..., "parameters": {...}}`` (several calls in one turn are concatenated)
-  and ``<|eot|>``: trained, kind ``tool_call``;
-* a tool result is an ``ipython`` turn whose content is JSON-encoded (the template's ``tojson``:
-  a string appears in quotes), never trained.
+Tools (``chat_features(tools=True)``), exactly as the template renders them: the declarations go
+into the first user message (or the system turn), an assistant turn with calls is trained whole
+(fenced text, calls, ``<|eot|>``), a tool result is an ``ipython`` turn, never trained. ``tools``
+writes declarations, calls and results in the family's syntax; this module places them in the turns.
 
 ``<|eom|>`` is never emitted by the template; it is a stop token (Meta's ``stop_tokens``). What
 the template cannot show is refused in one line: reasoning (the launch template has no thinking
@@ -25,21 +19,12 @@ tools go into it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from framework.errors import DataError
 from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
-from framework_llama4.vocab import BOS, EOT, HEADER_END, HEADER_START, PYTHON_END, PYTHON_START
-
-ENVIRONMENT = "Environment: ipython\n"
-#: The tool preambles of the template, verbatim.
-JSON_FORMAT = ('Respond in the format {"name": function name, "parameters": dictionary of argument name and its '
-               'value}.Do not use variables.\n\n')
-TOOLS_IN_SYSTEM = ("You have access to the following functions. To call a function, please respond with JSON for a "
-                   "function call." + JSON_FORMAT)
-TOOLS_IN_USER = ("Given the following functions, please respond with a JSON for a function call with its proper "
-                 "arguments that best answers the given prompt.\n\n" + JSON_FORMAT)
+from framework_llama4.tools import ENVIRONMENT, TOOLS_IN_SYSTEM, TOOLS_IN_USER, call_segments, declarations, result_text
+from framework_llama4.vocab import BOS, EOT, HEADER_END, HEADER_START
 
 
 def header(role: str) -> str:
@@ -53,28 +38,14 @@ def features() -> ChatFeatures:
         "reasoning: the Llama 4 launch template has no thinking format"))
 
 
-def _declarations(tools: list[dict[str, Any]]) -> list[Segment]:
-    return [Segment(json.dumps(t, ensure_ascii=False, indent=4) + "\n\n", from_data=True, kind="tools")
-            for t in tools]
-
-
-def _calls_text(calls: list[dict[str, Any]]) -> str:
-    return "".join('{"name": "' + c["function"]["name"] + '", "parameters": '
-                   + json.dumps(c["function"].get("arguments") or {}, ensure_ascii=False) + "}" for c in calls)
-
-
 def _turn(message: dict[str, Any], index: int) -> list[Segment]:
     role, content = message["role"], message.get("content") or ""
     if message.get("tool_calls"):
-        return [Segment(header("assistant")),
-                Segment(PYTHON_START, True, index, kind="tool_call"),
-                Segment(content, True, index, True, "tool_call"),
-                Segment(PYTHON_END, True, index, kind="tool_call"),
-                Segment(_calls_text(message["tool_calls"]), True, index, True, "tool_call"),
+        return [Segment(header("assistant")), *call_segments(content, message["tool_calls"], index),
                 Segment(EOT, True, index, kind="tool_call")]
     if role == "tool":
-        return [Segment(header("ipython")), Segment(json.dumps(content, ensure_ascii=False), False, index, True,
-                                                    "tool_result"), Segment(EOT, kind="tool_result")]
+        return [Segment(header("ipython")), Segment(result_text(content), False, index, True, "tool_result"),
+                Segment(EOT, kind="tool_result")]
     trained = role == "assistant"
     return [Segment(header(role)), Segment(content, trained, index, True), Segment(EOT, trained, index)]
 
@@ -108,11 +79,11 @@ def render(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
     if messages and messages[0]["role"] == "system":
         segments.append(Segment(header("system") + (ENVIRONMENT if tools is not None else "")))
         if tools is not None and not in_user:
-            segments += [Segment(TOOLS_IN_SYSTEM), *_declarations(tools)]
+            segments += [Segment(TOOLS_IN_SYSTEM), *declarations(tools)]
         segments += [Segment(messages[0]["content"].strip(), message_index=0, from_data=True), Segment(EOT)]
         first = 1
     if tools is not None and in_user:
-        segments += [Segment(header("user") + TOOLS_IN_USER), *_declarations(tools),
+        segments += [Segment(header("user") + TOOLS_IN_USER), *declarations(tools),
                      Segment(messages[first]["content"].strip(), message_index=first, from_data=True), Segment(EOT)]
         first += 1
     segments += [s for i in range(first, len(messages)) for s in _turn(messages[i], i)]
