@@ -373,7 +373,8 @@ def _render_qwen35(variant: str, messages: list[dict[str, Any]], options: ChatOp
             segments += [Segment(f"{IM_START}user\n"), Segment(message["content"].strip(), message_index=i,
                                                                 from_data=True), Segment(f"{IM_END}\n")]
         elif role == "assistant":
-            segments += _qwen35_assistant(variant, message, i, _qwen35_shows_reasoning(variant, i, last_query, options), thinking)
+            shows = _qwen35_shows_reasoning(variant, i, last_query, options)
+            segments += _qwen35_assistant(variant, message, i, shows, thinking)
         else:
             segments += xml_result(messages, i)
     if options.add_generation_prompt:

@@ -1,7 +1,9 @@
-"""The Qwen plugin's hook implementations: thin wrappers over detect, chat, checks, presets, rope.
+"""The Qwen plugin's hook implementations, each a one-line call into the module that holds the knowledge.
 
-Loaded through the ``framework`` entry point ``qwen``. No torch or transformers import happens
-here, so ``framework plugins`` stays fast.
+Every implementation takes exactly its hookspec's parameters (framework/hookspecs.py), used or not,
+so a diff against another family's plugin module shows only which hooks it answers. Loaded through
+the ``framework`` entry point ``qwen``. No torch or transformers import happens here, so
+``framework plugins`` stays fast.
 """
 
 from __future__ import annotations
@@ -59,28 +61,28 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions,
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
                 tools: list[dict[str, Any]] | None) -> RenderedChat:
     return chat.render(facts.variant, messages, options, tools, detect.thinking_default(facts))
 
 
 @hookimpl
-def chat_features(facts: ModelFacts) -> ChatFeatures:
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures:
     return chat.features(facts.variant)
 
 
 @hookimpl
-def stop_tokens(facts: ModelFacts) -> list[str]:
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
     return chat.stop_tokens(facts.variant)
 
 
 @hookimpl
-def check_data(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
     return checks.data_findings(facts, texts)
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
     return presets.lora_targets(facts, train_embeddings)
 
 

@@ -82,7 +82,7 @@ def facts(variant: str) -> ModelFacts:
 
 def render(variant: str, messages: list[dict[str, Any]], generation: bool, **extra: Any) -> Any:
     options = ChatOptions(add_generation_prompt=generation, extra=tuple(extra.items()))
-    return plugin.render_chat(facts=facts(variant), messages=messages, options=options, tools=None)
+    return plugin.render_chat(facts=facts(variant), messages=messages, options=options, tokenizer=None, tools=None)
 
 
 def official(tokenizer: Any, template: str, messages: list[dict[str, Any]], generation: bool, **extra: Any) -> str:
@@ -240,5 +240,5 @@ def test_unknown_role_is_a_data_error() -> None:
 
 
 def test_stop_tokens() -> None:
-    assert plugin.stop_tokens(facts=facts("2.5")) == [IM_END, "<|endoftext|>"]
-    assert IM_START in plugin.stop_tokens(facts=facts("1"))
+    assert plugin.stop_tokens(facts=facts("2.5"), tokenizer=None) == [IM_END, "<|endoftext|>"]
+    assert IM_START in plugin.stop_tokens(facts=facts("1"), tokenizer=None)

@@ -132,7 +132,8 @@ def facts(variant: str, template: str | None = None) -> ModelFacts:
 def render(variant: str, messages: list[dict[str, Any]], tools: Any, generation: bool, template: str | None = None,
            **extra: Any) -> Any:
     options = ChatOptions(add_generation_prompt=generation, extra=tuple(extra.items()))
-    return plugin.render_chat(facts=facts(variant, template), messages=messages, options=options, tools=tools)
+    return plugin.render_chat(facts=facts(variant, template), messages=messages, options=options, tokenizer=None,
+                              tools=tools)
 
 
 def official(tokenizer: Any, template: str, messages: list[dict[str, Any]], tools: Any, generation: bool,
@@ -256,6 +257,6 @@ def test_template_errors_are_one_line_data_errors() -> None:
     ("2507", False, True), ("2507-thinking", True, True), ("3.5", True, True), ("3.6", True, True),
     ("3.8", True, True)])
 def test_chat_features_per_variant(variant: str, reasoning: bool, tools: bool) -> None:
-    declared = plugin.chat_features(facts=facts(variant))
+    declared = plugin.chat_features(facts=facts(variant), tokenizer=None)
     assert (declared.reasoning, declared.tools) == (reasoning, tools)
     assert declared.notes

@@ -108,11 +108,11 @@ def test_template_of_another_generation(template: Any, template_name: str, varia
 
 def test_data_findings() -> None:
     plain, thought = ["hello", "你好"], ["<think>\nx\n</think>\n\ny", "z"]
-    assert codes(plugin.check_data(facts=facts("2.5"), texts=plain)) == []
-    assert codes(plugin.check_data(facts=facts("2.5"), texts=thought)) == ["think-tags-as-text"]
-    assert codes(plugin.check_data(facts=facts("3"), texts=plain)) == ["no-reasoning-in-data"]
-    assert codes(plugin.check_data(facts=facts("3"), texts=thought)) == ["reasoning-last-turn-only"]
-    assert plugin.check_data(facts=facts("3"), texts=[]) == []
+    assert codes(plugin.check_data(facts=facts("2.5"), tokenizer=None, texts=plain)) == []
+    assert codes(plugin.check_data(facts=facts("2.5"), tokenizer=None, texts=thought)) == ["think-tags-as-text"]
+    assert codes(plugin.check_data(facts=facts("3"), tokenizer=None, texts=plain)) == ["no-reasoning-in-data"]
+    assert codes(plugin.check_data(facts=facts("3"), tokenizer=None, texts=thought)) == ["reasoning-last-turn-only"]
+    assert plugin.check_data(facts=facts("3"), tokenizer=None, texts=[]) == []
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,7 @@ class TestQwenContract(PluginContract):
         from framework.errors import DataError
 
         facts = self.facts(claimed)
-        features = plugin.chat_features(facts=facts)
+        features = plugin.chat_features(facts=facts, tokenizer=None)
         if features.reasoning or features.tools:
             super().test_declared_reasoning_and_tools_are_marked(claimed, tokenizer)
             return
@@ -113,7 +113,7 @@ class TestQwenContract(PluginContract):
                       {"role": "assistant", "content": "", "tool_calls": [call]}):
             with pytest.raises(DataError):
                 plugin.render_chat(facts=facts, messages=[{"role": "user", "content": "q"}, reply],
-                                   options=ChatOptions(), tools=None)
+                                   options=ChatOptions(), tokenizer=None, tools=None)
         with pytest.raises(DataError, match="tools"):
             plugin.render_chat(facts=facts, messages=[{"role": "user", "content": "q"}], options=ChatOptions(),
-                               tools=[{"type": "function", "function": {"name": "f"}}])
+                               tokenizer=None, tools=[{"type": "function", "function": {"name": "f"}}])

@@ -90,7 +90,7 @@ def test_shipped_format_checks_demand_no_chatml_tokens(config: Any, template: An
     match = plugin.match_model(facts=facts)
     shipped = facts.model_copy(update={"variant": match.variant, "chat_format": match.chat_format})
     assert plugin.check_tokenizer(facts=shipped, tokenizer=r1) == []
-    assert plugin.check_data(facts=shipped, texts=["<think>\nx\n</think>\n\ny"]) == []
+    assert plugin.check_data(facts=shipped, tokenizer=None, texts=["<think>\nx\n</think>\n\ny"]) == []
     as_plugin = shipped.model_copy(update={"chat_format": "plugin"})
     assert [f.code for f in plugin.check_tokenizer(facts=as_plugin, tokenizer=r1)] == ["missing-chat-tokens"]
 

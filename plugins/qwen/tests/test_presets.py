@@ -91,7 +91,7 @@ def test_lora_targets_dense(tiny_dense: Any, kind: str) -> None:
 
     config = tiny_dense(kind)
     facts = facts_from_config(config.to_dict(), "tiny")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     wrapped = peft_wrapped(AutoModelForCausalLM.from_config(config), targets)
     linear = {f"model.layers.{i}.{part}" for i in range(2) for part in
               ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -106,7 +106,7 @@ def test_lora_train_embeddings_keeps_tied_weights(tiny_dense: Any) -> None:
 
     config = tiny_dense("qwen3", tie_word_embeddings=True)
     facts = facts_from_config(config.to_dict(), "tiny")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=True)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=True)
     assert targets.modules_to_save == ("embed_tokens", "lm_head") and targets.ensure_weight_tying
     def trained_copies(tying: bool) -> tuple[Any, Any]:
         model = get_peft_model(AutoModelForCausalLM.from_config(config), LoraConfig(
@@ -121,7 +121,7 @@ def test_lora_train_embeddings_keeps_tied_weights(tiny_dense: Any) -> None:
     embed, head = trained_copies(False)
     assert embed is not head  # what the flag prevents: two copies that drift apart
     untied = plugin.lora_target_modules(facts=facts.model_copy(update={"tie_word_embeddings": False}),
-                                        train_embeddings=True)
+                                        method="lora", train_embeddings=True)
     assert not untied.ensure_weight_tying
 
 
@@ -131,7 +131,7 @@ def test_lora_targets_moe_skip_routers(tiny_moe: Any, kind: str) -> None:
 
     config = tiny_moe(kind)
     facts = facts_from_config(config.to_dict(), "tiny")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     wrapped = peft_wrapped(AutoModelForCausalLM.from_config(config), targets)
     assert wrapped
     assert not any(name.endswith((".gate", "shared_expert_gate")) for name in wrapped)
@@ -153,7 +153,7 @@ def test_fused_experts_get_adapters_that_move(tiny_moe: Any, kind: str) -> None:
     config = tiny_moe(kind)
     facts = facts_from_config(config.to_dict(), "tiny")
     facts = facts.model_copy(update={"variant": plugin.match_model(facts=facts).variant})
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     assert targets.target_parameters == ("experts.gate_up_proj", "experts.down_proj")
     defaults = plugin.default_hyperparameters(facts=facts, method="lora", stage="sft")
     assert defaults["lora.dropout"] == 0.0  # peft's parameter adapters refuse dropout
@@ -178,7 +178,7 @@ def test_fused_experts_get_adapters_that_move(tiny_moe: Any, kind: str) -> None:
 def test_lora_targets_v1_names() -> None:
     """Qwen v1's remote code (modeling_qwen.py) names attn.c_attn/c_proj and mlp.w1/w2/c_proj; it cannot
     be instantiated offline, so the names are checked against the published config's variant only."""
-    targets = plugin.lora_target_modules(facts=published("Qwen/Qwen-7B-Chat"), train_embeddings=True)
+    targets = plugin.lora_target_modules(facts=published("Qwen/Qwen-7B-Chat"), method="lora", train_embeddings=True)
     assert targets.target_modules == ("c_attn", "c_proj", "w1", "w2")
     assert targets.modules_to_save == ("wte", "lm_head") and not targets.ensure_weight_tying
 

@@ -71,7 +71,8 @@ def test_thinking_defaults_per_size() -> None:
     for hub_id in ("Qwen/Qwen3.5-0.8B", "Qwen/Qwen3.5-9B"):
         facts = facts_from_config(plugin.known_model_configs()[hub_id], hub_id)
         facts = facts.model_copy(update={"variant": plugin.match_model(facts=facts).variant})
-        prompts[hub_id] = plugin.render_chat(facts=facts, messages=messages, options=ChatOptions(True), tools=None).text
+        prompts[hub_id] = plugin.render_chat(facts=facts, messages=messages, options=ChatOptions(True), tokenizer=None,
+                                             tools=None).text
     assert prompts["Qwen/Qwen3.5-9B"].endswith("<|im_start|>assistant\n<think>\n")
     assert prompts["Qwen/Qwen3.5-0.8B"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
@@ -122,7 +123,7 @@ def test_lora_targets_cover_linear_attention_and_experts_never_routers() -> None
 
     model = text_model("qwen3_5_moe")
     facts = facts_from_config(model.config.to_dict(), "tiny")
-    targets = plugin.lora_target_modules(facts=facts, train_embeddings=False)
+    targets = plugin.lora_target_modules(facts=facts, method="lora", train_embeddings=False)
     peft_model = get_peft_model(model, LoraConfig(
         r=4, target_modules=list(targets.target_modules), exclude_modules=list(targets.exclude_modules),
         target_parameters=list(targets.target_parameters), task_type="CAUSAL_LM"))

@@ -10,8 +10,9 @@ import pytest
 from framework.hookdata import Segment
 from framework_qwen import tools
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "天气",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "天气",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "北京", "metric": True}}}
 
 
