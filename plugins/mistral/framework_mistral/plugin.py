@@ -1,7 +1,9 @@
 """Hook implementations of the Mistral family plugin (entry point ``mistral``).
 
-Thin by design: each hook delegates to the module that owns the concern, so every behaviour
-can be tested without pluggy.
+Thin by design: each hook delegates in one line to the module that owns the concern, so every
+behaviour can be tested without pluggy. Each implementation takes exactly the hookspec's
+parameters (``framework/hookspecs.py``), in its order, used or not, so a diff against another
+family's plugin.py shows only which hooks the family answers.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSetti
 
 
 @hookimpl
-def default_hyperparameters(method: str, stage: str) -> dict[str, Any]:
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
     return presets.default_hyperparameters(method, stage)
 
 
@@ -72,7 +74,7 @@ def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
 
 
 @hookimpl
-def stop_tokens(tokenizer: Any) -> list[str]:
+def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
     return chat.stop_tokens(tokenizer)
 
 

@@ -161,8 +161,8 @@ def test_control_text_in_data_is_not_a_turn_boundary(case):
 
 
 def test_stop_tokens_are_eos(tok_v1, tok_tekken, facts_v01, facts_nemo):
-    assert plugin.stop_tokens(tok_v1) == ["</s>"]
-    assert plugin.stop_tokens(tok_tekken) == ["</s>"]
+    assert plugin.stop_tokens(facts_v01, tok_v1) == ["</s>"]
+    assert plugin.stop_tokens(facts_nemo, tok_tekken) == ["</s>"]
 
 
 def test_checkpoint_with_its_own_template_is_left_to_it(facts_v01):

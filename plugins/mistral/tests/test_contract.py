@@ -78,3 +78,20 @@ class TestMistralContract(PluginContract):
     def test_demo_model_is_well_formed(self, tmp_path_factory: Any) -> None:
         """No demo model: the core's offline demo comes from another plugin (the name sorting first)."""
         assert not self.under_test().implements("provide_demo_model")
+
+
+def test_every_hook_takes_exactly_the_hookspecs_parameters():
+    """Same names, same order, none left out: a diff against another family's plugin.py shows only
+    which hooks are answered, and pluggy never silently passes fewer arguments than the spec has."""
+    import inspect
+
+    from framework import hookspecs
+
+    implemented = [name for name, fn in vars(plugin).items()
+                   if callable(fn) and hasattr(fn, "framework_impl")]
+    assert len(implemented) >= 12, implemented
+    for name in implemented:
+        spec = inspect.signature(getattr(hookspecs, name)).parameters
+        impl = inspect.signature(getattr(plugin, name)).parameters
+        assert list(impl) == list(spec), name
+        assert [p.default for p in impl.values()] == [p.default for p in spec.values()], name

@@ -13,6 +13,8 @@ ALLOWED_KEYS = {"lora.r", "lora.alpha", "lora.dropout", "training.learning_rate"
                 "training.micro_batch_size", "training.grad_accum"}
 METHODS = ["full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"]
 CPU = HardwareFacts(device="cpu", bf16_supported=True)
+#: The family defaults do not depend on the checkpoint; the hook is given one all the same.
+V03 = facts_from_config({"model_type": "mistral", "vocab_size": 32768, "sliding_window": None}, "v0.3")
 
 
 @pytest.mark.parametrize("stage", ["sft", "pt", "dpo"])
@@ -21,7 +23,7 @@ def test_defaults_use_only_run_config_keys_and_cite_a_source(method, stage):
     table = presets.hyperparameters_with_sources(method, stage)
     assert set(table) <= ALLOWED_KEYS and "training.learning_rate" in table
     assert all(source for _, source in table.values())
-    values = plugin.default_hyperparameters(method, stage)
+    values = plugin.default_hyperparameters(V03, method, stage)
     assert 0 <= values.get("training.warmup", 0) <= 1
     assert values.get("training.lr_scheduler", "cosine") in ("cosine", "linear", "constant_with_warmup")
     if method in presets.ADAPTER_METHODS:
@@ -29,13 +31,13 @@ def test_defaults_use_only_run_config_keys_and_cite_a_source(method, stage):
 
 
 def test_the_reconciled_values():
-    lora, full = plugin.default_hyperparameters("lora", "sft"), plugin.default_hyperparameters("full", "sft")
+    lora, full = plugin.default_hyperparameters(V03, "lora", "sft"), plugin.default_hyperparameters(V03, "full", "sft")
     assert (lora["lora.alpha"], lora["lora.dropout"], lora["training.learning_rate"]) == (32, 0.0, 6e-5)
     assert full["training.learning_rate"] == 2e-5  # seed range 2e-5..5e-5, Zephyr full SFT on Mistral-7B-v0.1
     assert full["training.micro_batch_size"] * full["training.grad_accum"] == 32  # "larger batches"
-    assert plugin.default_hyperparameters("rslora", "sft")["lora.alpha"] == 8  # 8 / sqrt(16) = 2 = 32 / 16
-    assert plugin.default_hyperparameters("full", "dpo")["training.learning_rate"] == 5e-7
-    assert plugin.default_hyperparameters("qlora", "dpo")["training.learning_rate"] == 5e-6
+    assert plugin.default_hyperparameters(V03, "rslora", "sft")["lora.alpha"] == 8  # 8 / sqrt(16) = 2 = 32 / 16
+    assert plugin.default_hyperparameters(V03, "full", "dpo")["training.learning_rate"] == 5e-7
+    assert plugin.default_hyperparameters(V03, "qlora", "dpo")["training.learning_rate"] == 5e-6
 
 
 def _lora_names(model, targets):
