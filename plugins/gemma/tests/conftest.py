@@ -40,6 +40,15 @@ def facts_for(name: str, variant: str | None = None) -> ModelFacts:
     return facts.model_copy(update={"variant": variant}) if variant else facts
 
 
+def claimed(config: dict[str, Any], name: str = "x", template: str | None = None) -> ModelFacts:
+    """Facts of ``config`` as the core hands them to later hooks: with the plugin's variant and chat format."""
+    from framework_gemma import plugin
+
+    facts = facts_from_config(config, name, chat_template=template)
+    match = plugin.match_model(facts)
+    return facts.model_copy(update={"variant": match.variant, "chat_format": match.chat_format})
+
+
 def tiny_config(model_type: str, **overrides: Any) -> dict[str, Any]:
     """A config of the given Gemma model_type small enough to instantiate in milliseconds."""
     text: dict[str, Any] = {
@@ -97,6 +106,11 @@ def _official_template_fixture() -> Any:
 @pytest.fixture(scope="session", name="facts_for")
 def _facts_for_fixture() -> Any:
     return facts_for
+
+
+@pytest.fixture(scope="session", name="claimed")
+def _claimed_fixture() -> Any:
+    return claimed
 
 
 @pytest.fixture(scope="session", name="tiny_config")

@@ -201,3 +201,21 @@ def test_shipped_format_does_not_demand_gemma_turn_tokens(build_tokenizer: Any) 
                                      tokenizer=tok)
     assert not {"end-of-turn-absent", "eos-not-end-of-turn"} & {f.code for f in shipped}
     assert {f.code for f in shipped} <= {f.code for f in own}
+
+
+# ── Gemma 4 ───────────────────────────────────────────────────────────────────────────────
+
+
+def test_gemma4_tokenizer_checks_use_its_turn_tokens(tok4: Any, build_tokenizer: Any, claimed: Any) -> None:
+    from framework_gemma import checkpoints
+
+    facts = claimed(checkpoints.known_model_configs()["google/gemma-4-E2B-it"])
+    codes = {f.code for f in plugin.check_tokenizer(facts=facts, tokenizer=tok4)}
+    assert not {"end-of-turn-absent", "eos-not-end-of-turn"} & codes  # <turn|> (106) is in eos_token_id [1, 106]
+    no_stop = facts.model_copy(update={"eos_token_ids": (1,)})
+    finding = next(f for f in plugin.check_tokenizer(facts=no_stop, tokenizer=tok4) if f.code == "eos-not-end-of-turn")
+    assert finding.fix.stop_tokens == ("<turn|>",) and "id 106" in finding.message
+    gemma3_vocab = {f.code for f in plugin.check_tokenizer(facts=facts, tokenizer=build_tokenizer("3"))}
+    assert "end-of-turn-absent" in gemma3_vocab  # a Gemma 3 vocabulary has no <turn|>
+    data = plugin.check_data(facts=facts, tokenizer=None, texts=["<|turn>user\nhi<turn|>", "plain"])
+    assert [f.code for f in data] == ["format-tokens-in-data"] and "<|turn>/<turn|>" in data[0].message

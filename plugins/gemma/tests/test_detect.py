@@ -15,12 +15,14 @@ import pytest
 from framework.facts import facts_from_config
 from framework.hookdata import ChatOptions
 from framework.plugins import make_plugin_host
-from framework_gemma import plugin
+from framework_gemma import checkpoints, plugin
 
 ORACLES = Path(__file__).resolve().parent / "oracles"
 CHATML = (ORACLES / "templates" / "qwen2-7b-instruct.jinja").read_text(encoding="utf-8")
 GEMMA3 = (ORACLES / "templates" / "gemma-3-1b-it.jinja").read_text(encoding="utf-8")
 GEMMA2 = (ORACLES / "templates" / "gemma-2-9b-it.jinja").read_text(encoding="utf-8")
+SMALL_TEMPLATE = (ORACLES / "2026" / "templates" / "google-gemma-4-E2B-it.jinja").read_text(encoding="utf-8")
+LARGE_TEMPLATE = (ORACLES / "2026" / "templates" / "google-gemma-4-31B-it.jinja").read_text(encoding="utf-8")
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
 GEMMA = {
@@ -152,3 +154,67 @@ def test_chatml_fine_tune_of_gemma_is_claimed_with_the_shipped_format() -> None:
     assert plugin.chat_features(facts=shipped_facts, tokenizer=None) is None
     assert plugin.stop_tokens(facts=shipped_facts, tokenizer=None) is None
     assert plugin.lora_target_modules(facts=shipped_facts, method="lora", train_embeddings=False).target_modules
+
+
+# ── Gemma 4 ───────────────────────────────────────────────────────────────────────────────
+
+HUB = {"google/gemma-4-E2B-it": "4-E2B", "google/gemma-4-E4B-it": "4-E4B", "google/gemma-4-26B-A4B-it": "4-26B-A4B",
+       "google/gemma-4-31B-it": "4-31B"}
+
+
+@pytest.mark.parametrize(("hub_id", "variant"), HUB.items())
+def test_published_checkpoints_are_detected_with_their_evidence(hub_id: str, variant: str) -> None:
+    config = checkpoints.known_model_configs()[hub_id]
+    assert config["_source"]
+    result = plugin.match_model(facts_from_config(config, hub_id))
+    assert result.score == 100 and result.variant == variant
+    assert result.reasons[0] == "model_type=gemma4 (Gemma 4, multimodal wrapper)"
+    assert "vocab_size=262144 (Gemma 4's vocabulary)" in result.reasons
+    assert f"({variant[2:]})" in result.reasons[1]
+
+
+@pytest.mark.parametrize(("kind", "variant", "reason"), [
+    ("text", "4-E4B", "per-layer input embeddings (hidden_size_per_layer_input=16)"),
+    ("wrapper", "4-E4B", "per-layer input embeddings"),
+    ("moe", "4-26B-A4B", "mixture of experts: enable_moe_block=True, num_experts=4"),
+    ("unified", "4-12B", "model_type gemma4_unified (the 12B unified model)"),
+])
+def test_tiny_configs(kind: str, variant: str, reason: str, tiny_gemma4_config: Any) -> None:
+    result = plugin.match_model(facts_from_config(tiny_gemma4_config(kind), "tiny"))
+    assert result.variant == variant and result.score == 50 and reason in result.reasons[1]
+
+
+def test_dense_and_unified_configs() -> None:
+    dense = {"model_type": "gemma4_text", "vocab_size": 262144, "hidden_size": 5376, "hidden_size_per_layer_input": 0}
+    assert plugin.match_model(facts_from_config(dense, "x")).variant == "4-31B"
+    unified = {"model_type": "gemma4_unified",
+               "text_config": {"model_type": "gemma4_unified_text", "vocab_size": 262144}}
+    result = plugin.match_model(facts_from_config(unified, "google/gemma-4-12B-it"))
+    assert result.variant == "4-12B" and "gemma4_unified" in result.reasons[1]
+
+
+def test_the_shipped_template_decides_the_pre_fill_and_is_named(claimed: Any) -> None:
+    e2b = checkpoints.known_model_configs()["google/gemma-4-E2B-it"]
+    small = plugin.match_model(facts_from_config(e2b, "./my-e2b", chat_template=SMALL_TEMPLATE))
+    assert small.chat_format == "plugin"
+    assert ("chat template of the model directory: Gemma 4 turn markers <|turn>/<turn|>, no pre-filled thought "
+            "block (E2B/E4B template)") in small.reasons
+    messages = [{"role": "user", "content": "Hi"}]
+
+    def prompt(template: str) -> str:
+        facts = claimed(e2b, "./my-e2b", template)
+        return plugin.render_chat(facts=facts, messages=messages, options=ChatOptions(add_generation_prompt=True),
+                                  tokenizer=None, tools=None).text
+
+    assert prompt(SMALL_TEMPLATE).endswith("<|turn>model\n")
+    assert prompt(LARGE_TEMPLATE).endswith("<|turn>model\n<|channel>thought\n<channel|>")  # the template decides
+
+
+def test_chatml_fine_tune_of_gemma4_keeps_the_architecture_and_uses_its_template() -> None:
+    config = checkpoints.known_model_configs()["google/gemma-4-31B-it"]
+    facts = facts_from_config(config, "./chatml-gemma4", chat_template=CHATML)
+    result = plugin.match_model(facts)
+    assert result.variant == "4-31B" and result.chat_format == "shipped"
+    host = make_plugin_host()
+    family = host.family(host.select(facts), facts)
+    assert family.facts.chat_format == "shipped" and family.lora_targets("lora", False).target_modules

@@ -3,7 +3,9 @@
 transformers 5 builds the block-diagonal mask from restarted ``position_ids`` when the attention
 mask is None and no KV cache is in use, for the sliding-window layers as well. The tiny models use
 a sliding window of 4 tokens, shorter than both samples, so the windowed layers are exercised.
-Each model runs with the attention implementation the plugin's load settings pick on CPU.
+Each model runs with the attention implementation the plugin's load settings pick on CPU. Gemma 4 (SDPA:
+its global layers' head_dim 512 rules out flash-attention) is checked on the text, wrapper, MoE and
+unified shapes.
 """
 
 from __future__ import annotations
@@ -54,3 +56,27 @@ def test_gemma2_eager_soft_caps(tiny_model: Any) -> None:
     with torch.no_grad():
         logits = model(torch.arange(4, 12).unsqueeze(0)).logits
     assert logits.abs().max() < 0.5
+
+
+@pytest.mark.parametrize("kind", ["text", "wrapper", "moe", "unified"])
+def test_gemma4_packed_rows_equal_separate_samples(kind: str, tiny_gemma4: Any, tiny_gemma4_config: Any,
+                                                   claimed: Any) -> None:
+    import torch
+
+    facts = claimed(tiny_gemma4_config(kind), "tiny")
+    settings = plugin.model_load_settings(facts, CPU)
+    assert settings.supports_packing
+    attention = choose_attention(settings, CPU)[0]
+    assert attention == "sdpa"
+    model = tiny_gemma4(kind)
+    model.set_attn_implementation(attention)
+    generator = torch.Generator().manual_seed(2)
+    first, second = torch.randint(5, 1000, (1, 9), generator=generator), torch.randint(5, 1000, (1, 7),
+                                                                                       generator=generator)
+    positions = torch.cat([torch.arange(9), torch.arange(7)]).unsqueeze(0)
+    with torch.no_grad():
+        together = model(torch.cat([first, second], 1), position_ids=positions, use_cache=False).logits
+        apart = torch.cat([model(first, use_cache=False).logits, model(second, use_cache=False).logits], 1)
+        leaked = model(torch.cat([first, second], 1), use_cache=False).logits
+    assert torch.allclose(together, apart, atol=1e-4)
+    assert not torch.allclose(leaked[:, 9:], apart[:, 9:], atol=1e-4)  # without boundaries it would leak

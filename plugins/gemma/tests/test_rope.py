@@ -102,3 +102,12 @@ def test_transformers_accepts_the_scaling(model_type: str, target: int, tiny_con
     positions = torch.arange(target - 64, target).unsqueeze(0)
     logits = model(torch.arange(64).unsqueeze(0) % 500, position_ids=positions).logits
     assert torch.isfinite(logits).all()
+
+
+def test_gemma4_native_within_the_context_and_refused_beyond(claimed: Any) -> None:
+    facts = claimed(checkpoints.known_model_configs()["google/gemma-4-31B-it"])
+    assert plugin.rope_scaling(facts, 262144).action == "native"
+    refused = plugin.rope_scaling(facts, 262145)
+    assert refused.action == "refuse" and "proportional RoPE" in refused.reason
+    e2b = claimed(checkpoints.known_model_configs()["google/gemma-4-E2B-it"])
+    assert plugin.rope_scaling(e2b, 131073).action == "refuse"
