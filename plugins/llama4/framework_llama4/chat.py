@@ -22,9 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from framework.errors import DataError
-from framework.hookdata import ChatFeatures, ChatOptions, RenderedChat, Segment
+from framework.hookdata import ChatFeatures, ChatOptions, ModelFacts, RenderedChat, Segment
 from framework_llama4.tools import ENVIRONMENT, TOOLS_IN_SYSTEM, TOOLS_IN_USER, call_segments, declarations, result_text
-from framework_llama4.vocab import BOS, EOT, HEADER_END, HEADER_START
+from framework_llama4.vocab import BOS, EOM, EOT, HEADER_END, HEADER_START
 
 
 def header(role: str) -> str:
@@ -36,6 +36,17 @@ def features() -> ChatFeatures:
         "tools: declarations in the first user message (tools_in_user_message) or the system turn, calls as "
         "<|python_start|>text<|python_end|>{json}... <|eot|>, results as ipython turns",
         "reasoning: the Llama 4 launch template has no thinking format"))
+
+
+def stop_tokens(facts: ModelFacts, vocab: dict[str, int] | None) -> list[str]:
+    """``<|eot|>`` ends a reply, ``<|eom|>`` a turn that waits for a tool result (Meta's stop tokens).
+
+    Only those the vocabulary has; none when the shipped template is another format (the core
+    reads its end token from that template). Source: ``llama_models/llama4/tokenizer.py``.
+    """
+    if facts.chat_format == "shipped":
+        return []
+    return [t for t in (EOT, EOM) if vocab is None or t in vocab]
 
 
 def _turn(message: dict[str, Any], index: int) -> list[Segment]:

@@ -8,20 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from framework.hookdata import Finding, Fix, ModelFacts
-from framework_llama4.vocab import BOS, END_OF_TEXT, EOM, EOT, EOT_ID, FINETUNE_PAD
+from framework_llama4.chat import stop_tokens
+from framework_llama4.vocab import BOS, END_OF_TEXT, EOT, EOT_ID, FINETUNE_PAD
 
 SRC_STOP = "llama_models/llama4/tokenizer.py (stop_tokens = [<|end_of_text|>, <|eom|>, <|eot|>])"
 SRC_PAD = "llama_models/llama4/tokenizer.py (pad_id = <|finetune_right_pad|>); config.json pad_token_id 200018"
 #: The pad token's names: Meta's file and the spelling of Llama 3's Hub tokenizers.
 PAD_NAMES = (FINETUNE_PAD, "<|finetune_right_pad_id|>")
 RESERVED_PAD = "<|reserved_special_token_0|>"
-
-
-def stop_tokens(facts: ModelFacts, vocab: dict[str, int] | None) -> list[str]:
-    """``<|eot|>`` ends a reply, ``<|eom|>`` a turn that waits for a tool result (Meta's stop tokens)."""
-    if facts.chat_format == "shipped":
-        return []
-    return [t for t in (EOT, EOM) if vocab is None or t in vocab]
 
 
 def _bos(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:

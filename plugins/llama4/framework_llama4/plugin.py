@@ -1,7 +1,10 @@
-"""Hook implementations of the llama4 plugin: thin calls into the modules that hold the knowledge.
+"""Hook implementations of the llama4 plugin: one-line calls into the modules that hold the knowledge.
 
 Loaded through the ``framework`` entry point ``llama4``; built only on the public hook contract
-(``framework.hookspecs`` / ``framework.hookdata``). Heavy libraries are imported inside functions.
+(``framework.hookspecs`` / ``framework.hookdata``). Every hook takes the hookspec's full parameter
+list, so a diff between two family plugins shows only which module answers. ``check_data`` and
+``check_model`` are left to the core's generic checks: this plugin holds no Llama 4-specific data
+or weight finding to add. Heavy libraries are imported inside functions.
 """
 
 from __future__ import annotations
@@ -58,21 +61,21 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 
 
 @hookimpl
-def render_chat(messages: list[Message], options: ChatOptions, tokenizer: Any,
+def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
                 tools: list[dict[str, Any]] | None) -> RenderedChat:
     return chat.render(messages, options, tokenizer, tools)
 
 
 @hookimpl
-def chat_features() -> ChatFeatures:
+def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures:
     return chat.features()
 
 
 @hookimpl
 def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
-    return checks.stop_tokens(facts, tokenizer.get_vocab() if tokenizer is not None else None)
+    return chat.stop_tokens(facts, tokenizer.get_vocab() if tokenizer is not None else None)
 
 
 @hookimpl
-def lora_target_modules(facts: ModelFacts, train_embeddings: bool) -> LoraTargets:
+def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) -> LoraTargets:
     return presets.lora_targets(facts, train_embeddings)

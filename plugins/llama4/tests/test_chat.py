@@ -8,8 +8,11 @@ import pytest
 
 from framework.chat import IGNORE_INDEX, tokenize_chat
 from framework.errors import DataError
+from framework.facts import facts_from_config
 from framework.hookdata import ChatOptions
-from framework_llama4 import plugin
+from framework_llama4 import checkpoints, plugin
+
+SCOUT = facts_from_config(checkpoints.known_model_configs()["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "查询城市天气 / current weather",
@@ -58,8 +61,8 @@ def official(tok: Any, template: str, messages: list[dict[str, Any]], generation
 
 
 def ours(tok: Any, messages: list[dict[str, Any]], generation: bool, tools: Any = None, **kwargs: Any) -> Any:
-    return plugin.render_chat(messages, ChatOptions(add_generation_prompt=generation, extra=tuple(kwargs.items())),
-                              tok, tools)
+    return plugin.render_chat(SCOUT, messages, ChatOptions(add_generation_prompt=generation,
+                                                           extra=tuple(kwargs.items())), tok, tools)
 
 
 def spans(tok: Any, template: str, messages: list[dict[str, Any]], tools: Any, **kwargs: Any) -> list[tuple[int, int]]:
@@ -109,13 +112,9 @@ def test_trained_tokens_are_replies_calls_and_end_of_turn(tok4: Any) -> None:
 
 
 def test_stop_tokens_and_features(tok4: Any) -> None:
-    from framework.facts import facts_from_config
-    from framework_llama4.checkpoints import known_model_configs
-
-    facts = facts_from_config(known_model_configs()["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
-    assert plugin.stop_tokens(facts, tok4) == ["<|eot|>", "<|eom|>"]
+    assert plugin.stop_tokens(SCOUT, tok4) == ["<|eot|>", "<|eom|>"]
     assert tok4.convert_tokens_to_ids(["<|eot|>", "<|eom|>"]) == [200008, 200007]
-    features = plugin.chat_features()
+    features = plugin.chat_features(SCOUT, tok4)
     assert features.tools and not features.reasoning
 
 

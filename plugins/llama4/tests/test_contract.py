@@ -51,7 +51,7 @@ class TestLlama4Contract(PluginContract):
         """The plugin's render_chat with ``tools=None``: the contract's conversations declare no tools."""
 
         def render(messages: list[dict[str, str]], options: ChatOptions) -> Any:
-            return plugin.render_chat(messages, options, tokenizer, None)
+            return plugin.render_chat(facts, messages, options, tokenizer, None)
 
         return render
 

@@ -30,11 +30,11 @@ def test_defaults_are_run_config_keys_with_sources(method: str, stage: str) -> N
 def test_lora_targets_are_the_same_for_text_and_wrapper() -> None:
     text = facts_from_config({**TABLE["meta-llama/Llama-4-Scout-17B-16E-Instruct"]["text_config"]}, "text")
     for facts in (SCOUT, text):
-        targets = plugin.lora_target_modules(facts, False)
+        targets = plugin.lora_target_modules(facts, "lora", False)
         assert targets.target_modules == presets.TARGETS and not targets.modules_to_save
         assert targets.target_parameters == ("feed_forward.experts.gate_up_proj", "feed_forward.experts.down_proj")
         assert targets.exclude_modules == ("router",)
-    assert plugin.lora_target_modules(text, True).modules_to_save == ("embed_tokens", "lm_head")
+    assert plugin.lora_target_modules(text, "lora", True).modules_to_save == ("embed_tokens", "lm_head")
 
 
 TINY_WRAPPER = {"text_config": {

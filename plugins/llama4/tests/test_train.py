@@ -153,7 +153,7 @@ def test_qlora_reaches_the_experts(tmp_path: Path, tiny_text_config: Any) -> Non
         k: v for k, v in config.items() if k != "model_type"})).save_pretrained(tmp_path)
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quant)
-    targets = plugin.lora_target_modules(facts_from_config(config, "tiny"), False)
+    targets = plugin.lora_target_modules(facts_from_config(config, "tiny"), "qlora", False)
     lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets.target_modules,
                       target_parameters=list(targets.target_parameters), exclude_modules=list(targets.exclude_modules))
     peft_model = get_peft_model(model, lora)
