@@ -1,6 +1,6 @@
 """The core's plugin contract, run against this plugin (detection, hooks, chat masking, LoRA targets).
 
-Tokenizers are the synthetic Gemma vocabularies of conftest.py. The official template compared
+Tokenizers are the synthetic Gemma vocabularies of framework_gemma.tokenizer. The official template compared
 here is Gemma 3's for every variant: the contract's sample conversations carry system messages,
 which the Gemma 1/2 templates refuse and this plugin folds the Gemma 3 way (see test_chat.py for
 each generation's own template on conversations without a system message).
@@ -109,7 +109,7 @@ class TestGemma4Contract(PluginContract):
 
 class TestGemma4LargeContract(TestGemma4Contract):
     """Gemma 4 26B-A4B/31B: their template pre-fills an empty thought block in the inference prompt, which the
-    full rendering of a finished turn lacks; the final reply is rendered after that prompt (chat4 docstring), so the
+    full rendering of a finished turn lacks; the final reply is rendered after that prompt (chat docstring), so the
     official comparison is against the inference prompt plus the official rendering of the reply."""
 
     configs = [(_gemma4("google/gemma-4-26B-A4B-it"), "4-26B-A4B"), (_gemma4("google/gemma-4-31B-it"), "4-31B")]
