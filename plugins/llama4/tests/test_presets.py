@@ -1,4 +1,4 @@
-"""Defaults are run-config keys with sources; LoRA targets; RoPE decisions and their warnings."""
+"""Defaults are run-config keys with sources; LoRA targets reach only the language model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from framework_llama4 import checkpoints, plugin, presets
 METHODS = ["full", "freeze", "lora", "dora", "rslora", "qlora", "qlora8", "prefix", "prompt", "ptuning", "hybrid"]
 TABLE = checkpoints.known_model_configs()
 SCOUT = facts_from_config(TABLE["meta-llama/Llama-4-Scout-17B-16E-Instruct"], "scout")
-MAVERICK = facts_from_config(TABLE["meta-llama/Llama-4-Maverick-17B-128E-Instruct"], "maverick")
 
 
 @pytest.mark.parametrize("stage", ["sft", "pt", "dpo"])
@@ -68,14 +67,3 @@ def test_targets_reach_only_the_language_model_in_both_layouts(tmp_path: Any) ->
         assert not any("vision" in n or "router" in n for n in hit)
         assert any(n.endswith("feed_forward.gate_proj") for n in hit)
     assert any("vision" in n and n.endswith("q_proj") for n, _ in wrapper.named_modules())
-
-
-def test_rope_native_refuse_and_warnings() -> None:
-    short = plugin.rope_scaling(SCOUT, 4096)
-    assert short.action == "native" and not short.warnings
-    long = plugin.rope_scaling(SCOUT, 32768)
-    assert long.action == "native" and len(long.warnings) == 2
-    assert any("attention_chunk_size=8192" in w for w in long.warnings)
-    assert any("data.packing=false" in w for w in long.warnings)
-    assert plugin.rope_scaling(MAVERICK, 2_000_000).action == "refuse"
-    assert plugin.rope_scaling(SCOUT, 2_000_000).action == "native"
