@@ -10,6 +10,12 @@ backward pass and nothing is recomputed (the fused linear cross-entropy of Liger
 in plain torch). Compared with checkpointing each chunk, that saves the recomputed head
 matmul, the largest matmul of a small model's step. The loss value is the same as the
 model's own (sum of token losses over the number of labelled tokens).
+
+On the CPU a frozen head (LoRA, QLoRA: the usual case) goes further: no logits chunk exists at
+all. Its only gradient, ``softmax(h W^T) W - W[target]``, is attention with the head weight as
+keys and values, and torch's CPU flash-attention kernel computes it, with the log-sum-exp the
+loss needs, vocabulary tile by tile in cache (``frozen_head_loss``); optionally with bf16 GEMM
+operands on CPUs that multiply bf16 natively (AMX, AVX512-BF16).
 """
 
 from __future__ import annotations
@@ -111,6 +117,12 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_bias = torch.zeros_like(bias) if want_bias else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         compute = compute_dtype or weight.dtype
+        if want_hidden and not want_weight and bias is None and not softcap and attention_applies(hidden, compute):
+            with torch.autocast(hidden.device.type, enabled=False):
+                total, grad_hidden = frozen_head_loss(hidden, weight, targets, compute)
+            ctx.save_for_backward(grad_hidden)
+            ctx.wanted = (True, False, False)
+            return total
         w = weight if weight.dtype == compute else weight.to(compute)  # cast once, not once per chunk
         b = bias if bias is None or bias.dtype == compute else bias.to(compute)
         reuse = hidden.device.type == "cpu" and compute == torch.float32 and hidden.dtype == torch.float32
@@ -127,6 +139,58 @@ class LinearCrossEntropy(torch.autograd.Function):
         saved = iter(ctx.saved_tensors)
         grads = [next(saved) * grad_total if wanted else None for wanted in ctx.wanted]
         return (*grads, None, None, None, None, None)
+
+
+def attention_applies(hidden: torch.Tensor, compute: torch.dtype) -> bool:
+    """Whether ``frozen_head_loss`` can run: a CPU tensor in fp32 or bf16, and torch's CPU flash kernel."""
+    return (hidden.device.type == "cpu" and compute in (torch.float32, torch.bfloat16)
+            and hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"))
+
+
+_HEAD_COPY: dict[str, Any] = {}
+
+
+def head_copy(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight`` in ``dtype``, cast once and kept while the weight is unchanged (a frozen head: once per run).
+
+    Keyed on the storage, the version counter (bumped by every in-place write, an optimiser's
+    included) and the dtype, so a trained or replaced weight is cast again, never served stale.
+    """
+    if weight.dtype == dtype:
+        return weight
+    key = (weight.data_ptr(), weight._version, tuple(weight.shape), dtype)
+    if _HEAD_COPY.get("key") != key:
+        _HEAD_COPY.clear()  # at most one copy alive: the previous one is freed first
+        _HEAD_COPY.update(key=key, copy=weight.detach().to(dtype))
+    return _HEAD_COPY["copy"]
+
+
+def frozen_head_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                     compute: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross entropy of ``hidden @ weight.T`` and its gradient for ``hidden``, never holding logits.
+
+    With the head frozen, the only gradient is ``softmax(h W^T) W - W[target]``, and
+    ``softmax(h W^T) W`` is attention with the head weight as both keys and values (scale 1).
+    torch's CPU flash-attention kernel computes it vocabulary tile by vocabulary tile with an
+    online log-sum-exp, in cache, and returns the log-sum-exp too: the loss of a row is
+    ``lse - h . W[target]``. Compared with the chunked logits path this drops the
+    [rows x vocab] fp32 buffers and their memory traffic (log-softmax, exp, the second GEMM's
+    read), which on two CPU cores cost as much as the GEMMs. Accumulation is fp32 in both compute
+    dtypes; in bf16 the GEMM operands are bf16 (AMX where the CPU has it) and the frozen weight's
+    bf16 copy is made once (``head_copy``). The loss and gradient are those of the operands in
+    ``compute``; the gradient comes back in ``hidden``'s dtype.
+    """
+    kernel = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    w = head_copy(weight, compute)
+    keys = w[None, None]
+    query = hidden.to(compute)
+    picked = w[targets]
+    # one call for all rows: the kernel splits them into blocks of 256 rows from 768 rows on (64 or
+    # 32 below), shares the blocks among threads and keeps its per-thread buffers small
+    out, lse = kernel(query[None, None], keys, keys, 0.0, False, attn_mask=None, scale=1.0)
+    total = lse.sum(dtype=torch.float32) - (query.float() * picked.float()).sum()
+    grad = out[0, 0].float().sub_(picked.float()) if compute != torch.float32 else out[0, 0].sub_(picked)
+    return total, grad.to(hidden.dtype)
 
 
 def _chunk(hidden: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, targets: torch.Tensor, start: int,
