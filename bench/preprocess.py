@@ -6,8 +6,12 @@ process and with every core, using the real Llama 3 tokenizer (converted from
 ``llama_models/llama3/tokenizer.model`` with transformers' TikTokenConverter) and a ChatML-like
 renderer written here. Prints markdown rows.
 
-    python bench/preprocess.py                 # 100,000 samples, num_proc 1 and all cores
+    python bench/preprocess.py                 # 100,000 samples, num_proc 1 and all cores, tiktoken on and off
     python bench/preprocess.py --samples 20000 --profile
+
+Each row is one preparation; for each num_proc the fast encoder (``data.fast_encoder``) runs on
+then off, back to back, with the load average before each row, so other work on the machine
+skews both alike.
 """
 
 from __future__ import annotations
@@ -115,10 +119,10 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> tuple[float, float, Any]:
+def run(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int, fast: str = "auto") -> tuple[float, float, Any]:
     """Wall seconds, CPU seconds and the result of one preparation."""
     start, cpu = time.perf_counter(), _cpu_seconds()
-    prepared = prepare_sft(path, tokenizer, render, cutoff_len=cutoff_len, num_proc=num_proc)
+    prepared = prepare_sft(path, tokenizer, render, cutoff_len=cutoff_len, num_proc=num_proc, fast_encoder=fast)
     return time.perf_counter() - start, _cpu_seconds() - cpu, prepared
 
 
@@ -158,6 +162,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--num-proc", type=int, nargs="*", default=None, help="default: 1 and every core")
     parser.add_argument("--cutoff-len", type=int, default=1024)
+    parser.add_argument("--fast-encoder", nargs="*", default=["auto", "off"], help="data.fast_encoder values")
     parser.add_argument("--profile", action="store_true", help="print the top functions of a num_proc=1 run")
     parser.add_argument(
         "--breakdown", action="store_true", help="CPU time per stage (sets TOKENIZERS_PARALLELISM=false)"
@@ -183,25 +188,31 @@ def main() -> None:
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            run(path, tokenizer, 1, args.cutoff_len)
+            run(path, tokenizer, 1, args.cutoff_len, args.fast_encoder[0])
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        print("\n(load average: the 1-minute figure before the row; other work on the machine skews wall time)")
         print(
-            f"\nload average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine skews wall time)"
+            "| samples | num_proc | encoder | load | wall s | samples/s | tokens/s | CPU s | samples per CPU-s | kept |"
+            " tokens/sample min/mean/max |"
         )
-        print(
-            "| samples | num_proc | wall s | samples/s | tokens/s | CPU s | samples per CPU-s | kept | tokens/sample min/mean/max |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        reference = None
         for num_proc in procs:
-            seconds, cpu, prepared = run(path, tokenizer, num_proc, args.cutoff_len)
-            lengths = prepared.train.data.column("length").to_numpy()
-            print(
-                f"| {args.samples:,} | {num_proc} | {seconds:.2f} | {args.samples / seconds:,.0f} | "
-                f"{lengths.sum() / seconds:,.0f} | {cpu:.1f} | {args.samples / cpu:,.0f} | {len(lengths):,} | "
-                f"{lengths.min()}/{lengths.mean():.0f}/{lengths.max()} |",
-                flush=True,
-            )
+            for fast in args.fast_encoder:
+                load = os.getloadavg()[0]
+                seconds, cpu, prepared = run(path, tokenizer, num_proc, args.cutoff_len, fast)
+                data = prepared.train.data
+                lengths = data.column("length").to_numpy()
+                if reference is None:
+                    reference = data
+                assert data.equals(reference), "the encoders or process counts gave different data"
+                print(
+                    f"| {args.samples:,} | {num_proc} | {prepared.report.encoder} | {load:.1f} | {seconds:.2f} | "
+                    f"{args.samples / seconds:,.0f} | {lengths.sum() / seconds:,.0f} | {cpu:.1f} | "
+                    f"{args.samples / cpu:,.0f} | {len(lengths):,} | {lengths.min()}/{lengths.mean():.0f}/{lengths.max()} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

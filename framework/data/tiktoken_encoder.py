@@ -19,6 +19,7 @@ the ids, labels and kinds of the present path on probes and on the first samples
 from __future__ import annotations
 
 import json
+import operator
 import os
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -48,8 +49,10 @@ class FastVocab:
     specials: frozenset[str] = field(default_factory=frozenset)
 
 
-def _byte_alphabet() -> dict[str, int]:
-    """GPT-2's byte-level alphabet, character -> byte (inverse of ``bytes_to_unicode``)."""
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte-level alphabet as a ``str.translate`` table: code point of the alphabet's
+    character -> the character of the byte it stands for (inverse of ``bytes_to_unicode``), so
+    ``token.translate(table).encode("latin-1")`` gives a token's bytes."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars = {b: b for b in printable}
     extra = 0
@@ -57,7 +60,9 @@ def _byte_alphabet() -> dict[str, int]:
         if b not in chars:
             chars[b] = 256 + extra
             extra += 1
-    return {chr(c): b for b, c in chars.items()}
+    table = {b: "\uffff" for b in range(256) if b not in printable}  # outside the alphabet: fails latin-1
+    table.update({c: chr(b) for b, c in chars.items()})
+    return table
 
 
 def _pattern(pre: dict[str, Any] | None) -> str | None:
@@ -81,17 +86,25 @@ def _merges(model: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _merges_follow_ranks(vocab: dict[str, int], merges: list[tuple[str, str]]) -> str | None:
     """None when the merge list is every split of every token, in the order of the merged
-    token's rank (what makes BPE by merge priority equal tiktoken's lowest-rank merging)."""
-    last = -1
-    for a, b in merges:
-        rank = vocab.get(a + b)
-        if rank is None or a not in vocab or b not in vocab:
-            return f"the merge '{a} {b}' makes no token of the vocabulary"
-        if rank < last:
-            return "the merges are not in the order of the merged tokens' ranks"
-        last = rank
-    splits = sum(1 for tok in vocab for i in range(1, len(tok)) if tok[:i] in vocab and tok[i:] in vocab)
-    if splits != len(merges):
+    token's rank (what makes BPE by merge priority equal tiktoken's lowest-rank merging).
+
+    The loops run in ``map`` (C), not in Python statements: a 128k vocabulary has 280k merges
+    and 800k splits to look at."""
+    left, right = [m[0] for m in merges], [m[1] for m in merges]
+    merged = list(map(vocab.get, map(operator.add, left, right)))
+    if None in merged or not all(map(vocab.__contains__, left)) or not all(map(vocab.__contains__, right)):
+        return "a merge makes no token of the vocabulary"
+    if np.any(np.diff(np.asarray(merged, dtype=np.int64)) < 0):
+        return "the merges are not in the order of the merged tokens' ranks"
+    splits = 0
+    tokens = sorted((t for t in vocab if len(t) > 1), key=len, reverse=True)
+    longer = np.fromiter(map(len, tokens), np.int64, len(tokens))[::-1]  # ascending lengths
+    for i in range(1, int(longer[-1]) if len(tokens) else 1):
+        tokens = tokens[: len(longer) - int(np.searchsorted(longer, i, side="right"))]  # those longer than i
+        heads = map(vocab.__contains__, map(operator.itemgetter(slice(None, i)), tokens))
+        tails = map(vocab.__contains__, map(operator.itemgetter(slice(i, None)), tokens))
+        splits += sum(map(operator.and_, heads, tails))
+    if splits != len(set(merges)) or len(set(merges)) != len(merges):
         return f"the merges ({len(merges)}) are not every split of the vocabulary's tokens ({splits})"
     return None
 
@@ -115,12 +128,10 @@ def _build(backend: Any) -> FastVocab | str:
         return "the pre-tokenizer is not a byte-level split without a prefix space"
     alphabet = _byte_alphabet()
     vocab: dict[str, int] = model.get("vocab") or {}
-    ranks: dict[bytes, int] = {}
-    for token, rank in vocab.items():
-        try:
-            ranks[bytes(alphabet[c] for c in token)] = rank
-        except KeyError:
-            return "the vocabulary has a token outside the byte-level alphabet"
+    try:
+        ranks = {token.translate(alphabet).encode("latin-1"): rank for token, rank in vocab.items()}
+    except UnicodeEncodeError:
+        return "the vocabulary has a token outside the byte-level alphabet"
     if any(bytes([b]) not in ranks for b in range(256)):
         return "the vocabulary lacks single bytes"
     reason = _merges_follow_ranks(vocab, _merges(model))
@@ -132,8 +143,7 @@ def _build(backend: Any) -> FastVocab | str:
     specials = {t["content"]: t["id"] for t in added}
     size = max([*ranks.values(), *specials.values()]) + 1
     lengths = np.zeros(size, dtype=np.int64)
-    for piece, rank in ranks.items():
-        lengths[rank] = len(piece)
+    lengths[np.fromiter(ranks.values(), np.int64, len(ranks))] = np.fromiter(map(len, ranks), np.int64, len(ranks))
     for text, rank in specials.items():
         lengths[rank] = len(text.encode("utf-8"))
     try:
