@@ -225,6 +225,11 @@ class TrainingSection(_Section):
         default=True, description="Compute logits only at labelled positions, in chunks (memory-lean loss)."
     )
     loss_chunk_size: int = Field(default=1024, ge=1, description="Labelled positions per logits chunk.")
+    cpu_bf16_head: Literal["auto", "on", "off"] = Field(
+        default="auto", description="A frozen output head's loss on the CPU with bf16 GEMM operands (fp32 "
+        "accumulation, LoRA weights and optimizer state stay fp32): auto where the CPU multiplies bf16 "
+        "natively (AMX, AVX512-BF16); off: the exact fp32 loss."
+    )
     router_aux_loss_coef: float | None = Field(
         default=None, ge=0.0, description="MoE router load-balancing loss added to the training loss: its "
         "coefficient; empty: the model config's router_aux_loss_coef; 0 leaves the loss out."

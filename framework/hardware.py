@@ -36,7 +36,28 @@ def detect_hardware() -> HardwareFacts:
         )
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return HardwareFacts(device="mps", bf16_supported=False)
-    return HardwareFacts(device="cpu", bf16_supported=False)
+    return HardwareFacts(device="cpu", bf16_supported=False, cpu_bf16=cpu_bf16_matmul())
+
+
+#: CPU flags of native bf16 matrix products, the fastest first.
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bf16_matmul(cpuinfo: str | None = None) -> str | None:
+    """The CPU's native bf16 matmul flag (AMX tiles first), from /proc/cpuinfo; None elsewhere.
+
+    Without one, torch still multiplies bf16 on the CPU, but by converting to fp32 (slower than
+    fp32 itself); with one, bf16 GEMMs run ~2-3x faster than fp32 per core (docs/benchmarks.md §5).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return None
+    line = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    flags = set(line.partition(":")[2].split())
+    return next((flag for flag in CPU_BF16_FLAGS if flag in flags), None)
 
 
 #: The largest head dimension flash-attn 2 has kernels for.
@@ -192,8 +213,10 @@ def choose_dtype(settings: LoadSettings, hardware: HardwareFacts, requested: str
 
             raise ConfigError("model.dtype=bf16 but this accelerator has no bf16", hint="use fp16 or fp32")
         return requested, "requested"
-    if hardware.device == "cpu":
-        return "fp32", "CPU: fp32 is the fast and exact choice"
+    if hardware.device == "cpu":  # bf16 autocast loses to fp32 here: casts per op (docs/benchmarks.md §5)
+        head = (f"; this CPU has {hardware.cpu_bf16}: the loss line says whether the frozen head's GEMMs use it"
+                if hardware.cpu_bf16 else "")
+        return "fp32", f"CPU: fp32 weights and training is the fast and exact choice{head}"
     if hardware.bf16_supported and "bf16" not in forbidden:
         return "bf16", "accelerator supports bf16"
     if "fp16" not in forbidden:

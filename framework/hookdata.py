@@ -198,6 +198,8 @@ class HardwareFacts(_Plain):
     gpu_name: str | None = Field(default=None, description="Accelerator name.")
     gpu_memory_bytes: int | None = Field(default=None, description="Accelerator memory.")
     gpu_count: int = Field(default=0, description="Visible accelerators.")
+    cpu_bf16: str | None = Field(default=None, description="The CPU's native bf16 matmul feature (amx_bf16, "
+                                 "avx512_bf16), if any.")
 
 
 class LoadSettings(_Plain):

@@ -250,6 +250,7 @@ def chunked_causal_lm_loss(
     chunk_size: int = 1024,
     num_items_in_batch: torch.Tensor | int | None = None,
     head_dtype: torch.dtype | None = None,
+    frozen_head_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Mean next-token loss over labelled positions, without materialising full logits.
 
@@ -262,6 +263,9 @@ def chunked_causal_lm_loss(
         head_dtype: dtype of the head/loss-chunk matmuls when no autocast sets one (bf16 on a
             CPU with AMX: ~3x the fp32 GEMM rate, fp32 accumulation; the decoder, softmax, loss
             and the gradients returned stay in their own dtypes). None: the head's own dtype.
+        frozen_head_dtype: the same, but only for a frozen, bias-free, uncapped head on the CPU,
+            which runs as attention (``frozen_head_loss``); a trained head keeps its own dtype
+            (the run's ``training.cpu_bf16_head`` decision, ``framework.kernels.cpu_head_dtype``).
     """
     from framework import moe
 
@@ -289,6 +293,9 @@ def chunked_causal_lm_loss(
     device = picked.device.type
     # the caller's autocast (the Trainer's, as accelerate applies it to the model's forward) sets the head's dtype
     compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else head_dtype
+    if (compute is None and frozen_head_dtype is not None and not head.weight.requires_grad and head.bias is None
+            and not softcap and attention_applies(picked, frozen_head_dtype)):
+        compute = frozen_head_dtype
     total = LinearCrossEntropy.apply(picked, head.weight, head.bias, targets, chunk_size, softcap,
                                      torch.is_grad_enabled(), compute)
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum()

@@ -228,7 +228,7 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
     from framework.kernels import choose_loss
 
     plan.loss = choose_loss(config, strategy=plan.distributed.strategy, world_size=plan.distributed.world_size,
-                            engine=launcher_engine(), raw_config=facts.raw)
+                            engine=launcher_engine(), raw_config=facts.raw, hardware=hardware, dtype=dtype[0])
     return plan
 
 

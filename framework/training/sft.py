@@ -28,6 +28,8 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     """Train and save; returns where the output went and the metrics."""
     import time
 
+    import torch
+
     from framework import distributed
     from framework.loss import supports_chunked_loss
     from framework.methods import apply_method, count_parameters
@@ -79,6 +81,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         # decided with Liger's fused loss in make_plan (framework.kernels.choose_loss)
         chunked_loss=loss_choice(plan).chunked and supports_chunked_loss(model),
         loss_chunk_size=cfg.training.loss_chunk_size,
+        frozen_head_dtype=torch.bfloat16 if loss_choice(plan).head_dtype == "bf16" else None,
         guard=found.guard,
         tokens=tokens,
         run_settings=plan.resolved.to_json(),

@@ -70,8 +70,9 @@ class FrameworkTrainer(TrainerHabits, Trainer):
 
     def __init__(self, *args: Any, chunked_loss: bool = True, loss_chunk_size: int = 1024,
                  guard: Any = None, tokens: Any = None, run_settings: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+                 frozen_head_dtype: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.frozen_head_dtype = frozen_head_dtype  # a frozen head's GEMM dtype on the CPU (kernels.cpu_head_dtype)
         self.run_settings = run_settings
         self.chunked_loss = chunked_loss
         self.loss_chunk_size = loss_chunk_size
@@ -99,6 +100,7 @@ class FrameworkTrainer(TrainerHabits, Trainer):
         # wraps that forward in: the same autocast here (QLoRA's fp32 head GEMM would run in fp32)
         with self.accelerator.autocast():
             loss = chunked_causal_lm_loss(model, inputs, chunk_size=self.loss_chunk_size,
+                                          frozen_head_dtype=self.frozen_head_dtype,
                                           num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None)
         if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
                 and num_items_in_batch is not None):
