@@ -9,8 +9,8 @@ import pytest
 
 from framework_llama3 import vocab
 
-NAMED_IDS = {vocab.BOS: vocab.BOS_ID, vocab.END_OF_TEXT: vocab.END_OF_TEXT_ID, vocab.START_HEADER: vocab.START_HEADER_ID,
-             vocab.END_HEADER: vocab.END_HEADER_ID, vocab.EOT: vocab.EOT_ID}
+NAMED_IDS = {vocab.BOS: vocab.BOS_ID, vocab.END_OF_TEXT: vocab.END_OF_TEXT_ID,
+             vocab.START_HEADER: vocab.START_HEADER_ID, vocab.END_HEADER: vocab.END_HEADER_ID, vocab.EOT: vocab.EOT_ID}
 
 
 @pytest.mark.parametrize("version", ["3", "3.1", "3.2"])
