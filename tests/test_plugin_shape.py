@@ -1,46 +1,83 @@
 """Plugins of one shape: every in-tree plugin and the ``framework new-plugin`` scaffold have the
-same modules with the same roles, so a diff between two plugins shows only family facts.
+same modules with the same roles and hooks with the hookspecs' own signatures, so a diff between
+two plugins shows only family facts.
 
-``detect.match`` claims models, ``chat`` renders the format, ``checks`` finds pitfalls,
-``presets`` holds defaults, load settings and LoRA targets, ``rope`` extends the context, and
-``plugin`` holds the hook implementations. A plugin may add modules for its own facts.
+``detect.match`` claims models (config.json and the shipped template), ``chat`` renders the
+format, ``tools`` writes tool syntax, ``vocab`` names control tokens, ``tokenizer`` builds an
+offline tokenizer for tests and tiny models, ``checks`` finds pitfalls, ``presets`` holds
+defaults, load settings and LoRA targets, ``checkpoints`` the published configs, ``rope``
+extends the context, and ``plugin`` holds the hook implementations.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
 
+import pytest
+
+from framework import hookspecs
 from framework.scaffold import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = {"__init__.py", "detect.py", "chat.py", "checks.py", "presets.py", "rope.py", "plugin.py"}
+SHAPE = {"__init__.py", "plugin.py", "detect.py", "chat.py", "tools.py", "vocab.py", "tokenizer.py", "checks.py",
+         "presets.py", "checkpoints.py", "rope.py"}
+#: Every plugin's tests have one module per knowledge module, plus the contract and the oracle checks.
+TEST_SHAPE = {f"test_{name}" for name in ("detect.py", "chat.py", "tools.py", "vocab.py", "tokenizer.py",
+                                         "checks.py", "presets.py", "checkpoints.py", "rope.py", "contract.py")}
 
 
 def _packages() -> list[Path]:
-    return sorted(p.parent for p in ROOT.glob("plugins/*/framework_*/__init__.py"))
+    """The in-tree plugins and the tutorial's worked example of a third-party plugin."""
+    found = [*ROOT.glob("plugins/*/framework_*/__init__.py"), *ROOT.glob("examples/*/framework_*/__init__.py")]
+    return sorted(p.parent for p in found)
 
 
-def test_every_in_tree_plugin_has_the_shape() -> None:
+def _modules(package: Path) -> set[str]:
+    return {p.name for p in package.glob("*.py")}
+
+
+def test_every_in_tree_plugin_has_exactly_the_shape() -> None:
     packages = _packages()
-    assert len(packages) >= 5, packages
+    assert len(packages) >= 6, packages
     for package in packages:
-        missing = SHAPE - {p.name for p in package.glob("*.py")}
-        assert not missing, f"{package.relative_to(ROOT)} lacks {sorted(missing)}"
+        modules = _modules(package)
+        assert modules == SHAPE, (f"{package.relative_to(ROOT)}: missing {sorted(SHAPE - modules)}, "
+                                  f"not in the shape {sorted(modules - SHAPE)}")
         assert "def match(" in (package / "detect.py").read_text(encoding="utf-8"), package
+
+
+def test_every_in_tree_plugin_tests_each_module() -> None:
+    for package in _packages():
+        tests = {p.name for p in (package.parent / "tests").glob("test_*.py")}
+        assert TEST_SHAPE <= tests, f"{package.parent.relative_to(ROOT)}/tests lacks {sorted(TEST_SHAPE - tests)}"
+
+
+@pytest.mark.parametrize("package", _packages(), ids=lambda p: p.name)
+def test_hookimpls_take_the_hookspecs_parameters(package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pluggy accepts a subset; in-tree plugins take the full list so two plugin.py files diff by family only."""
+    monkeypatch.syspath_prepend(str(package.parent))  # the example is not installed in the test environment
+    module = importlib.import_module(f"{package.name}.plugin")
+    for name, function in inspect.getmembers(module, inspect.isfunction):
+        if getattr(function, f"{hookspecs.NAME}_impl", None) is None:
+            continue
+        spec = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert list(inspect.signature(function).parameters) == spec, f"{package.name}.plugin.{name}"
 
 
 def test_the_scaffold_generates_the_shape(tmp_path: Path) -> None:
     from framework.scaffold import create_plugin
 
     generated = {Path(t).name for t in TEMPLATES.values() if t.startswith("framework___NAME__/")}
-    assert SHAPE <= generated
-    package = create_plugin("shapefamily", tmp_path) / "framework_shapefamily"
-    assert SHAPE <= {p.name for p in package.glob("*.py")}
+    assert generated == SHAPE
+    root = create_plugin("shapefamily", tmp_path)
+    package = root / "framework_shapefamily"
+    assert _modules(package) == SHAPE
+    assert TEST_SHAPE <= {p.name for p in (root / "tests").glob("test_*.py")}
     plugin = (package / "plugin.py").read_text(encoding="utf-8")
-    assert "from framework_shapefamily import chat, checks, detect, presets, rope" in plugin
+    assert "from framework_shapefamily import chat, checkpoints, checks, detect, presets, rope" in plugin
     assert "return detect.match(facts)" in plugin
-
-
 def test_the_contracts_packing_check_sees_samples_that_attend_to_each_other() -> None:
     """``PluginContract.test_packing_is_exact_where_allowed`` runs this on every plugin's tiny model."""
     import torch
