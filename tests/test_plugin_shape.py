@@ -66,6 +66,41 @@ def test_hookimpls_take_the_hookspecs_parameters(package: Path, monkeypatch: pyt
         assert list(inspect.signature(function).parameters) == spec, f"{package.name}.plugin.{name}"
 
 
+#: Which module answers each hook, under which name, in every plugin.
+DELEGATES = {
+    "match_model": "detect.match(", "model_load_settings": "presets.load_settings(",
+    "default_hyperparameters": "presets.default_hyperparameters(", "rope_scaling": "rope.decide(",
+    "known_model_configs": "checkpoints.known_model_configs(", "check_tokenizer": "checks.check_tokenizer(",
+    "render_chat": "chat.render(", "chat_features": "chat.features", "stop_tokens": "chat.stop_tokens(",
+    "check_data": "checks.check_data(", "lora_target_modules": "presets.lora_targets(",
+    "check_model": "checks.check_model(", "provide_demo_model": "checkpoints.provide_demo_model(",
+}
+
+
+def _answered_by_its_module(hook: str, body: str) -> bool:
+    """A constant answer counts too: ``chat.FEATURES`` for a format whose features never change."""
+    return body.startswith(DELEGATES[hook]) or (hook == "chat_features" and body == "chat.FEATURES")
+
+
+def _delegations(source: str) -> dict[str, str]:
+    """hook name -> the body of its one-line implementation, read from plugin.py's text."""
+    found, hook = {}, None
+    for line in source.splitlines():
+        if line.startswith("def "):
+            hook = line[4:].split("(")[0]
+        elif hook and line.strip().startswith("return "):
+            found[hook], hook = line.strip()[len("return "):], None
+    return found
+
+
+@pytest.mark.parametrize("package", _packages(), ids=lambda p: p.name)
+def test_each_hook_is_answered_by_the_same_module_in_every_plugin(package: Path) -> None:
+    delegations = _delegations((package / "plugin.py").read_text(encoding="utf-8"))
+    assert delegations.keys() <= DELEGATES.keys(), sorted(delegations.keys() - DELEGATES.keys())
+    wrong = {hook: body for hook, body in delegations.items() if not _answered_by_its_module(hook, body)}
+    assert not wrong, f"{package.name}.plugin: hooks not answered by their module: {wrong}"
+
+
 def test_the_scaffold_generates_the_shape(tmp_path: Path) -> None:
     from framework.scaffold import create_plugin
 
@@ -78,6 +113,8 @@ def test_the_scaffold_generates_the_shape(tmp_path: Path) -> None:
     plugin = (package / "plugin.py").read_text(encoding="utf-8")
     assert "from framework_shapefamily import chat, checkpoints, checks, detect, presets, rope" in plugin
     assert "return detect.match(facts)" in plugin
+    assert _delegations(plugin) and all(_answered_by_its_module(hook, body)
+                                        for hook, body in _delegations(plugin).items())
 def test_the_contracts_packing_check_sees_samples_that_attend_to_each_other() -> None:
     """``PluginContract.test_packing_is_exact_where_allowed`` runs this on every plugin's tiny model."""
     import torch

@@ -142,8 +142,8 @@ def _refuse_extras(messages: list[dict[str, Any]], tools: list[dict[str, Any]] |
                             "show", hint="drop those fields, or train a Gemma 4 model")
 
 
-def render(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
-           tools: list[dict[str, Any]] | None = None) -> RenderedChat:
+def render_gemma3(messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+                  tools: list[dict[str, Any]] | None = None) -> RenderedChat:
     """Render ``messages`` exactly as the official Gemma template does (system folded, see above).
 
     The format is the same in every generation, so no variant is needed.
@@ -349,17 +349,17 @@ def render_gemma4(messages: list[dict[str, Any]], options: ChatOptions, tokenize
 # ══ hooks: the format of the detected generation ══════════════════════════════════════════
 
 
-def render_chat(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
-                tools: list[dict[str, Any]] | None) -> RenderedChat | None:
+def render(facts: ModelFacts, messages: list[dict[str, Any]], options: ChatOptions, tokenizer: Any,
+           tools: list[dict[str, Any]] | None) -> RenderedChat | None:
     """The generation's format; None when the model's own template of another format renders."""
     if detect.uses_shipped_template(facts):
         return None
     if detect.is_gemma4(facts):
         return render_gemma4(messages, options, tokenizer, tools, detect.prefills_empty_thought(facts))
-    return render(messages, options, tokenizer, tools)
+    return render_gemma3(messages, options, tokenizer, tools)
 
 
-def chat_features(facts: ModelFacts) -> ChatFeatures | None:
+def features(facts: ModelFacts) -> ChatFeatures | None:
     """Gemma 4 renders reasoning and tools, Gemma 1-3 neither; None for a shipped foreign template."""
     if detect.uses_shipped_template(facts):
         return None

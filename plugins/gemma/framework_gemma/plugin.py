@@ -61,12 +61,12 @@ def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
 @hookimpl
 def render_chat(facts: ModelFacts, messages: list[Message], options: ChatOptions, tokenizer: Any,
                 tools: list[dict[str, Any]] | None) -> RenderedChat | None:
-    return chat.render_chat(facts, messages, options, tokenizer, tools)
+    return chat.render(facts, messages, options, tokenizer, tools)
 
 
 @hookimpl
 def chat_features(facts: ModelFacts, tokenizer: Any) -> ChatFeatures | None:
-    return chat.chat_features(facts)
+    return chat.features(facts)
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from framework.hookdata import ModelFacts, RopeDecision
 from framework_llama4.detect import text_config
 
 
-def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+def decide(facts: ModelFacts, target_length: int) -> RopeDecision:
     native = facts.max_position_embeddings or 131_072
     text = text_config(facts)
     chunk, floor_scale = text.get("attention_chunk_size", 8192), text.get("floor_scale", 8192)

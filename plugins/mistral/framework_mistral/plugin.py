@@ -47,7 +47,7 @@ def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[
 
 @hookimpl
 def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
-    return rope.rope_scaling(facts, target_length)
+    return rope.decide(facts, target_length)
 
 
 @hookimpl

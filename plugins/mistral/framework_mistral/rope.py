@@ -41,7 +41,7 @@ def _memory_warnings(facts: ModelFacts, target_length: int) -> tuple[str, ...]:
     return ()
 
 
-def rope_scaling(facts: ModelFacts, target_length: int) -> RopeDecision:
+def decide(facts: ModelFacts, target_length: int) -> RopeDecision:
     """Decide for ``target_length``; see the module docstring for the policy."""
     native = _native(facts)
     memory = _memory_warnings(facts, target_length)

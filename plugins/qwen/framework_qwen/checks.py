@@ -108,7 +108,7 @@ def _bos_findings(tokenizer: Any) -> list[Finding]:
     return findings
 
 
-def tokenizer_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
+def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     """Missing ChatML tokens, pad, BOS, eos vs end-of-turn, and a template of another generation.
 
     A model rendered with its shipped template (a Qwen architecture fine-tuned into another chat
@@ -136,7 +136,7 @@ def tokenizer_findings(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
     return findings + _template_findings(variant, tokenizer)
 
 
-def data_findings(facts: ModelFacts, texts: list[str]) -> list[Finding]:
+def check_data(facts: ModelFacts, texts: list[str]) -> list[Finding]:
     """Reasoning blocks in the data versus the variant's thinking format (Q6)."""
     if not texts or facts.chat_format == "shipped":
         return []
@@ -197,7 +197,7 @@ def _v1_base_findings(facts: ModelFacts) -> list[Finding]:
     )]
 
 
-def model_findings(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
+def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
     """ChatML token rows left untrained in a base checkpoint (near-zero norm): re-initialise them."""
     findings = _kernel_findings(facts, model)
     if facts.chat_format == "shipped":

@@ -42,7 +42,7 @@ def model_load_settings(facts: ModelFacts, hardware: HardwareFacts) -> LoadSetti
 
 @hookimpl
 def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
-    return presets.hyperparameters(facts, method, stage)
+    return presets.default_hyperparameters(facts, method, stage)
 
 
 @hookimpl
@@ -57,7 +57,7 @@ def known_model_configs() -> dict[str, dict[str, Any]]:
 
 @hookimpl
 def check_tokenizer(facts: ModelFacts, tokenizer: Any) -> list[Finding]:
-    return checks.tokenizer_findings(facts, tokenizer)
+    return checks.check_tokenizer(facts, tokenizer)
 
 
 @hookimpl
@@ -78,7 +78,7 @@ def stop_tokens(facts: ModelFacts, tokenizer: Any) -> list[str]:
 
 @hookimpl
 def check_data(facts: ModelFacts, tokenizer: Any, texts: list[str]) -> list[Finding]:
-    return checks.data_findings(facts, texts)
+    return checks.check_data(facts, texts)
 
 
 @hookimpl
@@ -88,4 +88,4 @@ def lora_target_modules(facts: ModelFacts, method: str, train_embeddings: bool) 
 
 @hookimpl
 def check_model(facts: ModelFacts, model: Any, tokenizer: Any) -> list[Finding]:
-    return checks.model_findings(facts, model, tokenizer)
+    return checks.check_model(facts, model, tokenizer)

@@ -135,7 +135,7 @@ def _learning_rate(method: str, tier: str) -> float | None:
     return None  # prompt learning: no Qwen-specific source, the core default applies
 
 
-def hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
+def default_hyperparameters(facts: ModelFacts, method: str, stage: str) -> dict[str, Any]:
     """Dotted run-config keys for ``method`` and ``stage`` (sources in SOURCES / README)."""
     values: dict[str, Any] = {
         "training.epochs": 2,  # seed-qwen: "2-3 epochs are usually enough" for Qwen
