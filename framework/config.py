@@ -99,7 +99,11 @@ class DataSection(_Section):
         default=None, description="System prompt per value of a record's `task` field."
     )
     overwrite_cache: bool = Field(default=False, description="Rebuild the preprocessing cache.")
-    num_proc: int = Field(default=1, ge=1, description="Processes for preprocessing.")
+    num_proc: int | None = Field(
+        default=None, ge=1,
+        description="Processes for preprocessing. Unset: with the tiktoken encoder (data.fast_encoder) one per "
+                    "10,000 samples up to the CPU cores, else 1 (the tokenizers backend already uses every core).",
+    )
     fast_encoder: Literal["auto", "off"] = Field(
         default="auto",
         description="Tokenize SFT data with tiktoken when the tokenizer is a byte-level BPE whose merges follow its "
