@@ -132,6 +132,7 @@ def breakdown(path: Path, tokenizer: Any) -> None:
     from framework.data.encode import batch_encoder
     from framework.data.formats import detect_format, to_examples
     from framework.data.records import read_records
+    from framework.data.tiktoken_encoder import TiktokenChats, fast_vocab
     from framework.data.validate import validate
 
     def timed(name: str, work: Any) -> Any:
@@ -154,6 +155,13 @@ def breakdown(path: Path, tokenizer: Any) -> None:
         lambda: [
             tokenize_chats(encoder, rendered[i : i + 1000], specials=frozenset()) for i in range(0, len(rendered), 1000)
         ],
+    )
+    vocab = timed("tiktoken form of the vocabulary (once per tokenizer)", lambda: fast_vocab(tokenizer))
+    chats = TiktokenChats(vocab)
+    timed("tiktoken encode only", lambda: chats.encode(texts))
+    timed(
+        "tiktoken tokenize_chats (encode + labels from byte lengths)",
+        lambda: [chats.tokenize_chats(rendered[i : i + 1000], "all_assistant", None) for i in range(0, len(rendered), 1000)],
     )
 
 
