@@ -379,7 +379,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     _say(f"chat {_chat_line(plan)}")
     for warning in plan.warnings:
         _say(f"[warning] {warning}")
-    inputs = build_inputs(plan, _say)
+    inputs = build_inputs(plan, _say, brief=False)  # check is where findings are read in full
     fixes, findings = inputs.fixes, inputs.findings
     errors = [f for f in fixes.findings + findings if f.severity == "error" and f.fix is None]
     return EXIT_USER if errors else EXIT_OK

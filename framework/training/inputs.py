@@ -133,19 +133,24 @@ class RunInputs:
     findings: list[Any]
 
 
-def build_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunInputs:
+def build_inputs(plan: RunPlan, say: Say, *, check_data: bool = True, brief: bool = True) -> RunInputs:
     """Tokenizer with the plugin's fixes, then the data, each reported as it is done.
 
-    One process fills the preprocessing cache while the others wait and read it.
+    One process fills the preprocessing cache while the others wait and read it. ``brief``
+    (a run) clips info findings to one short line; ``framework check`` prints them in full.
     """
+    from framework.finding_lines import finding_line, report_lines
+    from framework.heap import release_freed_memory
+
     tokenizer, fixes = fixed_tokenizer(plan)
-    for line in fixes.lines():
+    release_freed_memory()  # the parsed tokenizer.json is garbage now: its pages go back before the data
+    for line in report_lines(fixes, brief=brief):
         say(line)
     from framework.drift import template_drift
 
     drift = template_drift(plan.family, tokenizer)  # plugin format vs the shipped template, before any data
     for finding in drift:
-        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+        say(finding_line(finding, brief=brief))
     with distributed.main_process_first():
         data = read_data(plan, tokenizer)
     for line in data.report.lines():
@@ -153,6 +158,7 @@ def build_inputs(plan: RunPlan, say: Say, *, check_data: bool = True) -> RunInpu
     check_schedule(plan.config.data.seq_schedule, data.train, say)  # prompts longer than a phase's length
     findings = plan.family.check_data(tokenizer, list(data.sample_texts)) if check_data else []
     for finding in findings:
-        say(f"[{finding.severity}] {finding.code}: {finding.message}")
+        say(finding_line(finding, brief=brief))
+    release_freed_memory()  # rendering and encoding buffers, before the weights load on top
     return RunInputs(tokenizer, fixes, data, drift + findings)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from framework import distributed
 from framework.fixes import FixReport, apply_model_fixes
@@ -19,9 +20,10 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     rope = None
     if plan.rope.action == "scale":
         rope = {"rope_scaling": plan.rope.rope_scaling, "max_position_embeddings": plan.rope.max_position_embeddings}
-    model = load_model(model_directory(plan), plan.config, dtype=plan.dtype[0], attn=plan.attention[0], rope=rope,
-                       trust_remote_code=plan.config.model.trust_remote_code,
-                       quant_storage=distributed.quant_storage(plan))
+    with no_loading_bar():
+        model = load_model(model_directory(plan), plan.config, dtype=plan.dtype[0], attn=plan.attention[0], rope=rope,
+                           trust_remote_code=plan.config.model.trust_remote_code,
+                           quant_storage=distributed.quant_storage(plan))
     apply_model_fixes(model, tokenizer, fixes, plan.family.check_model(model, tokenizer))
     if plan.config.training.liger_kernels:
         from framework.kernels import apply_liger
@@ -34,7 +36,25 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     device = placement(plan.hardware, sharded=sharded(plan), quantized=plan.config.method in ("qlora", "qlora8"))
     if device is not None:  # on the GPU before the demo's before-answer: flash-attn has no CPU kernel
         model.to(device)
+    from framework.heap import release_freed_memory
+
+    release_freed_memory()  # the loader's staging copies of the weights
     return model
+
+
+@contextmanager
+def no_loading_bar() -> Iterator[None]:
+    """Without transformers' "Loading weights" bar: the run's own lines say what loads, and a
+    local checkpoint loads in a moment (downloads happened while planning, with their bars)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def sharded(plan: RunPlan) -> bool:
