@@ -12,7 +12,6 @@ plugin's renderer, which holds the plugin manager, is never pickled).
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from framework.chat import IGNORE_INDEX, TokenizedChat, special_token_strings, tokenize_chats
+from framework.chat import TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
 from framework.data.encode import CHECK_SAMPLES, FastEncoder, batch_encoder, probe_chats, special_text_finder
 from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared
+from framework.data.flat_chats import KEEP, NO_LABEL, TOO_LONG, TRUNCATED, FlatChats, concat_rows, cut
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
@@ -40,7 +40,7 @@ __all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain",
 Truncation = Literal["drop", "truncate"]
 
 # Row status written by the tokenizing step.
-_KEEP, _NO_LABEL, _TOO_LONG, _TRUNCATED = 0, 1, 2, 3
+_KEEP, _NO_LABEL, _TOO_LONG, _TRUNCATED = KEEP, NO_LABEL, TOO_LONG, TRUNCATED
 
 _STATE: dict[str, _SftState] = {}
 
@@ -84,46 +84,47 @@ class _SftState:
             ]
         except Exception:  # the tokenizing step reports the sample that cannot be rendered
             return "tokenizers"
-        if self.tokenize(sample, candidate) != self.tokenize(sample, None):
+        if self.tokenize(sample, candidate).to_chats() != self.tokenize(sample, None).to_chats():
             return f"tokenizers (tiktoken differed on the probes or the first {count} samples)"
         self.fast = candidate
         return f"tiktoken (checked on {count} samples)"
 
-    def _plain(self, rendered: list[RenderedChat], fast: TiktokenChats | None) -> list[TokenizedChat]:
-        """Chats without control-token text in data (or with it parsed): one encoder call."""
+    def _plain(self, rendered: list[RenderedChat]) -> list[TokenizedChat]:
+        """Chats without control-token text in data (or with it parsed): one backend call."""
         masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
-        if fast is not None:
-            return fast.tokenize_chats(rendered, self.train_on, lambda rest: self._plain(rest, None), **masks)
         return tokenize_chats(
             self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **masks
         )
 
-    def tokenize(self, rendered: list[RenderedChat], fast: TiktokenChats | None | bool = True) -> list[TokenizedChat]:
-        """``tokenize_chats``, with the rare samples holding control-token text sent apart.
+    def _plain_flat(self, rendered: list[RenderedChat], fast: TiktokenChats | None) -> FlatChats:
+        if fast is None:
+            return FlatChats.from_chats(self._plain(rendered), self.with_kinds)
+        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
+        return fast.tokenize_flat(rendered, self.train_on, self._plain, **masks)
 
-        Only those need the protected path; the rest are tokenized in one encoder call (tiktoken
-        when chosen, the Rust backend otherwise) with the control-token scan already done (same
-        ids, same labels).
+    def tokenize(self, rendered: list[RenderedChat], fast: TiktokenChats | None | bool = True) -> FlatChats:
+        """``tokenize_chats`` for a batch, with the rare samples holding control-token text sent apart.
+
+        Only those need the protected path; the rest are tokenized in one encoder call (``fast``:
+        True for the chosen encoder, a ``TiktokenChats``, or None for the Rust backend) with the
+        control-token scan already done (same ids, same labels).
         """
         encoder = self.fast if fast is True else fast or None
         if self.allow_special:
-            return self._plain(rendered, encoder)
+            return self._plain_flat(rendered, encoder)
         find = self.has_special
         flagged = [i for i, chat in enumerate(rendered) if any(s.from_data and find(s.text) for s in chat.segments)]
         if not flagged:
-            return self._plain(rendered, encoder)
+            return self._plain_flat(rendered, encoder)
         marked = set(flagged)
         plain = [i for i in range(len(rendered)) if i not in marked]
-        out: list[TokenizedChat | None] = [None] * len(rendered)
-        for i, chat in zip(plain, self._plain([rendered[i] for i in plain], encoder) if plain else []):
-            out[i] = chat
+        parts = [(plain, self._plain_flat([rendered[i] for i in plain], encoder))] if plain else []
         masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
         special = tokenize_chats(
             self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials, **masks
         )
-        for i, chat in zip(flagged, special):
-            out[i] = chat
-        return out  # type: ignore[return-value]
+        parts.append((flagged, FlatChats.from_chats(special, self.with_kinds)))
+        return concat_rows(parts, len(rendered))
 
 
 class _TokenizeBatch:
@@ -153,71 +154,31 @@ class _TokenizeBatch:
         if not st.train_reasoning:
             for i, chat in zip(batch["index"], rendered):
                 check_reasoning_marked(examples[i], chat, st.renderer_name)
-        tokenized = st.tokenize(rendered)
-        ids_out: list[list[int]] = []
-        labels_out: list[list[int]] = []
-        kinds_out: list[list[int]] = []
-        status: list[int] = []
-        lengths: list[int] = []
-        special: list[bool] = []
-        cutoff = st.cutoff_len
-        for chat in tokenized:
-            ids, labels = chat.input_ids, chat.labels
-            code = _KEEP
-            if len(ids) > cutoff:
-                if st.truncate:
-                    ids, labels, code = ids[:cutoff], labels[:cutoff], _TRUNCATED
-                else:
-                    code = _TOO_LONG
-            if code != _TOO_LONG and labels.count(IGNORE_INDEX) == len(labels):
-                code = _NO_LABEL
-            lengths.append(len(ids))
-            kinds = chat.kinds[: len(ids)] if chat.kinds is not None else []
-            if code in (_TOO_LONG, _NO_LABEL):
-                ids, labels, kinds = [], [], []
-            kinds_out.append(kinds)
-            ids_out.append(ids)
-            labels_out.append(labels)
-            status.append(code)
-            special.append(chat.injected_special_text)
-        columns = {
-            "index": batch["index"],
-            "input_ids": ids_out,
-            "labels": labels_out,
-            "length": lengths,
-            "status": status,
-            "special": special,
-        }
-        if st.with_kinds:
-            columns["kinds"] = kinds_out
-        return _table(columns)
+        flat, status, lengths = cut(st.tokenize(rendered), st.cutoff_len, st.truncate)
+        return _table(batch["index"], flat, status, lengths)
 
 
-def _int32_lists(rows: list[list[int]]) -> Any:
-    """A list<int32> Arrow column, built from one flat buffer: 4x faster than ``pa.array`` on
-    nested Python lists, which matters at tens of millions of token ids."""
+def _int32_lists(values: np.ndarray, bounds: np.ndarray) -> Any:
+    """A list<int32> Arrow column straight from a flat buffer and row bounds (no Python list per
+    row, which matters at tens of millions of token ids)."""
     import pyarrow as pa
 
-    sizes = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
-    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
-    np.cumsum(sizes, out=offsets[1:])
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+    return pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), pa.array(values.astype(np.int32, copy=False)))
 
 
-def _table(columns: dict[str, list[Any]]) -> Any:
+def _table(index: list[int], flat: FlatChats, status: np.ndarray, lengths: np.ndarray) -> Any:
     import pyarrow as pa
 
     table = {
-        "index": pa.array(columns["index"], type=pa.int64()),
-        "input_ids": _int32_lists(columns["input_ids"]),
-        "labels": _int32_lists(columns["labels"]),
-        "length": pa.array(columns["length"], type=pa.int32()),
-        "status": pa.array(columns["status"], type=pa.int8()),
-        "special": pa.array(columns["special"], type=pa.bool_()),
+        "index": pa.array(index, type=pa.int64()),
+        "input_ids": _int32_lists(flat.ids, flat.bounds),
+        "labels": _int32_lists(flat.labels, flat.bounds),
+        "length": pa.array(lengths, type=pa.int32()),
+        "status": pa.array(status, type=pa.int8()),
+        "special": pa.array(flat.special, type=pa.bool_()),
     }
-    if "kinds" in columns:
-        table["kinds"] = _int32_lists(columns["kinds"])
+    if flat.kinds is not None:
+        table["kinds"] = _int32_lists(flat.kinds, flat.bounds)
     return pa.table(table)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from framework.chat import IGNORE_INDEX, KINDS, TokenizedChat, _trained_spans, trained_message_indices
+from framework.data.flat_chats import FlatChats, concat_rows
 from framework.hookdata import RenderedChat, TrainOn
 
 #: The pre-tokenizer regex of a ``ByteLevel(use_regex=True)`` pre-tokenizer (GPT-2's).
@@ -210,6 +211,34 @@ class TiktokenChats:
         parts = self._pool.map(run, [texts[i : i + step] for i in range(0, len(texts), step)])
         return list(chain.from_iterable(parts))
 
+    def tokenize_flat(
+        self,
+        rendered: Sequence[RenderedChat],
+        train_on: TrainOn,
+        fallback: Callable[[list[RenderedChat]], list[TokenizedChat]],
+        *,
+        train_reasoning: bool = True,
+        with_kinds: bool = False,
+    ) -> FlatChats:
+        """Ids, labels (and kinds) of each chat as ``framework.chat.tokenize_chats`` gives them, in
+        flat arrays; chats the encoder cannot take exactly go to ``fallback`` (the present path)."""
+        ids = self.encode([chat.text for chat in rendered])
+        odd = [i for i, row in enumerate(ids) if row is None]
+        if self.vocab.nfc:
+            odd += [i for i, chat in enumerate(rendered) if ids[i] is not None
+                    and not unicodedata.is_normalized("NFC", chat.text)]
+        chosen = set(odd)
+        keep = [i for i in range(len(rendered)) if i not in chosen]
+        done = _label([ids[i] for i in keep], [rendered[i] for i in keep], self.vocab.token_bytes,  # type: ignore[misc]
+                      train_on, train_reasoning, with_kinds)
+        if done is None:  # never seen: the token bytes did not add up to the texts
+            keep, odd = [], list(range(len(rendered)))
+        odd.sort()
+        parts = [(keep, done)] if keep else []
+        if odd:
+            parts.append((odd, FlatChats.from_chats(fallback([rendered[i] for i in odd]), with_kinds)))
+        return concat_rows(parts, len(rendered))  # type: ignore[arg-type]
+
     def tokenize_chats(
         self,
         rendered: Sequence[RenderedChat],
@@ -219,29 +248,12 @@ class TiktokenChats:
         train_reasoning: bool = True,
         with_kinds: bool = False,
     ) -> list[TokenizedChat]:
-        """Ids, labels (and kinds) of each chat, the same as ``framework.chat.tokenize_chats``;
-        chats the encoder cannot take exactly go to ``fallback`` (the present path)."""
-        ids = self.encode([chat.text for chat in rendered])
-        odd = [i for i, row in enumerate(ids) if row is None]
-        if self.vocab.nfc:
-            odd += [i for i, chat in enumerate(rendered) if ids[i] is not None
-                    and not unicodedata.is_normalized("NFC", chat.text)]
-        if not odd:
-            out = _label(ids, rendered, self.vocab.token_bytes, train_on, train_reasoning, with_kinds)  # type: ignore[arg-type]
-            return fallback(list(rendered)) if out is None else out
-        chosen = set(odd)
-        keep = [i for i in range(len(rendered)) if i not in chosen]
-        done = _label([ids[i] for i in keep], [rendered[i] for i in keep], self.vocab.token_bytes,  # type: ignore[misc]
-                      train_on, train_reasoning, with_kinds) if keep else []
-        if done is None:
-            return fallback(list(rendered))
-        return _merge(len(rendered), chosen, fallback([rendered[i] for i in sorted(chosen)]), done)
-
-
-def _merge(n: int, chosen: set[int], first: list[TokenizedChat], rest: list[TokenizedChat]) -> list[TokenizedChat]:
-    """Results of the ``chosen`` rows and of the others, back in row order."""
-    it_first, it_rest = iter(first), iter(rest)
-    return [next(it_first) if i in chosen else next(it_rest) for i in range(n)]
+        """``tokenize_flat`` as per-chat lists."""
+        if not rendered:
+            return []
+        return self.tokenize_flat(
+            rendered, train_on, fallback, train_reasoning=train_reasoning, with_kinds=with_kinds
+        ).to_chats()
 
 
 def _label(
@@ -251,26 +263,28 @@ def _label(
     train_on: TrainOn,
     train_reasoning: bool,
     with_kinds: bool,
-) -> list[TokenizedChat] | None:
+) -> FlatChats | None:
     """Labels for a batch: the texts laid end to end as one byte string, each token's byte range
     from the cumulative byte lengths of the tokens, each trained character span as a byte range
     (span edges are segment edges, so whole characters). A token is trained when its bytes meet a
     span, the rule of ``framework.chat._labels_from_offsets``; the edges of all spans are found
-    in one ``searchsorted``, so Python works per span, not per token. None when the token bytes
-    do not add up to the texts (never seen; the caller then takes the present path)."""
+    in one ``searchsorted`` and marked in one pass, so Python works per segment, never per token.
+    None when the token bytes do not add up to the texts (never seen; the caller then takes the
+    present path)."""
     sizes = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     bounds = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(sizes, out=bounds[1:])
-    flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint32)
-    ends = np.cumsum(token_bytes[flat])
+    flat = np.concatenate(ids).astype(np.int32) if ids else np.zeros(0, dtype=np.int32)
+    lengths = token_bytes[flat]
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
     lo: list[int] = []
     hi: list[int] = []
-    span_rows: list[int] = []
     seg_ends: list[int] = []
     seg_kinds: list[int] = []
     text_ends: list[int] = []
     base = 0
-    for row, chat in enumerate(rendered):
+    for chat in rendered:
         segs = chat.segments
         char_to_byte = {0: base}
         chars = 0
@@ -286,28 +300,20 @@ def _label(
         for start, end in _trained_spans(segs, trained_message_indices(segs, train_on), train_reasoning):
             lo.append(char_to_byte[start])
             hi.append(char_to_byte[end])
-            span_rows.append(row)
         text_ends.append(pos)
         base = pos
     filled = sizes > 0
     if not np.array_equal(ends[bounds[1:][filled] - 1], np.asarray(text_ends, dtype=np.int64)[filled]):
         return None
-    # first token ending after the span starts; first token starting at or after the span ends
-    first = np.searchsorted(ends, np.asarray(lo, dtype=np.int64), side="right").tolist()
-    last = np.searchsorted(ends - token_bytes[flat], np.asarray(hi, dtype=np.int64), side="left").tolist()
-    edges = bounds.tolist()
-    kinds: list[int] | None = None
+    # per span: the first token ending after it starts, the first token starting at or after its end
+    first = np.searchsorted(ends, np.asarray(lo, dtype=np.int64), side="right")
+    last = np.searchsorted(starts, np.asarray(hi, dtype=np.int64), side="left")
+    marks = np.zeros(len(flat) + 1, dtype=np.int64)
+    np.add.at(marks, first, 1)
+    np.add.at(marks, last, -1)
+    labels = np.where(np.cumsum(marks[:-1]) > 0, flat, IGNORE_INDEX).astype(np.int32)
+    kinds = None
     if with_kinds:
-        k = np.searchsorted(np.asarray(seg_ends, dtype=np.int64), ends - token_bytes[flat], side="right")
-        kinds = np.asarray(seg_kinds, dtype=np.int64)[np.minimum(k, len(seg_kinds) - 1)].tolist()
-    out: list[TokenizedChat] = []
-    s = 0
-    for row, tokens in enumerate(ids):
-        row_ids = tokens.tolist()
-        labels = [IGNORE_INDEX] * len(row_ids)
-        a = edges[row]
-        while s < len(span_rows) and span_rows[s] == row:
-            labels[first[s] - a : last[s] - a] = row_ids[first[s] - a : last[s] - a]
-            s += 1
-        out.append(TokenizedChat(row_ids, labels, kinds=kinds[a : edges[row + 1]] if kinds is not None else None))
-    return out
+        k = np.searchsorted(np.asarray(seg_ends, dtype=np.int64), starts, side="right")
+        kinds = np.asarray(seg_kinds, dtype=np.int32)[np.minimum(k, len(seg_kinds) - 1)]
+    return FlatChats(flat, labels, bounds, np.zeros(len(ids), dtype=bool), kinds)
