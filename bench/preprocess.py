@@ -160,8 +160,8 @@ def breakdown(path: Path, tokenizer: Any) -> None:
     chats = TiktokenChats(vocab)
     timed("tiktoken encode only", lambda: chats.encode(texts))
     timed(
-        "tiktoken tokenize_chats (encode + labels from byte lengths)",
-        lambda: [chats.tokenize_chats(rendered[i : i + 1000], "all_assistant", None) for i in range(0, len(rendered), 1000)],
+        "tiktoken tokenize_flat (encode + labels from byte lengths, flat arrays)",
+        lambda: [chats.tokenize_flat(rendered[i : i + 1000], "all_assistant", None) for i in range(0, len(rendered), 1000)],
     )
 
 
