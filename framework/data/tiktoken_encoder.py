@@ -10,7 +10,8 @@ The encoding is built generically from the tokenizer's own ``tokenizer.json``: t
 the byte-level alphabet as ranks, and its added tokens as special tokens. ``fast_vocab`` returns
 a reason instead when the tokenizer is anything else (another model type, a normalizer other
 than NFC, merges that do not follow the ranks, added tokens that strip spaces, ...). Labels and
-kinds come from token byte lengths (``tokenize_chats``), so no per-token loop runs in Python.
+kinds come from token byte lengths (``TiktokenChats.tokenize_flat``), so no per-token loop runs
+in Python.
 
 Nothing here is trusted blindly: ``framework.data.pipeline`` uses the encoder only after it gives
 the ids, labels and kinds of the present path on probes and on the first samples of the data.
@@ -173,7 +174,8 @@ def fast_vocab(tokenizer: Any) -> FastVocab | str:
 
 
 class TiktokenChats:
-    """``tokenize_chats`` for chats without control-token text in data, on a ``FastVocab``.
+    """``framework.chat.tokenize_chats`` on a ``FastVocab``, for chats without control-token text
+    in data, as flat arrays (``framework.data.flat_chats.FlatChats``).
 
     Control-token text of the template is parsed as control tokens (as the tokenizer's added
     tokens are). Chats the encoder cannot take exactly (text that NFC would change) go to
@@ -238,22 +240,6 @@ class TiktokenChats:
         if odd:
             parts.append((odd, FlatChats.from_chats(fallback([rendered[i] for i in odd]), with_kinds)))
         return concat_rows(parts, len(rendered))  # type: ignore[arg-type]
-
-    def tokenize_chats(
-        self,
-        rendered: Sequence[RenderedChat],
-        train_on: TrainOn,
-        fallback: Callable[[list[RenderedChat]], list[TokenizedChat]],
-        *,
-        train_reasoning: bool = True,
-        with_kinds: bool = False,
-    ) -> list[TokenizedChat]:
-        """``tokenize_flat`` as per-chat lists."""
-        if not rendered:
-            return []
-        return self.tokenize_flat(
-            rendered, train_on, fallback, train_reasoning=train_reasoning, with_kinds=with_kinds
-        ).to_chats()
 
 
 def _label(
