@@ -84,7 +84,11 @@ class _SftState:
             ]
         except Exception:  # the tokenizing step reports the sample that cannot be rendered
             return "tokenizers"
-        if self.tokenize(sample, candidate).to_chats() != self.tokenize(sample, None).to_chats():
+        try:
+            quick = self.tokenize(sample, candidate).to_chats()
+        except Exception as exc:  # whatever tiktoken cannot do, the present path does
+            return f"tokenizers (tiktoken failed on the probes or the first {count} samples: {exc})"
+        if quick != self.tokenize(sample, None).to_chats():
             return f"tokenizers (tiktoken differed on the probes or the first {count} samples)"
         self.fast = candidate
         return f"tiktoken (checked on {count} samples)"
