@@ -94,6 +94,9 @@ def finish(plan: RunPlan, trainer: Any, model: Any, tokenizer: Any, fixes: FixRe
     """The end of every recipe, a collective: every process helps gather sharded weights, the
     main process alone writes the outputs (atomically), ``metrics.json`` and ``loss.png``, and
     no process returns before they exist."""
+    from framework.heap import release_freed_memory
+
+    release_freed_memory()  # the steps' activations: saving and plotting start from the live set, not above it
     state_dict = distributed.full_state_dict(trainer)
     if distributed.is_main_process():
         save_outputs(plan, model, tokenizer, fixes, output_dir, state_dict=state_dict, record=record)
