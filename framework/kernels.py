@@ -68,7 +68,8 @@ def chunked_loss_blocker(config: Any, *, strategy: str | None, world_size: int, 
 BF16_WHERE = "training.cpu_bf16_head"
 
 
-def cpu_head_dtype(config: Any, hardware: Any, dtype: str | None) -> tuple[Literal["fp32", "bf16"] | None, str]:
+def cpu_head_dtype(config: Any, hardware: Any, dtype: str | None,
+                   raw_config: dict[str, Any] | None = None) -> tuple[Literal["fp32", "bf16"] | None, str]:
     """The GEMM dtype of a frozen head's chunked loss on the CPU, and why (None: not a CPU run).
 
     bf16 operands (fp32 accumulation, softmax and loss; LoRA weights, their gradients and the
@@ -90,6 +91,10 @@ def cpu_head_dtype(config: Any, hardware: Any, dtype: str | None) -> tuple[Liter
         return "fp32", f"{BF16_WHERE}=off"
     if config.method in WEIGHT_UPDATING:
         return "fp32", f"method {config.method} may train the head, whose gradient stays fp32"
+    raw = raw_config or {}
+    cap = raw.get("final_logit_softcapping", (raw.get("text_config") or {}).get("final_logit_softcapping"))
+    if cap:
+        return "fp32", f"the model soft-caps its logits (final_logit_softcapping={cap}): the fp32 logits path"
     flag = getattr(hardware, "cpu_bf16", None)
     if setting == "on":
         return "bf16", f"{BF16_WHERE}=on" + ("" if flag else " (this CPU emulates bf16: slower than fp32)")
@@ -110,7 +115,7 @@ def choose_loss(config: Any, *, strategy: str | None = None, world_size: int = 1
     blocker = chunked_loss_blocker(config, strategy=strategy, world_size=world_size, engine=engine,
                                    raw_config=raw_config)
     if t.chunked_loss and blocker is None:
-        head, why = cpu_head_dtype(config, hardware, dtype)
+        head, why = cpu_head_dtype(config, hardware, dtype, raw_config)
         return LossChoice("chunked", "logits only at labelled positions, chunk by chunk", head, why)
     why = blocker or "training.chunked_loss=false"
     if t.liger_kernels and config.stage != "dpo":

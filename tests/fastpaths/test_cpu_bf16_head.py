@@ -59,6 +59,8 @@ def test_off_full_fine_tuning_and_the_model_loss_keep_fp32() -> None:
     full = choose_loss(_config(method="full"), hardware=AMX, dtype="fp32")
     assert full.head_dtype == "fp32" and "may train the head" in full.head_reason
     assert choose_loss(_config(chunked_loss=False), hardware=AMX, dtype="fp32").head_dtype is None
+    capped = choose_loss(_config(), hardware=AMX, dtype="fp32", raw_config={"final_logit_softcapping": 30.0})
+    assert capped.head_dtype == "fp32" and "final_logit_softcapping=30.0" in capped.line()  # Gemma 2: logits path
     forced = choose_loss(_config(cpu_bf16_head="on"), hardware=PLAIN_CPU, dtype="fp32")
     assert forced.head_dtype == "bf16" and "emulates" in forced.head_reason
 
