@@ -20,6 +20,7 @@ operands on CPUs that multiply bf16 natively (AMX, AVX512-BF16).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -153,15 +154,23 @@ _HEAD_COPY: dict[str, Any] = {}
 def head_copy(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``weight`` in ``dtype``, cast once and kept while the weight is unchanged (a frozen head: once per run).
 
-    Keyed on the storage, the version counter (bumped by every in-place write, an optimiser's
-    included) and the dtype, so a trained or replaced weight is cast again, never served stale.
+    Kept for this very tensor (a weak reference: a new model's head at the same address is cast
+    anew, and the copy goes when the weight does), its storage and its version counter (bumped by
+    every in-place write, an optimiser's included), so a trained or replaced weight is never
+    served a stale copy.
     """
     if weight.dtype == dtype:
         return weight
-    key = (weight.data_ptr(), weight._version, tuple(weight.shape), dtype)
-    if _HEAD_COPY.get("key") != key:
+    source = _HEAD_COPY.get("source")
+    key = (weight.data_ptr(), weight._version, dtype)
+    if source is None or source() is not weight or _HEAD_COPY.get("key") != key:
         _HEAD_COPY.clear()  # at most one copy alive: the previous one is freed first
-        _HEAD_COPY.update(key=key, copy=weight.detach().to(dtype))
+
+        def forget(ref: weakref.ref) -> None:
+            if _HEAD_COPY.get("source") is ref:
+                _HEAD_COPY.clear()
+
+        _HEAD_COPY.update(source=weakref.ref(weight, forget), key=key, copy=weight.detach().to(dtype))
     return _HEAD_COPY["copy"]
 
 

@@ -98,6 +98,18 @@ def test_the_bf16_copy_of_a_frozen_head_is_made_once_and_remade_after_a_write() 
     assert again is not first and torch.equal(again, w.to(torch.bfloat16))
 
 
+def test_a_new_head_gets_its_own_copy_and_a_dead_one_leaves_none() -> None:
+    import gc
+
+    _, first, _ = _frozen(1, 517, seed=1)
+    head_copy(first, torch.bfloat16)
+    del first
+    gc.collect()
+    assert not loss_module._HEAD_COPY  # the copy went with its weight
+    _, second, _ = _frozen(1, 517, seed=2)  # same shape, maybe the same address
+    assert torch.equal(head_copy(second, torch.bfloat16), second.to(torch.bfloat16))
+
+
 def _lora_model(vocab: int = 1301) -> Any:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
