@@ -17,7 +17,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from framework.errors import ConfigError
 
@@ -31,6 +31,22 @@ PROMPT_METHODS = frozenset({"prefix", "prompt", "ptuning"})
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch_words(cls, data: Any) -> Any:
+        """YAML reads ``off``/``on`` (and ``no``/``yes``) as booleans, in a config file and in
+        ``--set data.dedupe=off`` alike: a key whose values are words gets its word back."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is not None and isinstance(value, bool):
+                word = "on" if value else "off"
+                if word in allowed_values(field.annotation):
+                    out[name] = word
+        return out
 
 
 class ModelSection(_Section):
@@ -106,9 +122,10 @@ class DataSection(_Section):
     )
     fast_encoder: Literal["auto", "off"] = Field(
         default="auto",
-        description="Tokenize SFT data with tiktoken when the tokenizer is a byte-level BPE whose merges follow its "
-                    "ranks and tiktoken gives the same ids and labels on probes and the first 512 samples (auto; "
-                    "the data report names the encoder), or always with the tokenizer's own backend (off).",
+        description="Tokenize SFT data of 10,000 samples or more with tiktoken when the tokenizer is a byte-level "
+                    "BPE whose merges follow its ranks and tiktoken gives the same ids and labels on probes and the "
+                    "first 512 samples (auto; the data report names the encoder), or always with the tokenizer's own "
+                    "backend (off).",
     )
 
 

@@ -28,6 +28,11 @@ FastEncoder = Literal["auto", "off"]
 #: Samples of the actual data a faster encoder must tokenize exactly as the present path.
 CHECK_SAMPLES = 512
 
+#: The fewest samples for which ``data.fast_encoder: auto`` builds the tiktoken encoder: building
+#: and checking it costs 1-2 s once, and it saves ~0.26 CPU-ms per sample (bench/preprocess.py
+#: --breakdown: 6.70 against 1.42 CPU s per 20,000), so it pays off from ~6,000 samples.
+FAST_MIN_SAMPLES = 10_000
+
 _PROBES = [
     "Hello world!  Two  spaces, tabs\tand\nnew lines\n\n",
     "中文文本，标点。混合 English 123 4567",

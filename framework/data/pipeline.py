@@ -22,7 +22,14 @@ import numpy as np
 
 from framework.chat import TokenizedChat, special_token_strings, tokenize_chats
 from framework.data import cache
-from framework.data.encode import CHECK_SAMPLES, FastEncoder, batch_encoder, probe_chats, special_text_finder
+from framework.data.encode import (
+    CHECK_SAMPLES,
+    FAST_MIN_SAMPLES,
+    FastEncoder,
+    batch_encoder,
+    probe_chats,
+    special_text_finder,
+)
 from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared
 from framework.data.flat_chats import KEEP, NO_LABEL, TOO_LONG, TRUNCATED, FlatChats, concat_rows, cut
 from framework.data.formats import Example, Format
@@ -73,6 +80,8 @@ class _SftState:
         and kinds on the probes and on the first ``CHECK_SAMPLES`` samples; the report says which."""
         if self.fast_encoder == "off":
             return "tokenizers (data.fast_encoder off)"
+        if len(self.examples) < FAST_MIN_SAMPLES:
+            return f"tokenizers (tiktoken pays off from {FAST_MIN_SAMPLES:,} samples)"
         vocab = fast_vocab(self.tokenizer)
         if isinstance(vocab, str):
             return f"tokenizers (no tiktoken form: {vocab})"

@@ -112,6 +112,12 @@ HARD = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def small_data_takes_the_fast_path(monkeypatch: Any) -> None:
+    """The tests' data is small; ``auto`` builds the encoder from 10,000 samples otherwise."""
+    monkeypatch.setattr(pipeline, "FAST_MIN_SAMPLES", 0)
+
+
 @pytest.fixture(scope="module", params=list(CASES))
 def case(request: Any) -> tuple[str, Any, Any, str]:
     build, render, control = CASES[request.param]
@@ -283,3 +289,24 @@ def test_tekken_vocabulary_takes_the_fast_path_with_the_same_data(tmp_path):
     off = prepare_sft(path, tokenizer, render, fast_encoder="off", **common)
     assert on.report.encoder == "tiktoken (checked on 80 samples)"
     assert columns(on) == columns(off)
+
+
+def test_small_data_keeps_the_present_path(monkeypatch, tokenizer, render, tmp_path):
+    """Building and checking the encoder costs 1-2 s: under FAST_MIN_SAMPLES it is not built."""
+    monkeypatch.setattr(pipeline, "FAST_MIN_SAMPLES", 10_000)
+    monkeypatch.setattr(pipeline, "fast_vocab", lambda tok: pytest.fail("built for 1 sample"))
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"instruction": "fox?", "output": "the quick brown fox"}) + "\n", encoding="utf-8")
+    prepared = prepare_sft(path, tokenizer, render, cutoff_len=64)
+    assert prepared.report.encoder == "tokenizers (tiktoken pays off from 10,000 samples)"
+
+
+def test_switch_words_read_as_booleans_by_yaml_get_their_word_back():
+    """``--set data.fast_encoder=off`` and ``fast_encoder: off`` in YAML arrive as False."""
+    from framework.config import DataSection, parse_set
+
+    assert parse_set(["data.fast_encoder=off"]) == {"data.fast_encoder": False}
+    assert DataSection(fast_encoder=False).fast_encoder == "off"
+    assert DataSection(dedupe=False).dedupe == "off"
+    with pytest.raises(ValueError):
+        DataSection(fast_encoder=True)  # "on" is not one of its words
