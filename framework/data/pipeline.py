@@ -371,8 +371,6 @@ def prepare_sft(
     encoder = state.choose_encoder()
     if num_proc is None:
         num_proc = auto_num_proc(len(loaded.examples), state.fast is not None)
-    if state.fast is not None:  # one process uses the cores through tiktoken's threads; workers run single-threaded
-        state.fast.threads = _cores() if num_proc == 1 else 1
     tokenized = _tokenize(state, key, num_proc, batch_size)
     rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
     source_of = np.asarray(loaded.source_of, dtype=np.int64)
@@ -407,7 +405,7 @@ def auto_num_proc(samples: int, fast: bool) -> int:
 
 
 def _cores() -> int:
-    """CPU cores this process may use (the tiktoken threads of a single-process run)."""
+    """CPU cores this process may use."""
     import os
 
     try:

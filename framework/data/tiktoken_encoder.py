@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -182,36 +179,22 @@ class TiktokenChats:
     ``fallback``, the present path.
     """
 
-    def __init__(self, vocab: FastVocab, threads: int = 1) -> None:
+    def __init__(self, vocab: FastVocab) -> None:
         self.vocab = vocab
-        self.threads = max(1, threads)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = os.getpid()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"vocab": self.vocab, "threads": self.threads, "_pool": None, "_pid": None}
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray | None]:
-        """Token ids of each text (None where tiktoken cannot take the text, e.g. a lone
-        surrogate); tiktoken releases the GIL, so chunks of the batch run on threads."""
+        """Token ids of each text, None where tiktoken cannot take the text (a lone surrogate).
+
+        One thread: tiktoken 0.14 holds the GIL while it encodes (two threads measured no faster
+        than one), so more cores are used through more processes (``data.num_proc``)."""
         encode, allowed = self.vocab.encoding.encode_to_numpy, self.vocab.specials
-
-        def one(text: str) -> np.ndarray | None:
+        out: list[np.ndarray | None] = []
+        for text in texts:
             try:
-                return encode(text, allowed_special=allowed, disallowed_special=())
+                out.append(encode(text, allowed_special=allowed, disallowed_special=()))
             except UnicodeEncodeError:
-                return None
-
-        def run(chunk: Sequence[str]) -> list[np.ndarray | None]:
-            return [one(t) for t in chunk]
-
-        if self.threads == 1 or len(texts) < 2 * self.threads:
-            return run(texts)
-        if self._pool is None or self._pid != os.getpid():  # a forked copy has no pool threads
-            self._pool, self._pid = ThreadPoolExecutor(self.threads), os.getpid()
-        step = -(-len(texts) // self.threads)
-        parts = self._pool.map(run, [texts[i : i + step] for i in range(0, len(texts), step)])
-        return list(chain.from_iterable(parts))
+                out.append(None)
+        return out
 
     def tokenize_flat(
         self,

@@ -197,7 +197,7 @@ def test_encoder_matches_tokenizer_on_hard_text(case):
     assert isinstance(vocab, fast.FastVocab), vocab
     assert vocab.nfc == (name == "qwen")
     texts = [*HARD, "", " ", "🙂", control + "x" + control, "a" * 300, "  \n" * 40]
-    encoded = fast.TiktokenChats(vocab, threads=2).encode(texts)
+    encoded = fast.TiktokenChats(vocab).encode(texts)
     assert [row.tolist() for row in encoded] == tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
