@@ -8,6 +8,7 @@ renderer written here. Prints markdown rows.
 
     python bench/preprocess.py                 # 100,000 samples, num_proc 1 and all cores, tiktoken on and off
     python bench/preprocess.py --samples 20000 --profile
+    python bench/preprocess.py --samples 50000 --num-proc 1 2 1 2 1 2 --fast-encoder auto --warmup
 
 Each row is one preparation; for each num_proc the fast encoder (``data.fast_encoder``) runs on
 then off, back to back, with the load average before each row, so other work on the machine
@@ -171,6 +172,9 @@ def main() -> None:
     parser.add_argument("--num-proc", type=int, nargs="*", default=None, help="default: 1 and every core")
     parser.add_argument("--cutoff-len", type=int, default=1024)
     parser.add_argument("--fast-encoder", nargs="*", default=["auto", "off"], help="data.fast_encoder values")
+    parser.add_argument(
+        "--warmup", action="store_true", help="one untimed preparation first (builds the tiktoken form once)"
+    )
     parser.add_argument("--profile", action="store_true", help="print the top functions of a num_proc=1 run")
     parser.add_argument(
         "--breakdown", action="store_true", help="CPU time per stage (sets TOKENIZERS_PARALLELISM=false)"
@@ -206,6 +210,8 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         reference = None
+        if args.warmup:
+            reference = run(path, tokenizer, 1, args.cutoff_len, args.fast_encoder[0])[2].train.data
         for num_proc in procs:
             for fast in args.fast_encoder:
                 load = os.getloadavg()[0]

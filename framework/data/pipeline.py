@@ -396,12 +396,14 @@ def prepare_sft(
 
 
 def auto_num_proc(samples: int, fast: bool) -> int:
-    """``data.num_proc`` when unset: with the tiktoken encoder one process per 10,000 samples up
-    to the cores (measured on 2 cores, 100,000 samples: 2 processes 30.9 s, 1 process 39.4 s; at
-    5,000 samples the pool's start costs more than it gives, 1.49 s against 1.14 s); with the
-    tokenizers backend 1, whose Rust encoder already runs on every core (2 processes: 68.9 s
-    against 66.9 s). docs/benchmarks.md §2 has the runs."""
-    return max(1, min(_cores(), samples // 10_000)) if fast else 1
+    """``data.num_proc`` when unset: with the tiktoken encoder one process per 50,000 samples up
+    to the cores; with the tokenizers backend 1, whose Rust encoder already runs on every core
+    (2 processes measured no faster). On 2 shared cores, one process against two, alternately:
+    20,000 samples 3.2-3.3 s against 4.0-4.3 s every time; 50,000 samples 7.9-8.2 s against
+    6.4-9.7 s (faster or slower with the other load); 100,000 samples, four runs at load 2-10:
+    two processes faster in three (12.9 against 26.0 s at best), slower in one (18.9 against 17.0 s). The worker pool costs ~2 s to start and gather, and reading and
+    validating stay in the main process. docs/benchmarks.md §2 has the runs."""
+    return max(1, min(_cores(), samples // 50_000)) if fast else 1
 
 
 def _cores() -> int:
