@@ -401,8 +401,9 @@ def auto_num_proc(samples: int, fast: bool) -> int:
     (2 processes measured no faster). On 2 shared cores, one process against two, alternately:
     20,000 samples 3.2-3.3 s against 4.0-4.3 s every time; 50,000 samples 7.9-8.2 s against
     6.4-9.7 s (faster or slower with the other load); 100,000 samples, four runs at load 2-10:
-    two processes faster in three (12.9 against 26.0 s at best), slower in one (18.9 against 17.0 s). The worker pool costs ~2 s to start and gather, and reading and
-    validating stay in the main process. docs/benchmarks.md §2 has the runs."""
+    two processes faster in three (12.9 against 26.0 s at best), slower in one (18.9 against
+    17.0 s). The worker pool costs ~2 s to start and gather, and reading and validating stay in
+    the main process. docs/benchmarks.md §2 has the runs."""
     return max(1, min(_cores(), samples // 50_000)) if fast else 1
 
 

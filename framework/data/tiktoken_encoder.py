@@ -35,7 +35,9 @@ from framework.hookdata import RenderedChat, TrainOn
 #: The pre-tokenizer regex of a ``ByteLevel(use_regex=True)`` pre-tokenizer (GPT-2's).
 _GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
-_CACHE: dict[int, tuple[Any, FastVocab | str]] = {}  # id(backend) -> (backend, vocab or reason)
+#: (id of the backend, its size with added tokens) -> (backend, vocab or reason); the size makes a
+#: token added after the first build a new entry.
+_CACHE: dict[tuple[int, int], tuple[Any, FastVocab | str]] = {}
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,13 @@ def fast_vocab(tokenizer: Any) -> FastVocab | str:
         return "the tokenizer has no tokenizers backend"
     if getattr(backend, "padding", None) or getattr(backend, "truncation", None):
         return "the backend pads or truncates"
-    cached = _CACHE.get(id(backend))
+    key = (id(backend), backend.get_vocab_size(with_added_tokens=True))
+    cached = _CACHE.get(key)
     if cached is None or cached[0] is not backend:
         cached = (backend, _build(backend))
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[id(backend)] = cached
+        _CACHE[key] = cached
     return cached[1]
 
 

