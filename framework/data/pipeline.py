@@ -396,14 +396,14 @@ def prepare_sft(
 
 
 def auto_num_proc(samples: int, fast: bool) -> int:
-    """``data.num_proc`` when unset: with the tiktoken encoder one process per 20,000 samples up
-    to the cores; with the tokenizers backend 1, whose Rust encoder already runs on every core.
+    """``data.num_proc`` when unset: with the tiktoken encoder one process per 10,000 samples (so
+    two from 20,000) up to the cores; with the tokenizers backend 1, whose Rust encoder already runs on every core.
     One process against two, alternately, on 2 cores at load 1.3: 10,000 samples 1.65-1.72 s
     against 1.59-1.69 s; 20,000 samples 3.11-3.25 s against 2.69-2.80 s; 50,000 samples
     7.74-7.85 s against 6.25-6.38 s; 100,000 samples 16.1 s against 12.7 s. (With other jobs
     on the cores, load 2-5, one process won at 20,000 samples and either could win above.)
     docs/benchmarks.md §2 has the runs."""
-    return max(1, min(_cores(), samples // 20_000)) if fast else 1
+    return max(1, min(_cores(), samples // 10_000)) if fast else 1
 
 
 def _cores() -> int:

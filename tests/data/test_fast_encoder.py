@@ -270,7 +270,7 @@ def test_num_proc_unset_picks_by_encoder_and_size(monkeypatch):
     assert pipeline.auto_num_proc(100_000, fast=False) == 1  # the Rust backend already uses both cores
     monkeypatch.setattr(pipeline, "_cores", lambda: 16)
     assert pipeline.auto_num_proc(1_000_000, fast=True) == 16
-    assert pipeline.auto_num_proc(60_000, fast=True) == 3
+    assert pipeline.auto_num_proc(60_000, fast=True) == 6
     from framework.config import RunConfig
 
     assert RunConfig().data.num_proc is None
