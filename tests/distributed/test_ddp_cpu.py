@@ -27,7 +27,10 @@ pytestmark = pytest.mark.slow
 STEPS = 3
 COMMON = ["--cutoff-len", "64", "--set", f"training.max_steps={STEPS}", "--set", "training.logging_steps=1",
           "--set", "training.learning_rate=5e-2", "--set", "training.warmup=0", "--set", "lora.dropout=0",
-          "--set", "data.val_size=0", "--set", "training.report_to=[]", "--set", "training.seed=7"]
+          "--set", "data.val_size=0", "--set", "training.report_to=[]", "--set", "training.seed=7",
+          # exact fp32 on both sides: the one-process run would otherwise take the CPU's bf16 head loss,
+          # which DDP (no chunked loss) does not, and the comparison is about DDP, not about bf16
+          "--set", "training.cpu_bf16_head=off"]
 
 
 @pytest.fixture(scope="module")

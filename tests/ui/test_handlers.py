@@ -97,7 +97,7 @@ def test_errors_are_the_clis_one_line_never_a_traceback(host: object, tmp_path: 
 def test_the_data_panel_reports_and_highlights_exactly_the_trained_tokens(host: object, tiny_model_dir: Path) -> None:
     line, report, findings, html_text, error = handlers.show_data(host, _form(tiny_model_dir))
     assert error == "" and line.startswith("**format** alpaca")
-    assert "read 52, kept 52, dropped 0" in report and "train.jsonl:" in report  # file:line examples
+    assert "read 52, kept 52, dropped 0" in report and "train.jsonl" in report  # the data report, with its file
     assert html_text.count('class="fw-sample"') == 2
     first = html_text.split('class="fw-sample"')[1]
     trained = [part.split(">", 1)[1].split("</span>")[0] for part in first.split('<span class="fw-trained"')[1:]]
