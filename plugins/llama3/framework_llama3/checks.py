@@ -42,9 +42,10 @@ def _bos(tokenizer: Any, vocab: dict[str, int]) -> list[Finding]:
     if ids and ids[0] == vocab.get(BOS):
         findings.append(Finding(
             code="bos-added-on-encode", severity="info",
-            message=f"this tokenizer prepends {BOS} on tokenizer(text) and the chat format already starts with it "
-            f"(pitfall L3): training is unaffected because rendered chats are tokenized with "
-            "add_special_tokens=False (one BOS), but tokenizing a rendered prompt yourself with the default "
+            message=f"training is unaffected; prompts you encode yourself get a double BOS: this tokenizer "
+            f"prepends {BOS} on tokenizer(text) and the chat format already starts with it (pitfall L3); rendered "
+            "chats are tokenized with add_special_tokens=False (one BOS), but tokenizing a rendered prompt yourself "
+            "with the default "
             f"add_special_tokens=True gives [{vocab[BOS]}, {vocab[BOS]}, ...]; use add_special_tokens=False or "
             "apply_chat_template(tokenize=True) at inference (with transformers 5, tokenizer.add_bos_token=False "
             "also stops it, at the price of raw-text encodes losing their BOS)",
