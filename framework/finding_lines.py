@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from framework.fixes import FixReport
     from framework.hookdata import Finding
 
 #: The longest info line ``framework run`` prints.
@@ -27,11 +26,6 @@ def finding_line(finding: Finding, *, brief: bool) -> str:
     if not brief or finding.severity != "info" or len(line) <= BRIEF_WIDTH:
         return line
     return _clip(line, BRIEF_WIDTH)
-
-
-def report_lines(report: FixReport, *, brief: bool) -> list[str]:
-    """The tokenizer findings and the fixes applied (``FixReport.lines`` with info clipped)."""
-    return [finding_line(f, brief=brief) for f in report.findings] + [f"  fixed: {a}" for a in report.applied]
 
 
 def _clip(line: str, width: int) -> str:

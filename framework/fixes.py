@@ -24,10 +24,11 @@ class FixReport:
     reinit_token_ids: list[int] = field(default_factory=list)
     added_tokens: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        out = [f"[{f.severity}] {f.code}: {f.message}" for f in self.findings]
-        out += [f"  fixed: {a}" for a in self.applied]
-        return out
+    def lines(self, *, brief: bool = False) -> list[str]:
+        """The findings, then the fixes applied; ``brief`` (a run) clips info findings to one short line."""
+        from framework.finding_lines import finding_line
+
+        return [finding_line(f, brief=brief) for f in self.findings] + [f"  fixed: {a}" for a in self.applied]
 
 
 def load_tokenizer(directory: Path, *, trust_remote_code: bool) -> Any:

@@ -32,7 +32,6 @@ from typing import Any
 from framework import distributed
 from framework.config import ADAPTER_METHODS
 from framework.errors import ConfigError
-from framework.finding_lines import report_lines
 from framework.run_plan import RunPlan
 from framework.training import skeleton
 from framework.training.arguments import training_arguments
@@ -185,7 +184,7 @@ def build_grpo(plan: RunPlan, say: Say) -> GrpoSetup:
     check_batches(plan)
     begun = skeleton.start(plan)
     tokenizer, fixes = fixed_tokenizer(plan)
-    for line in report_lines(fixes, brief=True):
+    for line in fixes.lines(brief=True):
         say(line)
     tags = tuple(cfg.grpo.reasoning_tags or ()) or detect_tags(renderer(plan, tokenizer)) or DEFAULT_TAGS
     if len(tags) != 2:

@@ -139,12 +139,12 @@ def build_inputs(plan: RunPlan, say: Say, *, check_data: bool = True, brief: boo
     One process fills the preprocessing cache while the others wait and read it. ``brief``
     (a run) clips info findings to one short line; ``framework check`` prints them in full.
     """
-    from framework.finding_lines import finding_line, report_lines
+    from framework.finding_lines import finding_line
     from framework.heap import release_freed_memory
 
     tokenizer, fixes = fixed_tokenizer(plan)
     release_freed_memory()  # the parsed tokenizer.json is garbage now: its pages go back before the data
-    for line in report_lines(fixes, brief=brief):
+    for line in fixes.lines(brief=brief):
         say(line)
     from framework.drift import template_drift
 
