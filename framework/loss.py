@@ -118,7 +118,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_bias = torch.zeros_like(bias) if want_bias else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         compute = compute_dtype or weight.dtype
-        if want_hidden and not want_weight and bias is None and not softcap and attention_applies(hidden, compute):
+        if want_hidden and not want_weight and frozen_head_applies(hidden, bias, softcap, compute):
             with torch.autocast(hidden.device.type, enabled=False):
                 total, grad_hidden = frozen_head_loss(hidden, weight, targets, compute)
             ctx.save_for_backward(grad_hidden)
@@ -146,6 +146,13 @@ def attention_applies(hidden: torch.Tensor, compute: torch.dtype) -> bool:
     """Whether ``frozen_head_loss`` can run: a CPU tensor in fp32 or bf16, and torch's CPU flash kernel."""
     return (hidden.device.type == "cpu" and compute in (torch.float32, torch.bfloat16)
             and hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"))
+
+
+def frozen_head_applies(hidden: torch.Tensor, bias: torch.Tensor | None, softcap: float | None,
+                        compute: torch.dtype) -> bool:
+    """Whether a frozen head's loss can run as attention: no bias, no soft-cap (neither is in the
+    kernel's softmax) and ``attention_applies``. The run's bf16 choice and the loss itself ask the same."""
+    return bias is None and not softcap and attention_applies(hidden, compute)
 
 
 _HEAD_COPY: dict[str, Any] = {}
@@ -302,8 +309,8 @@ def chunked_causal_lm_loss(
     device = picked.device.type
     # the caller's autocast (the Trainer's, as accelerate applies it to the model's forward) sets the head's dtype
     compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else head_dtype
-    if (compute is None and frozen_head_dtype is not None and not head.weight.requires_grad and head.bias is None
-            and not softcap and attention_applies(picked, frozen_head_dtype)):
+    if (compute is None and frozen_head_dtype is not None and not head.weight.requires_grad
+            and frozen_head_applies(picked, head.bias, softcap, frozen_head_dtype)):
         compute = frozen_head_dtype
     total = LinearCrossEntropy.apply(picked, head.weight, head.bias, targets, chunk_size, softcap,
                                      torch.is_grad_enabled(), compute)
