@@ -46,8 +46,6 @@ __all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain",
 
 Truncation = Literal["drop", "truncate"]
 
-# Row status written by the tokenizing step.
-_KEEP, _NO_LABEL, _TOO_LONG, _TRUNCATED = KEEP, NO_LABEL, TOO_LONG, TRUNCATED
 
 _STATE: dict[str, _SftState] = {}
 
@@ -74,6 +72,11 @@ class _SftState:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
         self.has_special = special_text_finder(self.specials)
         self.fast: TiktokenChats | None = None
+
+    @property
+    def masks(self) -> dict[str, bool]:
+        """The loss-mask options every tokenizing call takes."""
+        return {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
 
     def choose_encoder(self) -> str:
         """Use tiktoken when the tokenizer allows it and it gives the present path's ids, labels
@@ -104,16 +107,14 @@ class _SftState:
 
     def _plain(self, rendered: list[RenderedChat]) -> list[TokenizedChat]:
         """Chats without control-token text in data (or with it parsed): one backend call."""
-        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
         return tokenize_chats(
-            self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **masks
+            self.encoder, rendered, self.train_on, specials=_NO_SPECIALS, allow_special_in_data=True, **self.masks
         )
 
     def _plain_flat(self, rendered: list[RenderedChat], fast: TiktokenChats | None) -> FlatChats:
         if fast is None:
             return FlatChats.from_chats(self._plain(rendered), self.with_kinds)
-        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
-        return fast.tokenize_flat(rendered, self.train_on, self._plain, **masks)
+        return fast.tokenize_flat(rendered, self.train_on, self._plain, **self.masks)
 
     def tokenize(self, rendered: list[RenderedChat], fast: TiktokenChats | None | bool = True) -> FlatChats:
         """``tokenize_chats`` for a batch, with the rare samples holding control-token text sent apart.
@@ -132,9 +133,8 @@ class _SftState:
         marked = set(flagged)
         plain = [i for i in range(len(rendered)) if i not in marked]
         parts = [(plain, self._plain_flat([rendered[i] for i in plain], encoder))] if plain else []
-        masks = {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
         special = tokenize_chats(
-            self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials, **masks
+            self.tokenizer, [rendered[i] for i in flagged], self.train_on, specials=self.specials, **self.masks
         )
         parts.append((flagged, FlatChats.from_chats(special, self.with_kinds)))
         return concat_rows(parts, len(rendered))
@@ -443,15 +443,15 @@ def _apply_status(
     """Count dropped and truncated rows; the rows that stay."""
     status = tokenized.data.column("status").to_numpy()
     report.special_text = int(tokenized.data.column("special").to_numpy().sum())
-    report.truncated = int((status == _TRUNCATED).sum())
-    report.too_long = int((status == _TOO_LONG).sum())
-    bad = np.flatnonzero((status == _TOO_LONG) | (status == _NO_LABEL))
+    report.truncated = int((status == TRUNCATED).sum())
+    report.too_long = int((status == TOO_LONG).sum())
+    bad = np.flatnonzero((status == TOO_LONG) | (status == NO_LABEL))
     if len(bad):
         index = tokenized.data.column("index").to_numpy()
         lengths = tokenized.data.column("length").to_numpy()
         for row in bad:
             ex = examples[int(index[row])]
-            if status[row] == _TOO_LONG:
+            if status[row] == TOO_LONG:
                 problem = Problem(
                     "too-long",
                     f"the sample is {int(lengths[row])} tokens, over cutoff_len {cutoff_len}",
@@ -470,7 +470,7 @@ def _apply_status(
             if strict:
                 raise_problem(problem)
             report.add(problem)
-    rows = np.flatnonzero((status == _KEEP) | (status == _TRUNCATED))
+    rows = np.flatnonzero((status == KEEP) | (status == TRUNCATED))
     report.kept = len(rows)
     raise_if_empty(report)
     return rows
