@@ -20,6 +20,13 @@ from framework.chat import IGNORE_INDEX, TokenizedChat
 KEEP, NO_LABEL, TOO_LONG, TRUNCATED = 0, 1, 2, 3
 
 
+def bounds_of(sizes: np.ndarray) -> np.ndarray:
+    """Row bounds (int64, one more than rows) of rows of these sizes laid end to end."""
+    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    return bounds
+
+
 @dataclass(frozen=True)
 class FlatChats:
     """Row ``r`` is ``ids[bounds[r]:bounds[r + 1]]`` (same for labels and kinds)."""
@@ -36,9 +43,7 @@ class FlatChats:
     @classmethod
     def from_chats(cls, chats: Sequence[TokenizedChat], with_kinds: bool = False) -> FlatChats:
         """The flat form of per-chat lists (the present path's output)."""
-        sizes = np.fromiter((len(c.input_ids) for c in chats), dtype=np.int64, count=len(chats))
-        bounds = np.zeros(len(chats) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=bounds[1:])
+        bounds = bounds_of(np.fromiter((len(c.input_ids) for c in chats), dtype=np.int64, count=len(chats)))
         total = int(bounds[-1])
 
         def flat(rows: Sequence[Sequence[int]]) -> np.ndarray:
@@ -61,8 +66,7 @@ class FlatChats:
     def rows(self, order: np.ndarray) -> FlatChats:
         """The rows in ``order`` (a permutation or a selection of row numbers)."""
         sizes = np.diff(self.bounds)[order]
-        bounds = np.zeros(len(order) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=bounds[1:])
+        bounds = bounds_of(sizes)
         take = np.repeat(self.bounds[:-1][order] - bounds[:-1], sizes) + np.arange(int(bounds[-1]), dtype=np.int64)
         kinds = self.kinds[take] if self.kinds is not None else None
         return FlatChats(self.ids[take], self.labels[take], bounds, self.special[order], kinds)
@@ -79,7 +83,7 @@ def concat_rows(parts: Sequence[tuple[Sequence[int], FlatChats]], n: int) -> Fla
     joined = FlatChats(
         np.concatenate([f.ids for _, f in parts]),
         np.concatenate([f.labels for _, f in parts]),
-        np.concatenate([[0], np.cumsum(np.concatenate([np.diff(f.bounds) for _, f in parts]))]).astype(np.int64),
+        bounds_of(np.concatenate([np.diff(f.bounds) for _, f in parts])),
         np.concatenate([f.special for _, f in parts]),
         np.concatenate([f.kinds for _, f in parts]) if all(f.kinds is not None for _, f in parts) else None,
     )
@@ -104,8 +108,6 @@ def cut(flat: FlatChats, cutoff: int, truncate: bool) -> tuple[FlatChats, np.nda
     status[(status != TOO_LONG) & ~labelled] = NO_LABEL
     emit = (status == KEEP) | (status == TRUNCATED)
     keep = within & emit[row_of]
-    out_sizes = np.where(emit, lengths, 0)
-    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(out_sizes, out=bounds[1:])
+    bounds = bounds_of(np.where(emit, lengths, 0))
     kinds = flat.kinds[keep] if flat.kinds is not None else None
     return FlatChats(flat.ids[keep], flat.labels[keep], bounds, flat.special, kinds), status, lengths.astype(np.int32)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from framework.chat import IGNORE_INDEX, KINDS, TokenizedChat, _trained_spans, trained_message_indices
-from framework.data.flat_chats import FlatChats, concat_rows
+from framework.data.flat_chats import FlatChats, bounds_of, concat_rows
 from framework.hookdata import RenderedChat, TrainOn
 
 #: The pre-tokenizer regex of a ``ByteLevel(use_regex=True)`` pre-tokenizer (GPT-2's).
@@ -247,8 +247,7 @@ def _label(
     None when the token bytes do not add up to the texts (never seen; the caller then takes the
     present path)."""
     sizes = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    bounds = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=bounds[1:])
+    bounds = bounds_of(sizes)
     flat = np.concatenate(ids).astype(np.int32) if ids else np.zeros(0, dtype=np.int32)
     lengths = token_bytes[flat]
     ends = np.cumsum(lengths)
