@@ -15,24 +15,16 @@ from framework.run_plan import make_plan
 from framework.training import run
 
 
-def _args(**values: object) -> argparse.Namespace:
-    defaults = dict(config=None, model=None, data=None, format=None, method=None, stage=None, output=None,
-                    plugin=None, cutoff_len=None, gpu=None, seq_schedule=None, set=None, trust_remote_code=False,
-                    allow_pickle=False, no_packing=False, strict=False, overwrite_cache=False, resume=False,
-                    overwrite=False)
-    defaults.update(values)
-    return argparse.Namespace(**defaults)
-
-
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
     out = tmp_path_factory.mktemp("run") / "out"
     data = out.parent / "train.jsonl"
     rows = [{"instruction": f"Say number {i}.", "input": "", "output": f"Number {i} it is."} for i in range(24)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    args = _args(model=str(tiny_model_dir), data=[str(data)], output=str(out), cutoff_len=128,
-                 set=["training.epochs=6", "training.learning_rate=3e-2", "training.logging_steps=1",
-                      "training.report_to=[]", "lora.r=8", "lora.alpha=32"])
+    args = argparse.Namespace(
+        model=str(tiny_model_dir), data=[str(data)], output=str(out), cutoff_len=128,
+        set=["training.epochs=6", "training.learning_rate=3e-2", "training.logging_steps=1",
+             "training.report_to=[]", "lora.r=8", "lora.alpha=32"])
     plan = make_plan(args, make_plugin_host(), need_weights=True)
     return run(plan, lambda _: None)
 

@@ -26,15 +26,6 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _args(**values: object) -> argparse.Namespace:
-    defaults = dict(config=None, model=None, data=None, format=None, method=None, stage=None, output=None,
-                    plugin=None, cutoff_len=None, gpu=None, seq_schedule=None, set=None, trust_remote_code=False,
-                    allow_pickle=False, no_packing=False, strict=False, overwrite_cache=False, resume=False,
-                    overwrite=False)
-    defaults.update(values)
-    return argparse.Namespace(**defaults)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, tok31: Any, tiny_config: Any) -> Any:
     import torch
@@ -55,9 +46,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tok31: Any, tiny_config: A
     out = tmp_path_factory.mktemp("run") / "out"
     data = out.parent / "tools.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()), encoding="utf-8")
-    args = _args(model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
-                 set=["training.max_steps=8", "training.learning_rate=3e-2", "training.logging_steps=1",
-                  "training.report_to=[]", "data.val_size=0", "training.micro_batch_size=2"])
+    args = argparse.Namespace(
+        model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
+        set=["training.max_steps=8", "training.learning_rate=3e-2", "training.logging_steps=1",
+             "training.report_to=[]", "data.val_size=0", "training.micro_batch_size=2"])
     plan = make_plan(args, make_plugin_host(), need_weights=True)
     return run(plan, lambda _: None)
 

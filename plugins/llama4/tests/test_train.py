@@ -34,15 +34,6 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _args(**values: object) -> argparse.Namespace:
-    defaults = dict(config=None, model=None, data=None, format=None, method=None, stage=None, output=None,
-                    plugin=None, cutoff_len=None, gpu=None, seq_schedule=None, set=None, trust_remote_code=False,
-                    allow_pickle=False, no_packing=False, strict=False, overwrite_cache=False, resume=False,
-                    overwrite=False)
-    defaults.update(values)
-    return argparse.Namespace(**defaults)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, tok4: Any, tiny_text_config: Any) -> Path:
     import torch
@@ -65,9 +56,10 @@ def trained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     out = tmp_path_factory.mktemp("run") / "out"
     data = out.parent / "train.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()), encoding="utf-8")
-    args = _args(model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
-                 set=["training.max_steps=2", "training.learning_rate=5e-2", "training.logging_steps=1",
-                      "training.report_to=[]", "data.val_size=0"])
+    args = argparse.Namespace(
+        model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
+        set=["training.max_steps=2", "training.learning_rate=5e-2", "training.logging_steps=1",
+             "training.report_to=[]", "data.val_size=0"])
     plan = make_plan(args, make_plugin_host(), need_weights=True)
     return run(plan, lambda _: None)
 
@@ -198,8 +190,9 @@ def test_multimodal_checkpoint_trains_its_language_model(tmp_path: Path, tok4: A
     tok4.save_pretrained(model_dir)
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()[:8]), encoding="utf-8")
-    args = _args(model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
-                 set=["training.max_steps=1", "training.report_to=[]", "data.val_size=0"])
+    args = argparse.Namespace(
+        model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
+        set=["training.max_steps=1", "training.report_to=[]", "data.val_size=0"])
     result = run(make_plan(args, make_plugin_host(), need_weights=True), lambda _: None)
     record = json.loads((out / "training_config.json").read_text())
     assert record["plugin"]["name"] == "llama4"
