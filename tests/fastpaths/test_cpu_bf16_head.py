@@ -17,7 +17,8 @@ from framework.errors import ConfigError
 from framework.hardware import cpu_bf16_matmul
 from framework.hookdata import HardwareFacts
 from framework.kernels import choose_loss
-from framework.training.trainer import FrameworkTrainer
+
+from .conftest import RecordingTrainer
 
 VOCAB = 2053  # not a multiple of the attention kernel's 512-key tiles
 
@@ -104,21 +105,6 @@ def _dataset() -> Any:
     return Dataset.from_dict({key: value * 4 for key, value in rows.items()})  # seen again: the loss falls
 
 
-class _Recording(FrameworkTrainer):
-    """Keeps the loss of every training micro-batch, unrounded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.losses: list[float] = []
-
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
-        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        if model.training:
-            self.losses.append(float(loss.detach()))
-        return loss
-
-
 def _train(tmp: Path, frozen_head_dtype: Any) -> list[float]:
     from transformers import TrainingArguments
 
@@ -127,7 +113,7 @@ def _train(tmp: Path, frozen_head_dtype: Any) -> list[float]:
         lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, seed=0, data_seed=0, remove_unused_columns=False, disable_tqdm=True,
     )
-    trainer = _Recording(model=_model(), args=args, train_dataset=_dataset(), data_collator=PackingCollator(),
+    trainer = RecordingTrainer(model=_model(), args=args, train_dataset=_dataset(), data_collator=PackingCollator(),
                          frozen_head_dtype=frozen_head_dtype)
     trainer.train()
     return trainer.losses

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from framework.data.collate import PackingCollator, PaddedCollator
-from framework.training.trainer import FrameworkTrainer
+
+from .conftest import RecordingTrainer
 
 PAD = 0
 VOCAB = 257
@@ -52,21 +53,6 @@ def _dataset(count: int = 8, longest: int = 60) -> Any:
     return Dataset.from_dict(rows)
 
 
-class _Recording(FrameworkTrainer):
-    """Keeps the loss of every training micro-batch, unrounded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.losses: list[float] = []
-
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
-        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        if model.training:
-            self.losses.append(float((loss[0] if return_outputs else loss).detach()))
-        return loss
-
-
 def _train(tmp: Path, collator: Any, *, chunked: bool, steps: int = 2, **extra: Any) -> tuple[list[float], Any]:
     from transformers import TrainingArguments
 
@@ -75,7 +61,8 @@ def _train(tmp: Path, collator: Any, *, chunked: bool, steps: int = 2, **extra: 
         lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, seed=0, data_seed=0, remove_unused_columns=False, disable_tqdm=True, **extra,
     )
-    trainer = _Recording(model=_model(), args=args, train_dataset=_dataset(), data_collator=collator, chunked_loss=chunked)
+    trainer = RecordingTrainer(model=_model(), args=args, train_dataset=_dataset(), data_collator=collator,
+                               chunked_loss=chunked)
     trainer.train()
     return trainer.losses, trainer
 
