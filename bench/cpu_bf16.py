@@ -36,7 +36,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from e2e_cpu import CUTOFF, SEED, TRAIN_SAMPLES, generate  # noqa: E402
+from e2e_cpu import CUTOFF, TRAIN_SAMPLES, generate, lora_model, micro_batches  # noqa: E402
 from plain_sft import tokenize  # noqa: E402
 
 
@@ -96,9 +96,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from peft import LoraConfig, get_peft_model
     from torch.profiler import ProfilerActivity, profile, record_function
-    from transformers import AutoModelForCausalLM
 
     import framework.loss as loss_module
     from framework.data.collate import PackingCollator
@@ -114,16 +112,8 @@ def main() -> None:
         model_dir = Path(provide_demo_model(Path(tmp) / "models").path)
         tokenizer = build_llama3_tokenizer("3")
         samples = [tokenize(r, tokenizer, CUTOFF) for r in generate(TRAIN_SAMPLES, seed=0)]
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                             "up_proj", "down_proj"]))
-    model.train()
-    generator = torch.Generator()
-    generator.manual_seed(SEED)
-    order = torch.randperm(len(samples), generator=generator).tolist()
-    batches = [PackingCollator()([samples[i] for i in order[k : k + 4]]) for k in range(0, len(order), 4)]
-    batches = batches[: args.batches]
+        model = lora_model(model_dir)
+    batches = [PackingCollator()(group) for group in micro_batches(samples)[: args.batches]]
     attention_applies = loss_module.attention_applies
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=0.0, fused=True)  # lr 0: every way sees the same weights

@@ -299,15 +299,33 @@ def summary(stats: list[RunStats], other: str = "plain") -> tuple[list[str], dic
     return lines, verdict
 
 
-def padded_positions(samples: list[dict[str, list[int]]], batch: int = 4) -> int:
-    """Positions the plain way computes over one epoch: every batch padded to its longest sample."""
+def micro_batches(samples: list[dict[str, list[int]]], batch: int = 4) -> list[list[dict[str, list[int]]]]:
+    """The samples in the Trainer's seeded order (seed 42), ``batch`` at a time."""
     import torch
 
     generator = torch.Generator()
     generator.manual_seed(SEED)
     order = torch.randperm(len(samples), generator=generator).tolist()
-    return sum(len(order[k : k + batch]) * max(len(samples[i]["input_ids"]) for i in order[k : k + batch])
-               for k in range(0, len(order), batch))
+    return [[samples[i] for i in order[k : k + batch]] for k in range(0, len(order), batch)]
+
+
+def lora_model(model_dir: Path) -> Any:
+    """The bench's LoRA model (r 16, alpha 32, all seven projections, dropout off) in training mode."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                             "up_proj", "down_proj"]))
+    model.train()
+    return model
+
+
+def padded_positions(samples: list[dict[str, list[int]]], batch: int = 4) -> int:
+    """Positions the plain way computes over one epoch: every batch padded to its longest sample."""
+    return sum(len(group) * max(len(s["input_ids"]) for s in group) for group in micro_batches(samples, batch))
 
 
 def step_ab(model_dir: Path, samples: list[dict[str, list[int]]], batches: int) -> dict[str, float]:
@@ -320,21 +338,12 @@ def step_ab(model_dir: Path, samples: list[dict[str, list[int]]], batches: int) 
     a busy machine where whole-run timings drift. CPU seconds are this process's.
     """
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     from framework.data.collate import PackingCollator, PaddedCollator
     from framework.loss import chunked_causal_lm_loss
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                             "up_proj", "down_proj"]))
-    model.train()
-    generator = torch.Generator()
-    generator.manual_seed(SEED)
-    order = torch.randperm(len(samples), generator=generator).tolist()
-    groups = [[samples[i] for i in order[k : k + 4]] for k in range(0, len(order), 4)][:batches]
+    model = lora_model(model_dir)
+    groups = micro_batches(samples)[:batches]
     totals = {"framework_wall": 0.0, "plain_wall": 0.0, "framework_cpu": 0.0, "plain_cpu": 0.0}
     worst = 0.0
     for k, group in enumerate(groups):
