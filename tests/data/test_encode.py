@@ -14,6 +14,8 @@ from framework.chat import special_token_strings
 from framework.data.encode import BatchEncoder, batch_encoder, special_text_finder
 from framework.data.pipeline import prepare_sft
 
+from .conftest import llama3_tokenizer
+
 TEXTS = [
     "Hello world!  Two  spaces,\ttabs\nand new lines\n\n",
     "中文文本，标点。混合 English 123 4567 ",
@@ -22,26 +24,6 @@ TEXTS = [
     "",
     "control text <|eot_id|> [INST] <s> inside data",
 ]
-
-
-def tiktoken_tokenizer() -> Any:
-    import llama_models.llama3.tokenizer as reference
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    model = Path(reference.__file__).parent / "tokenizer.model"
-    names = [
-        "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
-        "<|finetune_right_pad_id|>", "<|step_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>",
-        "<|eot_id|>", "<|python_tag|>", "<|image|>",
-    ]  # fmt: skip
-    backend = TikTokenConverter(
-        vocab_file=str(model), pattern=reference.Tokenizer.pat_str, extra_special_tokens=names
-    ).converted()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=names[0], eos_token="<|eot_id|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": names})
-    assert tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
-    return tokenizer
 
 
 def sentencepiece_tokenizer() -> Any:
@@ -64,7 +46,7 @@ def sentencepiece_tokenizer() -> Any:
 
 @pytest.fixture(scope="module", params=["tiny", "tiktoken", "sentencepiece"])
 def any_tokenizer(request, tokenizer):
-    builders = {"tiny": lambda: tokenizer, "tiktoken": tiktoken_tokenizer, "sentencepiece": sentencepiece_tokenizer}
+    builders = {"tiny": lambda: tokenizer, "tiktoken": llama3_tokenizer, "sentencepiece": sentencepiece_tokenizer}
     return builders[request.param]()
 
 

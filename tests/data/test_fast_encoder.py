@@ -24,28 +24,7 @@ import framework.data.tiktoken_encoder as fast
 from framework.data.pipeline import prepare_sft
 from framework.hookdata import RenderedChat, Segment
 
-LLAMA3_SPECIALS = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
-    "<|finetune_right_pad_id|>", "<|step_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>",
-    "<|eot_id|>", "<|python_tag|>", "<|image|>",
-]  # fmt: skip
-
-
-@functools.lru_cache(maxsize=1)
-def llama3_tokenizer() -> Any:
-    """Llama 3 as its fast tokenizer: ``llama_models``' tiktoken ranks through TikTokenConverter."""
-    import llama_models.llama3.tokenizer as reference
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    model = Path(reference.__file__).parent / "tokenizer.model"
-    backend = TikTokenConverter(
-        vocab_file=str(model), pattern=reference.Tokenizer.pat_str, extra_special_tokens=LLAMA3_SPECIALS
-    ).converted()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=LLAMA3_SPECIALS[0], eos_token="<|eot_id|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": LLAMA3_SPECIALS})
-    assert tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
-    return tokenizer
+from .conftest import llama3_tokenizer
 
 
 @functools.lru_cache(maxsize=1)
