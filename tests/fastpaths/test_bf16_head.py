@@ -14,20 +14,13 @@ import torch
 from framework.data.collate import PackingCollator
 from framework.loss import chunked_causal_lm_loss
 
+from .conftest import tiny_lora_llama
+
 VOCAB = 2048
 
 
 def _model() -> Any:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model("llama", vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
-    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights="gaussian",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    return get_peft_model(model, lora)
+    return tiny_lora_llama(VOCAB, 64)
 
 
 def _batch(seed: int) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ from framework.hardware import cpu_bf16_matmul
 from framework.hookdata import HardwareFacts
 from framework.kernels import choose_loss
 
-from .conftest import RecordingTrainer
+from .conftest import RecordingTrainer, tiny_lora_llama
 
 VOCAB = 2053  # not a multiple of the attention kernel's 512-key tiles
 
@@ -79,17 +79,7 @@ def test_a_wrong_value_is_refused() -> None:
 
 
 def _model() -> Any:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model("llama", vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
-    model.config.use_cache = False
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    return get_peft_model(model, lora)
+    return tiny_lora_llama(VOCAB, 64, r=8, alpha=16, gaussian=False)
 
 
 def _dataset() -> Any:

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 import framework.loss as loss_module
 from framework.loss import LinearCrossEntropy, chunked_causal_lm_loss, frozen_head_loss, head_copy
 
+from .conftest import tiny_lora_llama
+
 
 def _reference(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and hidden gradient through full fp64 logits and autograd."""
@@ -111,16 +113,7 @@ def test_a_new_head_gets_its_own_copy_and_a_dead_one_leaves_none() -> None:
 
 
 def _lora_model(vocab: int = 1301) -> Any:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model("llama", vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
-    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights="gaussian",
-                      target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"])
-    return get_peft_model(model, lora)
+    return tiny_lora_llama(vocab, 32, targets=("q_proj", "v_proj", "gate_proj", "down_proj"))
 
 
 def test_lora_step_matches_the_models_own_loss_with_ignored_labels() -> None:

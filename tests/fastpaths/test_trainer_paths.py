@@ -15,28 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from framework.data.collate import PackingCollator, PaddedCollator
 
-from .conftest import RecordingTrainer
+from .conftest import RecordingTrainer, tiny_lora_llama
 
 PAD = 0
 VOCAB = 257
 
 
 def _model() -> Any:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model("llama", vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
-    model.config.use_cache = False
-    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights="gaussian",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    return get_peft_model(model, lora)
+    return tiny_lora_llama(VOCAB, 32)
 
 
 def _dataset(count: int = 8, longest: int = 60) -> Any:
