@@ -40,14 +40,11 @@ from e2e_cpu import CUTOFF, TRAIN_SAMPLES, generate, lora_model, micro_batches  
 from plain_sft import tokenize  # noqa: E402
 
 
-def cpu_flags() -> list[str]:
-    """The CPU's bf16-related feature flags (AMX tiles, AVX-512 bf16)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith("amx") or f in ("avx512_bf16", "avx512f"))
+def bf16_flags() -> list[str]:
+    """The CPU's bf16-related feature flags (AMX tiles, AVX-512 bf16), for the report's header."""
+    from framework.hardware import cpu_flags
+
+    return sorted(f for f in cpu_flags() if f.startswith("amx") or f in ("avx512_bf16", "avx512f"))
 
 
 VOCAB = "128256"
@@ -106,7 +103,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU flags: {' '.join(cpu_flags()) or 'none'}; torch {torch.__version__}, "
+    print(f"CPU flags: {' '.join(bf16_flags()) or 'none'}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(provide_demo_model(Path(tmp) / "models").path)

@@ -43,20 +43,25 @@ def detect_hardware() -> HardwareFacts:
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (or the given text); empty where there is none."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return set()
+    line = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
 def cpu_bf16_matmul(cpuinfo: str | None = None) -> str | None:
     """The CPU's native bf16 matmul flag (AMX tiles first), from /proc/cpuinfo; None elsewhere.
 
     Without one, torch still multiplies bf16 on the CPU, but by converting to fp32 (slower than
     fp32 itself); with one, bf16 GEMMs run ~2-3x faster than fp32 per core (docs/benchmarks.md §5).
     """
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-                cpuinfo = handle.read()
-        except OSError:
-            return None
-    line = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
-    flags = set(line.partition(":")[2].split())
+    flags = cpu_flags(cpuinfo)
     return next((flag for flag in CPU_BF16_FLAGS if flag in flags), None)
 
 
