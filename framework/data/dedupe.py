@@ -26,13 +26,45 @@ DEDUPE_MODES = ("near", "exact", "off")
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _SPACES = re.compile(r"\s+")
+_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+_NARROW = {chr(0xFF01 + i): chr(0x21 + i) for i in range(94)} | {"\u3000": " "}  # NFKC of each
+
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef\u3000-\u303f"
 _CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
 
 
 def fold(text: str) -> str:
     """The near-duplicate form of a text: NFKC, no zero-width characters, one space per run of
-    whitespace, none at the ends or between CJK characters; case and punctuation kept."""
+    whitespace, none at the ends or between CJK characters; case and punctuation kept.
+
+    Every sample pays for this (its key is kept to find later repeats), so the steps that cannot
+    change a text are skipped: ASCII is NFKC already and has neither zero-width nor CJK
+    characters, and ``str.split`` splits on exactly the characters ``\\s`` matches. Same result
+    as ``fold_reference`` (tests/data/test_dedupe_fold.py), 4.4x cheaper on bench/preprocess.py's data.
+    """
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            # CJK text is mostly NFKC but for its full-width punctuation: map that the way NFKC
+            # does (to ASCII, a starter, so nothing reorders) and normalize only if still needed
+            text = _FULL_WIDTH.sub(_narrow, text)
+            if not unicodedata.is_normalized("NFKC", text):
+                text = unicodedata.normalize("NFKC", text)
+        text = _ZERO_WIDTH.sub("", text)
+        folded = " ".join(text.split())
+        return _CJK_GAP.sub("", folded) if " " in folded and not folded.isascii() else folded
+    if ("  " in text or "\n" in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text
+            or "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text
+            or text[:1] == " " or text[-1:] == " "):
+        return " ".join(text.split())
+    return text  # single spaces only: already folded (one substring scan each, no new strings)
+
+
+def _narrow(match: re.Match[str]) -> str:
+    return _NARROW[match.group()]
+
+
+def fold_reference(text: str) -> str:
+    """``fold`` written as its definition reads: the oracle of its tests."""
     text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
     return _CJK_GAP.sub("", _SPACES.sub(" ", text).strip())
 
