@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -187,13 +188,25 @@ class TiktokenChats:
 
     def __init__(self, vocab: FastVocab) -> None:
         self.vocab = vocab
+        ordered = sorted((s for s in vocab.specials if s), key=len, reverse=True)
+        self._special_text = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def present_specials(self, texts: Sequence[str]) -> frozenset[str]:
+        """The control-token strings that occur in the texts: the only ones an encode call needs.
+
+        tiktoken turns the ``allowed_special`` set into a Rust set on every call; with Llama 3's
+        256 control tokens that cost 26 of the 61 CPU-µs of an alpaca sample (35 with the four
+        strings a template uses). One regex pass over the batch finds them, wherever they are,
+        boundaries between segments included (4 µs a sample)."""
+        if self._special_text is None:
+            return frozenset()
+        return frozenset(self._special_text.findall("\0".join(texts)))
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray | None]:
         """Token ids of each text, None where tiktoken cannot take the text (a lone surrogate).
 
-        One thread: tiktoken 0.14 holds the GIL while it encodes (two threads measured no faster
-        than one), so more cores are used through more processes (``data.num_proc``)."""
-        encode, allowed = self.vocab.encoding.encode_to_numpy, self.vocab.specials
+        One thread: more cores are used through more processes (``data.num_proc``)."""
+        encode, allowed = self.vocab.encoding.encode_to_numpy, self.present_specials(texts)
         out: list[np.ndarray | None] = []
         for text in texts:
             try:

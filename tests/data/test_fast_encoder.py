@@ -176,9 +176,12 @@ def test_encoder_matches_tokenizer_on_hard_text(case):
     vocab = fast.fast_vocab(tokenizer)
     assert isinstance(vocab, fast.FastVocab), vocab
     assert vocab.nfc == (name == "qwen")
-    texts = [*HARD, "", " ", "🙂", control + "x" + control, "a" * 300, "  \n" * 40]
+    other = sorted(s for s in vocab.specials if s != control)[0]  # a second control token, once cut short
+    texts = [*HARD, "", " ", "🙂", control + "x" + control, "a" * 300, "  \n" * 40, f"in{other}data{other[:-1]}"]
     encoded = fast.TiktokenChats(vocab).encode(texts)
     assert [row.tolist() for row in encoded] == tokenizer(texts, add_special_tokens=False)["input_ids"]
+    present = fast.TiktokenChats(vocab).present_specials(texts)
+    assert present == {s for s in vocab.specials if any(s in text for text in texts)} and other in present
 
 
 def test_trained_bpe_falls_back(tokenizer, render, tmp_path):
