@@ -233,7 +233,7 @@ RESUMABLE_KEYS = frozenset({
     "training.max_steps", "training.epochs", "training.logging_steps", "training.save_steps",
     "training.eval_steps", "training.save_total_limit", "training.report_to", "training.early_stopping_patience",
     "training.early_stopping_threshold", "training.gradient_checkpointing", "training.torch_compile",
-    "training.loss_chunk_size", "training.cpu_bf16_head", "output.dir", "output.overwrite", "output.resume",
+    "training.loss_chunk_size", "training.cpu_bf16_head", "lora.fast_dropout", "output.dir", "output.overwrite", "output.resume",
     "data.num_proc", "data.fast_encoder", "data.overwrite_cache", "data.strict", "model.trust_remote_code",
     "model.allow_pickle", "plan.gpu",
     "distributed.master_addr", "distributed.master_port", "distributed.node_rank",
