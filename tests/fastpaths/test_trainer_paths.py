@@ -95,3 +95,23 @@ def test_torch_compile_compiles_the_decoder_the_chunked_loss_runs(tmp_path: Path
     decoder = trainer.model.get_base_model().get_decoder()
     assert decoder._compiled_call_impl is not None, "the decoder was not compiled"
     assert compiled == pytest.approx(eager, abs=1e-5)
+
+
+def test_flops_estimate_is_transformers_own_with_the_count_taken_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """``FrameworkTrainer.floating_point_ops`` caches the parameter count transformers walks the
+    model for on every step; the estimate is the same number."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    model = _model()
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = RecordingTrainer(model=model, args=args)
+    calls: list[int] = []
+    counting = model.num_parameters
+    monkeypatch.setattr(model, "num_parameters", lambda **kw: calls.append(1) or counting(**kw))
+    batch = {"input_ids": torch.ones(3, 17, dtype=torch.long)}
+    expected = Trainer.floating_point_ops(trainer, batch)
+    calls.clear()
+    assert [trainer.floating_point_ops(batch) for _ in range(5)] == [expected] * 5 and expected > 0
+    assert len(calls) == 1
+    assert trainer.floating_point_ops({"labels": batch["input_ids"]}) == 0
