@@ -31,6 +31,8 @@ class Loaded:
     formats: list[str]
     report: DataReport
     files: list[Path] = field(default_factory=list)
+    #: per kept example, its index among the converted examples (``Converted.examples``)
+    positions: list[int] = field(default_factory=list)
 
 
 def as_paths(paths: Sequence[PathLike] | PathLike) -> list[Path]:
@@ -58,6 +60,22 @@ def source_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+@dataclass
+class Converted:
+    """Every source read and converted, not yet validated: what ``validate_sources`` checks.
+
+    ``examples`` are in file order, source after source; ``problems`` are the records that could
+    not be converted."""
+
+    examples: list[Example]
+    source_of: list[int]
+    problems: list[Problem]
+    names: list[str]
+    formats: list[str]
+    report: DataReport
+    files: list[Path] = field(default_factory=list)
+
+
 def load_sources(
     paths: Sequence[Path],
     *,
@@ -70,7 +88,7 @@ def load_sources(
     task_system_prompts: Mapping[str, str] | None = None,
     dedupe: str = "exact",
 ) -> Loaded:
-    """Read, detect, convert and validate every source.
+    """Read, detect, convert and validate every source (``convert_sources`` then ``validate_sources``).
 
     Args:
         paths: one path per source.
@@ -89,6 +107,22 @@ def load_sources(
     beside JSONL files) is skipped and named in the report; a file given by itself, or a
     directory where nothing fits, is an error.
     """
+    converted = convert_sources(paths, fmt=fmt, allowed=allowed, stage=stage, max_samples=max_samples,
+                                weights=weights, task_system_prompts=task_system_prompts)
+    return validate_sources(converted, strict=strict, dedupe=dedupe)
+
+
+def convert_sources(
+    paths: Sequence[Path],
+    *,
+    fmt: Format | None,
+    allowed: Collection[str],
+    stage: str,
+    max_samples: int | None = None,
+    weights: Sequence[float] | None = None,
+    task_system_prompts: Mapping[str, str] | None = None,
+) -> Converted:
+    """Read, detect and convert every source (``load_sources`` has the arguments)."""
     files: list[Path] = []
     groups: list[list[tuple[str, str, list]]] = []  # per source: (file, format, records)
     skipped: list[str] = []
@@ -135,10 +169,18 @@ def load_sources(
     unused = ignored.note()
     if unused is not None:
         report.notes.append(unused)
-    origin = {id(ex): src for ex, src in zip(examples, source_of)}
-    kept, report = validate(examples, strict=strict, problems=problems, report=report, dedupe=dedupe,
-                            sources=source_of)
-    return Loaded(kept, [origin[id(ex)] for ex in kept], names, formats, report, files)
+    return Converted(examples, source_of, problems, names, formats, report, files)
+
+
+def validate_sources(converted: Converted, *, strict: bool, dedupe: str = "exact") -> Loaded:
+    """``framework.data.validate.validate`` on converted sources, remembering each kept
+    example's source (and, in ``Loaded.positions``, its place among the converted examples)."""
+    place = {id(ex): i for i, ex in enumerate(converted.examples)}
+    kept, report = validate(converted.examples, strict=strict, problems=converted.problems, report=converted.report,
+                            dedupe=dedupe, sources=converted.source_of)
+    positions = [place[id(ex)] for ex in kept]
+    return Loaded(kept, [converted.source_of[i] for i in positions], converted.names, converted.formats, report,
+                  converted.files, positions)
 
 
 def _refuse(file: str, found: str, stage: str, allowed: Collection[str]) -> None:

@@ -24,7 +24,7 @@ from framework.data.formats import Example
 from framework.data.problems import Problem
 from framework.errors import DataError
 
-__all__ = ["DataReport", "Problem", "validate", "raise_if_empty"]
+__all__ = ["DataReport", "Problem", "validate", "raise_if_empty", "sample_problem"]
 
 #: How many problems of each code the report keeps as examples.
 EXAMPLES_PER_CODE = 3
@@ -158,9 +158,7 @@ def validate(
     seen = Deduper(_exact_key, _near_parts)
     repeats_kept: dict[str, list[str]] = {}
     for index, ex in enumerate(examples):
-        problem = _content_problem(ex)
-        if problem is None and ex.text is None and _rich(ex):
-            problem = content_problem(ex)
+        problem = sample_problem(ex)
         if problem is None:
             repeat = seen.check(ex, sources[index] if sources is not None else 0)
             if repeat is not None:
@@ -189,6 +187,15 @@ def validate(
     if note is not None:
         report.notes.append(note)
     return kept, report
+
+
+def sample_problem(ex: Example) -> Problem | None:
+    """What is wrong with one sample by itself (text, reasoning and tool checks; repeats are
+    ``validate``'s business), or None."""
+    problem = _content_problem(ex)
+    if problem is None and ex.text is None and _rich(ex):
+        problem = content_problem(ex)
+    return problem
 
 
 def raise_problem(problem: Problem) -> None:
