@@ -1,4 +1,5 @@
-"""Hand the heap's freed pages back to the operating system between the stages of a run.
+"""Hand the heap's freed pages back to the operating system between the stages of a run, and keep
+Python's collector from walking a stage's objects for nothing.
 
 Why: loading a tokenizer parses its ``tokenizer.json`` into Python objects (transformers) and
 into Rust structures (tokenizers), and preparing the data renders and encodes every sample.
@@ -12,10 +13,12 @@ computes and costs a few milliseconds. Elsewhere (musl, macOS, Windows) this doe
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -40,3 +43,26 @@ def release_freed_memory() -> bool:
     gc.collect()  # cycles freed first, so their pages are free to return
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that builds many long-lived objects.
+
+    Why: preparing 100k samples creates a few million dicts, strings and tuples that all live
+    until the block ends; the collector, triggered by every 700 new objects, walks them again
+    and again (0.6-0.9 s of a 7 s preparation, bench/preprocess.py) and frees nothing, since the
+    data holds no cycles. Workers forked inside the block inherit the paused collector, so they
+    never write to the headers of the objects they share copy-on-write (which would copy every
+    page holding one). The collector's previous state comes back afterwards, and
+    ``release_freed_memory`` collects what cycles there were once the stage is done."""
+    import gc
+
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+

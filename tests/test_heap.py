@@ -1,4 +1,5 @@
-"""``release_freed_memory`` gives the pages of freed heap chunks back to the OS (glibc's malloc_trim)."""
+"""``release_freed_memory`` gives the pages of freed heap chunks back to the OS (glibc's malloc_trim);
+``collector_paused`` switches the cyclic collector off for a block and back as it was."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def test_freed_chunks_inside_the_heap_are_returned() -> None:
     assert before - after > 20, (before, after)  # ~58 MiB were freed
     assert len(keep) == 938
 
+
+
+def test_collector_paused_restores_the_previous_state_even_on_error() -> None:
+    import gc
+
+    from framework.heap import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()

@@ -4,16 +4,18 @@ read -> detect format -> convert -> validate -> render (the plugin's template) -
 mask (``framework.chat.tokenize_chats``, one tokenizer call per batch) -> drop samples with
 no trained token -> cutoff policy -> seeded shuffle -> evaluation split -> mixture.
 
-Rendering and tokenizing run in ``datasets.map(batched=True)``. The examples themselves stay
-in this process's memory and the mapped dataset holds only their row numbers: with
-``num_proc > 1`` the forked workers inherit them instead of receiving a pickled copy (and the
-plugin's renderer, which holds the plugin manager, is never pickled).
+Rendering and tokenizing run batch by batch into Arrow tables, in this process or in
+``num_proc`` forked workers that each take a contiguous share of the samples. The examples stay in
+this process's memory: the workers inherit them (and the plugin's renderer, which holds the plugin
+manager) through ``fork`` instead of receiving a pickled copy, and send back only their tables.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,11 +37,12 @@ from framework.data.flat_chats import KEEP, NO_LABEL, TOO_LONG, TRUNCATED, FlatC
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
-from framework.data.sources import PathLike, as_paths, load_sources, sample_texts, source_files
+from framework.data.sources import PathLike, as_paths, convert_sources, sample_texts, source_files, validate_sources
 from framework.data.tiktoken_encoder import TiktokenChats, fast_vocab
 from framework.data.split import check_val_size, check_weights, split_and_mix
-from framework.data.validate import DataReport, raise_if_empty, raise_problem
+from framework.data.validate import DataReport, raise_if_empty, raise_problem, sample_problem
 from framework.errors import ConfigError, ModelError
+from framework.heap import collector_paused
 from framework.hookdata import ChatFeatures, RenderedChat, TrainOn
 
 __all__ = ["PreparedData", "Renderer", "prepare_preference", "prepare_pretrain", "prepare_sft"]
@@ -78,9 +81,10 @@ class _SftState:
         """The loss-mask options every tokenizing call takes."""
         return {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
 
-    def choose_encoder(self) -> str:
+    def choose_encoder(self, checked: Sequence[Example]) -> str:
         """Use tiktoken when the tokenizer allows it and it gives the present path's ids, labels
-        and kinds on the probes and on the first ``CHECK_SAMPLES`` samples; the report says which."""
+        and kinds on the probes and on the first ``CHECK_SAMPLES`` of ``checked`` (samples that
+        pass validation); the report says which."""
         if self.fast_encoder == "off":
             return "tokenizers (data.fast_encoder off)"
         if len(self.examples) < FAST_MIN_SAMPLES:
@@ -89,11 +93,9 @@ class _SftState:
         if isinstance(vocab, str):
             return f"tokenizers (no tiktoken form: {vocab})"
         candidate = TiktokenChats(vocab)
-        count = min(CHECK_SAMPLES, len(self.examples))
+        count = min(CHECK_SAMPLES, len(checked))
         try:
-            sample = probe_chats(self.specials) + [
-                render_sample(self.render, ex.messages, ex) for ex in self.examples[:count]
-            ]
+            sample = probe_chats(self.specials) + [render_sample(self.render, ex.messages, ex) for ex in checked[:count]]
         except Exception:  # the tokenizing step reports the sample that cannot be rendered
             return "tokenizers"
         try:
@@ -140,35 +142,43 @@ class _SftState:
         return concat_rows(parts, len(rendered))
 
 
-class _TokenizeBatch:
-    """The ``datasets.map`` function: row numbers in, ids/labels/status out.
+def _tokenize_rows(key: str, rows: np.ndarray, batch_size: int, defer: bool) -> tuple[Any, dict[int, Exception]]:
+    """The examples at ``rows`` (indices into the state's examples) rendered, tokenized and cut,
+    as one Arrow table (index, ids, labels, length, status, special[, kinds]); here or in a
+    forked worker. With ``defer`` a sample that fails is left out and its error returned by
+    index instead of raised: it may be a sample validation drops (the workers start before
+    validation ends), and only a kept one's error is the run's."""
+    import pyarrow as pa
 
-    It carries only a key into ``_STATE``; forked workers find the state they inherited.
-    Under a spawn start method the state travels with the function instead.
-    """
+    st = _STATE[key]
+    tables = []
+    failed: dict[int, Exception] = {}
+    for first in range(0, len(rows), batch_size):
+        index = rows[first : first + batch_size].tolist()
+        try:
+            tables.append(_batch_table(st, index))
+        except Exception:
+            if not defer:
+                raise
+            for i in index:  # find the samples that fail; the rest as one-row tables
+                try:
+                    tables.append(_batch_table(st, [i]))
+                except Exception as exc:  # noqa: BLE001 - raised later if validation keeps the sample
+                    failed[i] = exc
+    empty = _features(st.with_kinds).arrow_schema.remove_metadata().empty_table()
+    return (pa.concat_tables(tables) if tables else empty), failed
 
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.state: _SftState | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        import multiprocess
-
-        inherit = multiprocess.get_start_method() == "fork"
-        return {"key": self.key, "state": None if inherit else _STATE[self.key]}
-
-    def __setstate__(self, value: dict[str, Any]) -> None:
-        self.key, self.state = value["key"], value["state"]
-
-    def __call__(self, batch: dict[str, list[Any]]) -> Any:
-        st = self.state or _STATE[self.key]
-        examples = st.examples
-        rendered = [render_sample(st.render, examples[i].messages, examples[i]) for i in batch["index"]]
+def _batch_table(st: _SftState, index: list[int]) -> Any:
+    rendered = []
+    for i in index:
+        example = st.examples[i]
+        chat = render_sample(st.render, example.messages, example)
         if not st.train_reasoning:
-            for i, chat in zip(batch["index"], rendered):
-                check_reasoning_marked(examples[i], chat, st.renderer_name)
-        flat, status, lengths = cut(st.tokenize(rendered), st.cutoff_len, st.truncate)
-        return _table(batch["index"], flat, status, lengths)
+            check_reasoning_marked(example, chat, st.renderer_name)
+        rendered.append(chat)
+    flat, status, lengths = cut(st.tokenize(rendered), st.cutoff_len, st.truncate)
+    return _table(index, flat, status, lengths)
 
 
 def _int32_lists(values: np.ndarray, bounds: np.ndarray) -> Any:
@@ -338,44 +348,51 @@ def prepare_sft(
         if stored is not None:
             return PreparedData(*stored)
 
-    loaded = load_sources(
-        path_list,
-        fmt=fmt,
-        allowed=("alpaca", "sharegpt", "messages"),
-        stage="sft",
-        strict=strict,
-        max_samples=max_samples,
-        weights=weights,
-        task_system_prompts=task_system_prompts,
-        dedupe=dedupe,
-    )
-    refuse_undeclared(loaded.examples, features, renderer_name)
-    report = loaded.report
-    if features is not None:
-        report.notes.insert(0, features_note(features, renderer_name))
-    report.cutoff_len = cutoff_len
-    state = _SftState(
-        loaded.examples,
-        render,
-        tokenizer,
-        train_on,
-        cutoff_len,
-        truncation == "truncate",
-        special_token_strings(tokenizer),
-        allow_special_in_data,
-        train_on_reasoning,
-        with_kinds,
-        renderer_name,
-        fast_encoder,
-    )
-    encoder = state.choose_encoder()
-    if num_proc is None:
-        num_proc = auto_num_proc(len(loaded.examples), state.fast is not None)
-    tokenized = _tokenize(state, key, num_proc, batch_size)
-    rows = _apply_status(tokenized, loaded.examples, report, strict, cutoff_len)
-    source_of = np.asarray(loaded.source_of, dtype=np.int64)
-    train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights, seed=seed,
-                                                  names=loaded.names, report=report)
+    with collector_paused():  # millions of long-lived objects, no cycles: nothing to collect
+        converted = convert_sources(path_list, fmt=fmt, allowed=("alpaca", "sharegpt", "messages"), stage="sft",
+                                    max_samples=max_samples, weights=weights, task_system_prompts=task_system_prompts)
+        report = converted.report
+        report.cutoff_len = cutoff_len
+        state = _SftState(
+            converted.examples,
+            render,
+            tokenizer,
+            train_on,
+            cutoff_len,
+            truncation == "truncate",
+            special_token_strings(tokenizer),
+            allow_special_in_data,
+            train_on_reasoning,
+            with_kinds,
+            renderer_name,
+            fast_encoder,
+        )
+        encoder = None
+        if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first
+            encoder = state.choose_encoder(_valid_head(converted.examples, CHECK_SAMPLES))
+            num_proc = num_proc or auto_num_proc(len(converted.examples), state.fast is not None)
+        ahead = num_proc > 1  # every converted sample is tokenized while this process validates
+        every = np.arange(len(converted.examples), dtype=np.int64)
+        with _Tokenizing(state, key, every, num_proc, batch_size, defer=True) if ahead else nullcontext() as early:
+            loaded = validate_sources(converted, strict=strict, dedupe=dedupe)
+            refuse_undeclared(loaded.examples, features, renderer_name)
+            if early is not None:
+                tokenized, failed = early.result()
+        if not ahead:  # one process: only what validation kept
+            encoder = encoder or state.choose_encoder(loaded.examples)
+            with _Tokenizing(state, key, np.asarray(loaded.positions, dtype=np.int64), 1, batch_size,
+                             defer=False) as job:
+                tokenized, failed = job.result()
+        kept = np.zeros(len(converted.examples), dtype=bool)
+        kept[loaded.positions] = True
+        _raise_failed(failed, kept)
+        if features is not None:
+            report.notes.insert(0, features_note(features, renderer_name))
+        index = tokenized.data.column("index").to_numpy()
+        rows = _apply_status(tokenized, index, kept, converted.examples, report, strict, cutoff_len)
+        source_of = np.asarray(converted.source_of, dtype=np.int64)[index]
+        train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights,
+                                                      seed=seed, names=loaded.names, report=report)
     report.eval = len(eval_rows)
     if len(path_list) > 1:
         report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
@@ -383,7 +400,7 @@ def prepare_sft(
     train = tokenized.select(train_rows).remove_columns(columns)
     evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None
     if with_kinds:  # framework render shows each sample under its file:line
-        places = [f"{ex.source}:{ex.line}" for ex in loaded.examples]
+        places = [f"{ex.source}:{ex.line}" for ex in converted.examples]
         train = train.add_column("source", [places[i] for i in train["index"]])
         if evaluation is not None:
             evaluation = evaluation.add_column("source", [places[i] for i in evaluation["index"]])
@@ -408,46 +425,122 @@ def auto_num_proc(samples: int, fast: bool) -> int:
 
 def _cores() -> int:
     """CPU cores this process may use."""
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
-def _tokenize(state: _SftState, key: str | None, num_proc: int, batch_size: int) -> Any:
-    from datasets import Dataset
+class _Tokenizing:
+    """Rendering and tokenizing the examples at ``rows``, in file order, into an in-memory
+    ``datasets.Dataset`` (``result``), with the errors of samples that could not be rendered.
 
-    token = key or f"run-{id(state)}"
-    _STATE[token] = state
-    try:
-        index = Dataset.from_dict({"index": np.arange(len(state.examples), dtype=np.int64)})
-        return index.map(
-            _TokenizeBatch(token),
-            batched=True,
-            batch_size=batch_size,
-            num_proc=num_proc if num_proc > 1 else None,
-            features=_features(state.with_kinds),
-            new_fingerprint=f"{token}-tokenized",
-            desc="Rendering and tokenizing",
-            keep_in_memory=True,
-        )
-    finally:
-        _STATE.pop(token, None)
+    With ``num_proc > 1`` (and ``fork``, which every Linux has) ``num_proc`` workers start at once,
+    so this process can validate while they work; each takes contiguous shares, four per
+    worker so an uneven share does not leave a core idle, writes each share's table as an Arrow
+    file into shared memory (``/dev/shm``) and returns its name; this process maps the files (no
+    copy) and joins them in order. The workers inherit the examples and the renderer (which holds
+    the plugin manager) through ``fork``; without ``fork`` everything runs here. ``datasets.map``
+    did this before; its shard bookkeeping and pickled tables cost about a second per 100k
+    samples (bench/preprocess.py). Use as a context manager: leaving it stops the workers.
+    """
+
+    def __init__(self, state: _SftState, key: str | None, rows: np.ndarray, num_proc: int, batch_size: int,
+                 *, defer: bool) -> None:
+        import multiprocessing
+        import tempfile
+
+        self.token = key or f"run-{id(state)}"
+        self.rows, self.batch_size, self.defer = rows, batch_size, defer
+        self.with_kinds = state.with_kinds
+        _STATE[self.token] = state
+        self.pool: Any = None
+        workers = num_proc if num_proc > 1 and "fork" in multiprocessing.get_all_start_methods() else 1
+        parts = min(workers * 4, max(1, len(rows) // batch_size))
+        if workers == 1 or parts == 1:
+            return
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self.folder = tempfile.TemporaryDirectory(prefix="framework-tokenized-", dir=shm)
+        edges = [len(rows) * i // parts for i in range(parts + 1)]
+        shares = [(self.token, rows[a:b], batch_size, defer, os.path.join(self.folder.name, f"{i}.arrow"))
+                  for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.pending = self.pool.starmap_async(_tokenize_rows_to_file, shares, chunksize=1)
+
+    def result(self) -> tuple[Any, dict[int, Exception]]:
+        import pyarrow as pa
+        from datasets import Dataset
+        from datasets.table import InMemoryTable
+
+        if self.pool is None:
+            table, failed = _tokenize_rows(self.token, self.rows, self.batch_size, self.defer)
+        else:
+            done = self.pending.get()
+            self.pool.close()
+            failed = {i: exc for _, errors in done for i, exc in errors.items()}
+            # mapped, then unlinked with the folder: the mapping keeps the pages
+            table = pa.concat_tables([pa.ipc.open_file(pa.memory_map(file)).read_all() for file, _ in done])
+        return Dataset(InMemoryTable(table), info=_info(self.with_kinds)), failed
+
+    def __enter__(self) -> _Tokenizing:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.folder.cleanup()
+        _STATE.pop(self.token, None)
 
 
-def _apply_status(
-    tokenized: Any, examples: list[Example], report: DataReport, strict: bool, cutoff_len: int
-) -> np.ndarray:
-    """Count dropped and truncated rows; the rows that stay."""
+def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: bool,
+                           file: str) -> tuple[str, dict[int, Exception]]:
+    """``_tokenize_rows`` in a forked worker, its table written to ``file`` (Arrow IPC)."""
+    import pyarrow as pa
+
+    table, failed = _tokenize_rows(key, rows, batch_size, defer)
+    with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return file, failed
+
+
+def _info(with_kinds: bool) -> Any:
+    from datasets import DatasetInfo
+
+    return DatasetInfo(features=_features(with_kinds))
+
+
+def _valid_head(examples: Sequence[Example], count: int) -> list[Example]:
+    """The first ``count`` examples with nothing wrong by themselves (``sample_problem``)."""
+    found: list[Example] = []
+    for ex in examples:
+        if len(found) == count:
+            break
+        if sample_problem(ex) is None:
+            found.append(ex)
+    return found
+
+
+def _raise_failed(failed: dict[int, Exception], kept: np.ndarray) -> None:
+    """Raise the error of the first sample that validation kept but could not be rendered."""
+    for i in sorted(failed):
+        if kept[i]:
+            raise failed[i]
+
+
+def _apply_status(tokenized: Any, index: np.ndarray, kept: np.ndarray, examples: list[Example], report: DataReport,
+                  strict: bool, cutoff_len: int) -> np.ndarray:
+    """Count dropped and truncated rows among those validation kept; the rows that stay.
+
+    ``index`` holds each row's example (an index into ``examples``, the converted samples),
+    ``kept`` whether validation kept that example."""
     status = tokenized.data.column("status").to_numpy()
-    report.special_text = int(tokenized.data.column("special").to_numpy().sum())
-    report.truncated = int((status == TRUNCATED).sum())
-    report.too_long = int((status == TOO_LONG).sum())
-    bad = np.flatnonzero((status == TOO_LONG) | (status == NO_LABEL))
+    valid = kept[index]
+    report.special_text = int(tokenized.data.column("special").to_numpy()[valid].sum())
+    report.truncated = int(((status == TRUNCATED) & valid).sum())
+    report.too_long = int(((status == TOO_LONG) & valid).sum())
+    bad = np.flatnonzero(((status == TOO_LONG) | (status == NO_LABEL)) & valid)
     if len(bad):
-        index = tokenized.data.column("index").to_numpy()
         lengths = tokenized.data.column("length").to_numpy()
         for row in bad:
             ex = examples[int(index[row])]
@@ -470,7 +563,7 @@ def _apply_status(
             if strict:
                 raise_problem(problem)
             report.add(problem)
-    rows = np.flatnonzero((status == KEEP) | (status == TRUNCATED))
+    rows = np.flatnonzero(((status == KEEP) | (status == TRUNCATED)) & valid)
     report.kept = len(rows)
     raise_if_empty(report)
     return rows

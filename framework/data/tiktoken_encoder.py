@@ -194,8 +194,8 @@ class TiktokenChats:
     def present_specials(self, texts: Sequence[str]) -> frozenset[str]:
         """The control-token strings that occur in the texts: the only ones an encode call needs.
 
-        tiktoken turns the ``allowed_special`` set into a Rust set on every call; with Llama 3's
-        256 control tokens that cost 26 of the 61 CPU-µs of an alpaca sample (35 with the four
+        tiktoken turns the ``allowed_special`` set into a Rust set on every call; with 256 of them
+        (bench/preprocess.py's vocabulary) that cost 26 of the 61 CPU-µs of an alpaca sample (35 with the four
         strings a template uses). One regex pass over the batch finds them, wherever they are,
         boundaries between segments included (4 µs a sample)."""
         if self._special_text is None:

@@ -191,6 +191,49 @@ def test_two_processes_give_the_same_rows(kit, tokenizer, render):
     assert one.train["input_ids"] == two.train["input_ids"] and one.train["labels"] == two.train["labels"]
 
 
+def _refusing(render):
+    """The test template, refusing any conversation that mentions 'boom' (a one-line template error)."""
+    from framework.errors import DataError as TemplateError
+
+    def refuse(messages, *rest):
+        if any("boom" in m["content"] for m in messages):
+            raise TemplateError("the template refuses this conversation", where="template:3")
+        return render(messages, *rest)
+
+    return refuse
+
+
+def test_workers_start_before_validation_and_change_nothing(kit, tokenizer, render):
+    """With two processes every converted sample is tokenized while validation runs; what
+    validation drops (duplicates, HTML, empty replies, one the template would refuse) is dropped
+    from the result, and rows, labels and report equal the one-process run's."""
+    rows = kit.alpaca(300)
+    rows[10] = dict(rows[3])  # exact duplicate
+    rows[20]["output"] = ""  # empty reply
+    rows[30]["output"] = "<div>boom</div>"  # scraped markup, and the template would refuse it
+    rows[40]["output"] = "x " * 200  # over cutoff_len
+    path = kit.jsonl("a.jsonl", rows)
+    common = dict(cutoff_len=128, batch_size=50, val_size=10)
+    one = prepare_sft(path, tokenizer, _refusing(render), num_proc=1, **common)
+    two = prepare_sft(path, tokenizer, _refusing(render), num_proc=2, **common)
+    for split in ("train", "eval"):
+        a, b = getattr(one, split), getattr(two, split)
+        assert a["input_ids"] == b["input_ids"] and a["labels"] == b["labels"]
+    assert one.report == two.report
+    assert one.report.dropped == {"duplicate": 1, "empty-output": 1, "html-or-control": 1, "too-long": 1}
+
+
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_a_kept_sample_the_template_refuses_stops_the_run_with_its_line(kit, tokenizer, render, num_proc):
+    rows = kit.alpaca(300)
+    rows[120]["output"] = "boom"
+    rows[200]["output"] = "boom again"
+    path = kit.jsonl("a.jsonl", rows)
+    with pytest.raises(DataError) as caught:
+        prepare_sft(path, tokenizer, _refusing(render), cutoff_len=128, batch_size=50, num_proc=num_proc)
+    assert caught.value.where == f"{path}:121" and "template:3: the template refuses" in caught.value.what
+
+
 def test_pretrain_packs_documents_into_blocks(kit, tokenizer):
     docs = [{"text": f"document number {i} " + "word " * (i % 7)} for i in range(20)]
     data = prepare_pretrain(kit.jsonl("t.jsonl", docs), tokenizer, cutoff_len=32, val_size=0.0)
