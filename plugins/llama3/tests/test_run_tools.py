@@ -48,7 +48,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tok31: Any, tiny_config: A
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()), encoding="utf-8")
     args = argparse.Namespace(
         model=str(model_dir), data=[str(data)], output=str(out), cutoff_len=512,
-        set=["training.max_steps=8", "training.learning_rate=3e-2", "training.logging_steps=1",
+        set=["training.max_steps=8", "training.learning_rate=1e-2", "training.logging_steps=1",
              "training.report_to=[]", "data.val_size=0", "training.micro_batch_size=2"])
     plan = make_plan(args, make_plugin_host(), need_weights=True)
     return run(plan, lambda _: None)
