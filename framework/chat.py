@@ -57,6 +57,13 @@ def trained_message_indices(segments: Sequence[Segment], train_on: TrainOn) -> s
     return indices
 
 
+def segment_trained(seg: Segment, keep: set[int | None] | None, train_reasoning: bool = True) -> bool:
+    """Whether a segment's text carries loss: ``keep`` from ``trained_message_indices``, reasoning
+    only when trained."""
+    on = True if keep is None else (seg.trainable and seg.message_index in keep)
+    return on and (train_reasoning or seg.kind != "reasoning")
+
+
 def _trained_spans(
     segments: Sequence[Segment], keep: set[int | None] | None, train_reasoning: bool = True
 ) -> list[tuple[int, int]]:
@@ -65,10 +72,7 @@ def _trained_spans(
     pos = 0
     for seg in segments:
         end = pos + len(seg.text)
-        on = True if keep is None else (seg.trainable and seg.message_index in keep)
-        if on and not train_reasoning and seg.kind == "reasoning":
-            on = False
-        if on and end > pos:
+        if end > pos and segment_trained(seg, keep, train_reasoning):
             if spans and spans[-1][1] == pos:
                 spans[-1] = (spans[-1][0], end)
             else:

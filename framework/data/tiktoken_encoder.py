@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from framework.chat import IGNORE_INDEX, KINDS, TokenizedChat, _trained_spans, trained_message_indices
+from framework.chat import IGNORE_INDEX, KINDS, TokenizedChat, segment_trained, trained_message_indices
 from framework.data.flat_chats import FlatChats, bounds_of, concat_rows
 from framework.hookdata import RenderedChat, TrainOn
 
@@ -188,8 +189,7 @@ class TiktokenChats:
 
     def __init__(self, vocab: FastVocab) -> None:
         self.vocab = vocab
-        ordered = sorted((s for s in vocab.specials if s), key=len, reverse=True)
-        self._special_text = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._special_text = _literal_alternation(vocab.specials)
 
     def present_specials(self, texts: Sequence[str]) -> frozenset[str]:
         """The control-token strings that occur in the texts: the only ones an encode call needs.
@@ -244,6 +244,19 @@ class TiktokenChats:
         return concat_rows(parts, len(rendered))  # type: ignore[arg-type]
 
 
+def _literal_alternation(texts: frozenset[str]) -> re.Pattern[str] | None:
+    """A regex matching any of ``texts`` (longest first), their common prefix pulled out front:
+    ``re`` then scans for that literal prefix instead of trying every alternative at every
+    character (control tokens such as ``<|...|>`` share one)."""
+    ordered = sorted((t for t in texts if t), key=len, reverse=True)
+    if not ordered:
+        return None
+    prefix = os.path.commonprefix(ordered)
+    if prefix and all(len(t) > len(prefix) for t in ordered):
+        return re.compile(re.escape(prefix) + "(?:" + "|".join(re.escape(t[len(prefix):]) for t in ordered) + ")")
+    return re.compile("|".join(map(re.escape, ordered)))
+
+
 def _label(
     ids: list[np.ndarray],
     rendered: Sequence[RenderedChat],
@@ -253,9 +266,9 @@ def _label(
     with_kinds: bool,
 ) -> FlatChats | None:
     """Labels for a batch: the texts laid end to end as one byte string, each token's byte range
-    from the cumulative byte lengths of the tokens, each trained character span as a byte range
-    (span edges are segment edges, so whole characters). A token is trained when its bytes meet a
-    span, the rule of ``framework.chat._labels_from_offsets``; the edges of all spans are found
+    from the cumulative byte lengths of the tokens, each trained segment (``framework.chat.
+    segment_trained``) as a byte range. A token is trained when its bytes meet one, the rule of
+    ``framework.chat._labels_from_offsets``; the edges of all segments are found
     in one ``searchsorted`` and marked in one pass, so Python works per segment, never per token.
     None when the token bytes do not add up to the texts (never seen; the caller then takes the
     present path)."""
@@ -270,25 +283,21 @@ def _label(
     seg_ends: list[int] = []
     seg_kinds: list[int] = []
     text_ends: list[int] = []
-    base = 0
+    pos = 0
     for chat in rendered:
         segs = chat.segments
-        char_to_byte = {0: base}
-        chars = 0
-        pos = base
-        for seg in segs:
+        keep = trained_message_indices(segs, train_on)
+        for seg in segs:  # byte offsets straight from the segments (text spans are segment runs)
             text = seg.text
-            chars += len(text)
-            pos += len(text) if text.isascii() else len(text.encode("utf-8"))
-            char_to_byte[chars] = pos
+            end = pos + (len(text) if text.isascii() else len(text.encode("utf-8")))
+            if end > pos and segment_trained(seg, keep, train_reasoning):
+                lo.append(pos)
+                hi.append(end)
             if with_kinds:
-                seg_ends.append(pos)
+                seg_ends.append(end)
                 seg_kinds.append(KINDS.index(seg.kind))
-        for start, end in _trained_spans(segs, trained_message_indices(segs, train_on), train_reasoning):
-            lo.append(char_to_byte[start])
-            hi.append(char_to_byte[end])
+            pos = end
         text_ends.append(pos)
-        base = pos
     filled = sizes > 0
     if not np.array_equal(ends[bounds[1:][filled] - 1], np.asarray(text_ends, dtype=np.int64)[filled]):
         return None
