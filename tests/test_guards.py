@@ -59,3 +59,23 @@ def test_loss_spike_is_reported_with_step() -> None:
         callback.on_log(None, state, control, logs={"loss": loss})
     assert callback.spikes == [(7, 9.5)]
     assert "step 7" in said[-1]
+
+
+def test_finite_means_every_entry_of_every_gradient_whatever_its_size_or_dtype() -> None:
+    """One infinite or NaN entry anywhere makes the step non-finite; huge finite entries (whose
+    squares would overflow) and bf16/fp16 gradients do not."""
+    big = torch.nn.Parameter(torch.zeros(3))
+    half = torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))
+    bf16 = torch.nn.Parameter(torch.zeros(2, dtype=torch.bfloat16))
+    frozen = torch.nn.Parameter(torch.zeros(1))  # no gradient
+    guard = StepGuard(torch.optim.SGD([big, half, bf16, frozen], lr=0.1), say=lambda _: None)
+    big.grad = torch.tensor([3e38, -3e38, 1.0])
+    half.grad = torch.tensor([60000.0, -60000.0], dtype=torch.float16)
+    bf16.grad = torch.tensor([1e38, 2.0], dtype=torch.bfloat16)
+    assert guard._finite()
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        half.grad = torch.tensor([1.0, bad], dtype=torch.float16)
+        assert not guard._finite()
+    half.grad = None
+    big.grad = torch.tensor([1.0, float("nan"), 2.0])
+    assert not guard._finite()
