@@ -91,6 +91,14 @@ class FrameworkTrainer(TrainerHabits, Trainer):
         self.guard = guard
         self.tokens = tokens
 
+    def _clip_grad_norm(self, model: Any) -> Any:
+        """transformers' clipping, given the model's parameters as a list taken once: its
+        ``model.parameters()`` walks every module (peft adds several per adapted layer) on every
+        step. Only for a model no engine wraps (DDP, FSDP and DeepSpeed clip their own way)."""
+        if self._engine_wrapped() or self.accelerator.distributed_type != "NO":
+            return super()._clip_grad_norm(model)
+        return self.accelerator.clip_grad_norm_(all_parameters(model), self.args.max_grad_norm)
+
     def _engine_wrapped(self) -> bool:
         """Whether DDP, DeepSpeed or FSDP drives the model: then the model's own loss is used.
 
@@ -118,6 +126,16 @@ class FrameworkTrainer(TrainerHabits, Trainer):
                 and num_items_in_batch is not None):
             loss = loss * self.accelerator.num_processes
         return (loss, {"loss": loss}) if return_outputs else loss
+
+
+def all_parameters(model: Any) -> list[Any]:
+    """Every parameter of the model, listed once per model: the list does not change while it trains
+    (requires_grad may; tensors are not added or replaced)."""
+    listed = model.__dict__.get("_framework_parameters")
+    if listed is None:
+        listed = list(model.parameters())
+        model.__dict__["_framework_parameters"] = listed
+    return listed
 
 
 def compile_decoder(model: Any, backend: str | None, mode: str | None) -> None:

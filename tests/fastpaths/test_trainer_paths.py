@@ -115,3 +115,28 @@ def test_flops_estimate_is_transformers_own_with_the_count_taken_once(tmp_path: 
     assert [trainer.floating_point_ops(batch) for _ in range(5)] == [expected] * 5 and expected > 0
     assert len(calls) == 1
     assert trainer.floating_point_ops({"labels": batch["input_ids"]}) == 0
+
+
+def test_clipping_with_the_listed_parameters_is_transformers_clipping(tmp_path: Path) -> None:
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from framework.training.trainer import all_parameters
+
+    model = _model()
+    trainer = RecordingTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
+                                                                   use_cpu=True, max_grad_norm=0.5))
+    torch.manual_seed(1)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    grads = [torch.randn_like(p) * 3 for p in trained]
+
+    def clipped(clip: Any) -> tuple[float, list[Any]]:
+        for p, g in zip(trained, grads):
+            p.grad = g.clone()
+        norm = float(clip(model))
+        return norm, [p.grad.clone() for p in trained]
+
+    ours, theirs = clipped(trainer._clip_grad_norm), clipped(lambda m: Trainer._clip_grad_norm(trainer, m))
+    assert ours[0] == theirs[0] > 0.5
+    assert all(torch.equal(a, b) for a, b in zip(ours[1], theirs[1]))
+    assert all_parameters(model) is all_parameters(model) and len(all_parameters(model)) == len(list(model.parameters()))
