@@ -459,8 +459,7 @@ class _Tokenizing:
         parts = min(workers * 4, max(1, len(rows) // batch_size))
         if workers == 1 or parts == 1:
             return
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        self.folder = tempfile.TemporaryDirectory(prefix="framework-tokenized-", dir=shm)
+        self.folder = tempfile.TemporaryDirectory(prefix="framework-tokenized-", dir=_scratch(state.examples))
         edges = [len(rows) * i // parts for i in range(parts + 1)]
         shares = [(self.token, rows[a:b], batch_size, defer, os.path.join(self.folder.name, f"{i}.arrow"))
                   for i, (a, b) in enumerate(zip(edges, edges[1:]))]
@@ -491,6 +490,22 @@ class _Tokenizing:
             self.pool.join()
             self.folder.cleanup()
         _STATE.pop(self.token, None)
+
+
+def _scratch(examples: Sequence[Example]) -> str | None:
+    """``/dev/shm`` when it surely has room for the tables, else None (the system's temporary
+    directory): containers often mount a 64 MiB ``/dev/shm``."""
+    shm = "/dev/shm"
+    if not (os.path.isdir(shm) and os.access(shm, os.W_OK)):
+        return None
+    chars = sum(len(m.get("content") or "") for ex in examples for m in ex.messages)
+    free = os.statvfs(shm)
+    return shm if free.f_bavail * free.f_frsize > _TABLE_BYTES_PER_CHAR * chars + (64 << 20) else None
+
+
+#: Bytes of Arrow table per character of text at worst: four tokens (a 4-byte UTF-8 character
+#: as single bytes), each an id, a label and a kind (int32). Typical text needs a tenth of it.
+_TABLE_BYTES_PER_CHAR = 48
 
 
 def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: bool,

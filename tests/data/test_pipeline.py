@@ -401,3 +401,22 @@ def test_a_directory_with_no_file_for_the_stage_names_one(kit, tokenizer, render
     kit.text("d/notes.txt", "only notes\n")
     with pytest.raises(DataError, match=r"notes\.txt: text data cannot be used for stage sft"):
         prepare_sft([kit.root / "d"], tokenizer, render, cutoff_len=128)
+
+
+def test_workers_use_the_temporary_directory_when_shared_memory_is_small(kit, tokenizer, render, monkeypatch):
+    """A container's 64 MiB /dev/shm cannot hold the tables of a big set: the workers then write to
+    the system's temporary directory, with the same result."""
+    import os
+
+    import framework.data.pipeline as pipeline
+
+    class Tiny:
+        f_bavail, f_frsize = 10, 4096
+
+    path = kit.jsonl("a.jsonl", kit.alpaca(300))
+    expected = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=1)
+    assert pipeline._scratch([]) in ("/dev/shm", None)
+    monkeypatch.setattr(os, "statvfs", lambda _: Tiny())
+    assert pipeline._scratch([]) is None
+    two = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=2)
+    assert two.train["input_ids"] == expected.train["input_ids"]
