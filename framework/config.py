@@ -118,7 +118,7 @@ class DataSection(_Section):
     num_proc: int | None = Field(
         default=None, ge=1,
         description="Processes for preprocessing. Unset: with the tiktoken encoder (data.fast_encoder) one per "
-                    "10,000 samples (two from 20,000) up to the CPU cores (tiktoken runs on one core), else 1 (the tokenizers backend "
+                    "5,000 samples up to the CPU cores (tiktoken runs on one core), else 1 (the tokenizers backend "
                     "already uses every core).",
     )
     fast_encoder: Literal["auto", "off"] = Field(

@@ -413,14 +413,14 @@ def prepare_sft(
 
 
 def auto_num_proc(samples: int, fast: bool) -> int:
-    """``data.num_proc`` when unset: with the tiktoken encoder one process per 10,000 samples (so
-    two from 20,000) up to the cores; with the tokenizers backend 1, whose Rust encoder already runs on every core.
-    One process against two, alternately, on 2 cores at load 1.3: 10,000 samples 1.65-1.72 s
-    against 1.59-1.69 s; 20,000 samples 3.11-3.25 s against 2.69-2.80 s; 50,000 samples
-    7.74-7.85 s against 6.25-6.38 s; 100,000 samples 16.1 s against 12.7 s. (With other jobs
-    on the cores, load 2-5, one process won at 20,000 samples and either could win above.)
-    docs/benchmarks.md §2 has the runs."""
-    return max(1, min(_cores(), samples // 10_000)) if fast else 1
+    """``data.num_proc`` when unset: with the tiktoken encoder (used from 10,000 samples) one
+    process per 5,000 samples up to the cores; with the tokenizers backend 1, whose Rust encoder
+    already runs on every core. One process against two, alternately, on 2 idle cores
+    (bench/preprocess.py, workers tokenizing while this process validates): 10,000 samples 0.92 s
+    against 0.70-0.73 s, 20,000 samples 1.74 s against 1.24-1.27 s; the tokenizers backend at
+    20,000 samples 3.97-4.03 s against 3.65-3.66 s, at 5,000 0.97 s against 1.10 s (a gain too
+    small to bet on against other jobs on the cores). docs/benchmarks.md §2 has the runs."""
+    return max(1, min(_cores(), samples // 5_000)) if fast else 1
 
 
 def _cores() -> int:

@@ -247,12 +247,12 @@ def test_num_proc_unset_picks_by_encoder_and_size(monkeypatch):
     """More processes only where they measured faster: tiktoken workers on large data."""
     monkeypatch.setattr(pipeline, "_cores", lambda: 2)
     assert pipeline.auto_num_proc(100_000, fast=True) == 2
-    assert pipeline.auto_num_proc(20_000, fast=True) == 2
-    assert pipeline.auto_num_proc(19_999, fast=True) == 1
+    assert pipeline.auto_num_proc(10_000, fast=True) == 2
+    assert pipeline.auto_num_proc(9_999, fast=True) == 1
     assert pipeline.auto_num_proc(100_000, fast=False) == 1  # the Rust backend already uses both cores
     monkeypatch.setattr(pipeline, "_cores", lambda: 16)
     assert pipeline.auto_num_proc(1_000_000, fast=True) == 16
-    assert pipeline.auto_num_proc(60_000, fast=True) == 6
+    assert pipeline.auto_num_proc(60_000, fast=True) == 12
     from framework.config import RunConfig
 
     assert RunConfig().data.num_proc is None
