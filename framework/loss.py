@@ -118,11 +118,13 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_bias = torch.zeros_like(bias) if want_bias else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         compute = compute_dtype or weight.dtype
-        if want_hidden and not want_weight and frozen_head_applies(hidden, bias, softcap, compute):
+        if not want_weight and not want_bias and frozen_head_applies(hidden, bias, softcap, compute):
+            # training with a frozen head, and every evaluation: no [chunk x vocab] logits either way
             with torch.autocast(hidden.device.type, enabled=False):
                 total, grad_hidden = frozen_head_loss(hidden, weight, targets, compute)
-            ctx.save_for_backward(grad_hidden)
-            ctx.wanted = (True, False, False)
+            if want_hidden:
+                ctx.save_for_backward(grad_hidden)
+            ctx.wanted = (want_hidden, False, False)
             return total
         w = weight if weight.dtype == compute else weight.to(compute)  # cast once, not once per chunk
         b = bias if bias is None or bias.dtype == compute else bias.to(compute)

@@ -79,6 +79,21 @@ def test_a_frozen_bias_or_softcap_or_trained_head_keeps_the_logits_path() -> Non
         assert calls == [1]  # and the plain frozen head does take it
 
 
+def test_evaluation_takes_it_too_with_the_logits_paths_loss() -> None:
+    """Without gradients (evaluation) any bias-free, uncapped head's loss runs as attention, a
+    trained head's too: the logits path's loss, and no [chunk x vocab] buffers."""
+    h, w, targets = _frozen(300, 1301)
+    for weight in (w, w.clone().requires_grad_()):
+        loss_module._WORKSPACE.clear()
+        with torch.no_grad():
+            ours = LinearCrossEntropy.apply(h, weight, None, targets, 64, None, False)
+        assert not loss_module._WORKSPACE and not ours.requires_grad
+        with torch.no_grad(), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loss_module, "attention_applies", lambda *_: False)
+            theirs = LinearCrossEntropy.apply(h, weight, None, targets, 64, None, False)
+        assert abs(float(ours) - float(theirs)) <= 1e-6 * float(theirs)
+
+
 def test_bf16_compute_is_within_bf16_rounding_and_returns_fp32_gradients() -> None:
     h, w, targets = _frozen(300, 1301)
     exact, exact_grad = frozen_head_loss(h, w, targets, torch.float32)
