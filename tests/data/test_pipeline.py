@@ -420,3 +420,26 @@ def test_workers_use_the_temporary_directory_when_shared_memory_is_small(kit, to
     assert pipeline._scratch([]) is None
     two = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=2)
     assert two.train["input_ids"] == expected.train["input_ids"]
+
+
+def test_two_processes_equal_one_on_a_mixture_of_sources_formats_and_limits(kit, tokenizer, render):
+    """Several sources (a directory of two formats, a file), a sample limit shared by weights, a
+    JSON array with two elements on one line, a record that cannot be converted and task system
+    prompts: the workers see exactly the samples this process keeps."""
+    folder = kit.path("dir")
+    folder.mkdir()
+    kit.jsonl("dir/a.jsonl", kit.alpaca(150, "a") + [{"instruction": 3, "output": "not a text"}])
+    sharegpt = [{"conversations": [{"from": "human", "value": f"s question {i}?"},
+                                   {"from": "gpt", "value": f"s answer {i}."}], "task": "t"} for i in range(120)]
+    kit.json("dir/b.json", sharegpt)
+    one_line = kit.path("c.json")
+    one_line.write_text("[" + ", ".join(__import__("json").dumps(r) for r in kit.alpaca(160, "c")) + "]",
+                        encoding="utf-8")
+    common = dict(cutoff_len=128, batch_size=40, val_size=0.1, max_samples=360, mix_weights=[2.0, 1.0],
+                  task_system_prompts={"t": "You answer tersely."})
+    one = prepare_sft([folder, one_line], tokenizer, render, num_proc=1, **common)
+    two = prepare_sft([folder, one_line], tokenizer, render, num_proc=2, **common)
+    for split in ("train", "eval"):
+        a, b = getattr(one, split), getattr(two, split)
+        assert a["input_ids"] == b["input_ids"] and a["labels"] == b["labels"]
+    assert one.report == two.report and one.report.dropped and one.report.mixture
