@@ -8,6 +8,7 @@ renderer written here. Prints markdown rows.
 
     python bench/preprocess.py                 # 100,000 samples, num_proc 1 and all cores, tiktoken on and off
     python bench/preprocess.py --samples 20000 --profile
+    python bench/preprocess.py --timeline      # when each stage begins and ends, every core
     python bench/preprocess.py --samples 50000 --num-proc 1 2 1 2 1 2 --fast-encoder auto --warmup
 
 Each row is one preparation; for each num_proc the fast encoder (``data.fast_encoder``) runs on
@@ -166,6 +167,41 @@ def breakdown(path: Path, tokenizer: Any) -> None:
     )
 
 
+def timeline(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> None:
+    """Two preparations (the first builds the tiktoken form), each with the wall-clock second at
+    which each stage of ``prepare_sft`` begins and ends, to see what waits on what."""
+    import framework.data.pipeline as pipeline
+
+    events: list[tuple[str, float]] = []
+
+    def traced(owner: Any, name: str) -> None:
+        inner = getattr(owner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            events.append((f"{name} begins", time.perf_counter()))
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                events.append((f"{name} ends", time.perf_counter()))
+
+        setattr(owner, name, call)
+
+    for name in ("convert_sources", "validate_sources", "refuse_undeclared", "_apply_status", "split_and_mix"):
+        traced(pipeline, name)
+    traced(pipeline._SftState, "choose_encoder")
+    traced(pipeline._Tokenizing, "__init__")
+    traced(pipeline._Tokenizing, "result")
+    for attempt in ("first (builds the tiktoken form)", "second"):
+        events.clear()
+        load = os.getloadavg()[0]
+        seconds, cpu, _ = run(path, tokenizer, num_proc, cutoff_len)
+        start = events[0][1] if events else 0.0
+        print(f"\n{attempt}: num_proc {num_proc}, wall {seconds:.2f} s, CPU {cpu:.2f} s, load {load:.1f}")
+        print("| stage event | s after prepare_sft's first stage |\n|---|---|")
+        for name, moment in events:
+            print(f"| {name.replace('__init__', 'workers start')} | {moment - start:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
@@ -179,6 +215,8 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="CPU time per stage (sets TOKENIZERS_PARALLELISM=false)"
     )
+    parser.add_argument("--timeline", action="store_true",
+                        help="when each stage begins and ends, with the first --num-proc (default every core)")
     args = parser.parse_args()
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     import datasets
@@ -196,6 +234,9 @@ def main() -> None:
         if args.breakdown:
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
             breakdown(path, tokenizer)
+            return
+        if args.timeline:
+            timeline(path, tokenizer, procs[-1] if args.num_proc is None else procs[0], args.cutoff_len)
             return
         if args.profile:
             profiler = cProfile.Profile()
