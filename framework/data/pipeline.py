@@ -70,6 +70,7 @@ class _SftState:
     with_kinds: bool = False
     renderer_name: str = "the chat renderer"
     fast_encoder: FastEncoder = "auto"
+    cache_dir: Path | None = None  # keeps the tiktoken form between runs (framework.data.tiktoken_cache)
 
     def __post_init__(self) -> None:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
@@ -89,7 +90,7 @@ class _SftState:
             return "tokenizers (data.fast_encoder off)"
         if len(self.examples) < FAST_MIN_SAMPLES:
             return f"tokenizers (tiktoken pays off from {FAST_MIN_SAMPLES:,} samples)"
-        vocab = fast_vocab(self.tokenizer)
+        vocab = fast_vocab(self.tokenizer, self.cache_dir)
         if isinstance(vocab, str):
             return f"tokenizers (no tiktoken form: {vocab})"
         candidate = TiktokenChats(vocab)
@@ -366,6 +367,7 @@ def prepare_sft(
             with_kinds,
             renderer_name,
             fast_encoder,
+            cache_dir,
         )
         encoder = None
         if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,14 +114,20 @@ def _merges_follow_ranks(vocab: dict[str, int], merges: list[tuple[str, str]]) -
     return None
 
 
-def _build(backend: Any) -> FastVocab | str:
-    try:
-        import tiktoken
-    except ImportError:
-        return "tiktoken is not installed"
-    if not hasattr(tiktoken.Encoding, "encode_to_numpy"):
-        return "tiktoken is older than 0.8"
-    spec = json.loads(backend.to_str())
+@dataclass(frozen=True)
+class VocabForm:
+    """What the tiktoken form is made of, derived from ``tokenizer.json``: the slow part (the merge
+    check walks 800k splits of a 128k vocabulary), so ``framework.data.tiktoken_cache`` keeps it."""
+
+    pattern: str
+    ranks: dict[bytes, int]
+    specials: dict[str, int]
+    nfc: bool
+
+
+def derive_form(spec_text: str) -> VocabForm | str:
+    """The tiktoken form's parts from a serialized ``tokenizer.json``, or why there is none."""
+    spec = json.loads(spec_text)
     model = spec.get("model") or {}
     if model.get("type") != "BPE" or model.get("byte_fallback") or model.get("dropout"):
         return "the model is not a byte-level BPE without dropout"
@@ -146,23 +153,48 @@ def _build(backend: Any) -> FastVocab | str:
     added = spec.get("added_tokens") or []
     if any(t.get("lstrip") or t.get("rstrip") or t.get("single_word") for t in added):
         return "an added token strips spaces or matches single words only"
-    specials = {t["content"]: t["id"] for t in added}
-    size = max([*ranks.values(), *specials.values()]) + 1
+    return VocabForm(pattern, ranks, {t["content"]: t["id"] for t in added}, nfc=normalizer is not None)
+
+
+def _from_form(form: VocabForm) -> FastVocab | str:
+    import tiktoken
+
+    size = max([*form.ranks.values(), *form.specials.values()]) + 1
     lengths = np.zeros(size, dtype=np.int64)
-    lengths[np.fromiter(ranks.values(), np.int64, len(ranks))] = np.fromiter(map(len, ranks), np.int64, len(ranks))
-    for text, rank in specials.items():
+    count = len(form.ranks)
+    lengths[np.fromiter(form.ranks.values(), np.int64, count)] = np.fromiter(map(len, form.ranks), np.int64, count)
+    for text, rank in form.specials.items():
         lengths[rank] = len(text.encode("utf-8"))
     try:
         encoding = tiktoken.Encoding(
-            "framework-fast", pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
+            "framework-fast", pat_str=form.pattern, mergeable_ranks=form.ranks, special_tokens=form.specials
         )
     except Exception as exc:  # a regex tiktoken's engine does not take, colliding ids
         return f"tiktoken refused the vocabulary ({exc})"
-    return FastVocab(encoding, lengths, nfc=normalizer is not None, specials=frozenset(specials))
+    return FastVocab(encoding, lengths, nfc=form.nfc, specials=frozenset(form.specials))
 
 
-def fast_vocab(tokenizer: Any) -> FastVocab | str:
-    """The tiktoken form of a fast tokenizer, or why there is none (built once per tokenizer)."""
+def _build(backend: Any, cache_dir: Path | None) -> FastVocab | str:
+    try:
+        import tiktoken
+    except ImportError:
+        return "tiktoken is not installed"
+    if not hasattr(tiktoken.Encoding, "encode_to_numpy"):
+        return "tiktoken is older than 0.8"
+    from framework.data import tiktoken_cache
+
+    text = backend.to_str()
+    form = tiktoken_cache.load(cache_dir, text) if cache_dir is not None else None
+    if form is None:
+        form = derive_form(text)
+        if cache_dir is not None:
+            tiktoken_cache.save(cache_dir, text, form)
+    return form if isinstance(form, str) else _from_form(form)
+
+
+def fast_vocab(tokenizer: Any, cache_dir: Path | None = None) -> FastVocab | str:
+    """The tiktoken form of a fast tokenizer, or why there is none: built once per tokenizer and
+    process, and its slow part kept under ``cache_dir`` (``framework.data.tiktoken_cache``) when given."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return "the tokenizer has no tokenizers backend"
@@ -171,7 +203,7 @@ def fast_vocab(tokenizer: Any) -> FastVocab | str:
     key = (id(backend), backend.get_vocab_size(with_added_tokens=True))
     cached = _CACHE.get(key)
     if cached is None or cached[0] is not backend:
-        cached = (backend, _build(backend))
+        cached = (backend, _build(backend, cache_dir))
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = cached
