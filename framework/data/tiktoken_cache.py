@@ -16,9 +16,21 @@ import os
 import tempfile
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from framework.data.tiktoken_encoder import VocabForm
+@dataclass(frozen=True)
+class VocabForm:
+    """What the tiktoken form is made of, derived from ``tokenizer.json`` by
+    ``framework.data.tiktoken_encoder.derive_form``: the slow part (the merge check walks 800k
+    splits of a 128k vocabulary), kept here."""
+
+    pattern: str
+    ranks: dict[bytes, int]
+    specials: dict[str, int]
+    nfc: bool
+
 
 #: Bump when ``derive_form`` changes what it accepts or derives.
 FORM_VERSION = "1"

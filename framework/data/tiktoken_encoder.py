@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from framework.chat import IGNORE_INDEX, KINDS, TokenizedChat, segment_trained, trained_message_indices
+from framework.data import tiktoken_cache
 from framework.data.flat_chats import FlatChats, bounds_of, concat_rows
+from framework.data.tiktoken_cache import VocabForm
 from framework.hookdata import RenderedChat, TrainOn
 
 #: The pre-tokenizer regex of a ``ByteLevel(use_regex=True)`` pre-tokenizer (GPT-2's).
@@ -114,17 +116,6 @@ def _merges_follow_ranks(vocab: dict[str, int], merges: list[tuple[str, str]]) -
     return None
 
 
-@dataclass(frozen=True)
-class VocabForm:
-    """What the tiktoken form is made of, derived from ``tokenizer.json``: the slow part (the merge
-    check walks 800k splits of a 128k vocabulary), so ``framework.data.tiktoken_cache`` keeps it."""
-
-    pattern: str
-    ranks: dict[bytes, int]
-    specials: dict[str, int]
-    nfc: bool
-
-
 def derive_form(spec_text: str) -> VocabForm | str:
     """The tiktoken form's parts from a serialized ``tokenizer.json``, or why there is none."""
     spec = json.loads(spec_text)
@@ -181,8 +172,6 @@ def _build(backend: Any, cache_dir: Path | None) -> FastVocab | str:
         return "tiktoken is not installed"
     if not hasattr(tiktoken.Encoding, "encode_to_numpy"):
         return "tiktoken is older than 0.8"
-    from framework.data import tiktoken_cache
-
     text = backend.to_str()
     form = tiktoken_cache.load(cache_dir, text) if cache_dir is not None else None
     if form is None:
