@@ -310,7 +310,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "settings": plan.resolved.to_json(),
             "attention": {"implementation": plan.attention[0], "why": plan.attention[1]},
             "dtype": {"dtype": plan.dtype[0], "why": plan.dtype[1]},
-            "loss": None if plan.loss is None else {"kind": plan.loss.kind, "why": plan.loss.reason},
+            "loss": None if plan.loss is None else {"kind": plan.loss.kind, "why": plan.loss.reason,
+                                                    "head_dtype": plan.loss.head_dtype, "head_why": plan.loss.head_reason},
+            "dropout": None if plan.dropout is None else {"kind": plan.dropout[0], "why": plan.dropout[1]},
             "rope": plan.rope.model_dump(),
             "load_settings": plan.load.model_dump(),
             "memory": None if memory is None else {"total": memory.total, "breakdown": memory.breakdown},
@@ -347,6 +349,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     _say(f"dtype      {plan.dtype[0]}  ({plan.dtype[1]})")
     if plan.loss is not None:
         _say(f"loss       {plan.loss.line()}")
+    if plan.dropout is not None:
+        _say(f"dropout    {plan.dropout[0]}  ({plan.dropout[1]})")
     _say(f"rope       {plan.rope.action}: {plan.rope.reason}")
     for note in plan.load.notes:
         _say(f"note       {note}")

@@ -94,6 +94,7 @@ class RunPlan:
     loss: Any = None  # framework.kernels.LossChoice: chunked, Liger's fused or the model's own loss
     parameters: Any = None  # framework.planning.parameters.ParameterReport: total/active/trainable
     router_loss: Any = None  # framework.moe.RouterLoss of a mixture of experts
+    dropout: tuple[str, str] | None = None  # framework.kernels.lora_dropout_choice: bits or torch, and why
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -225,10 +226,11 @@ def make_plan(args: argparse.Namespace, host: PluginHost, *, need_weights: bool)
 
     plan.distributed = plan_distributed(plan)
     from framework.distributed.launch import launcher_engine
-    from framework.kernels import choose_loss
+    from framework.kernels import choose_loss, lora_dropout_choice
 
     plan.loss = choose_loss(config, strategy=plan.distributed.strategy, world_size=plan.distributed.world_size,
                             engine=launcher_engine(), raw_config=facts.raw, hardware=hardware, dtype=dtype[0])
+    plan.dropout = lora_dropout_choice(config, hardware)
     return plan
 
 

@@ -50,10 +50,10 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     before = before_answer(model, tokenizer, plan, fixes.stop_tokens)
     targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
     model = apply_method(model, cfg, targets)
-    if cfg.lora.fast_dropout == "auto" and plan.hardware.device == "cpu":
+    if plan.dropout is not None and plan.dropout[0] == "bits":  # framework.kernels.lora_dropout_choice
         from framework.dropout import install_bits_dropout
 
-        install_bits_dropout(model)  # the CPU's per-element random draws were 12% of a small model's step
+        install_bits_dropout(model)
     if plan.load.train_language_model_only:
         from framework.methods import restrict_to_language_model
 
