@@ -135,9 +135,9 @@ class LoraSection(_Section):
     alpha: float = Field(default=16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     fast_dropout: Literal["auto", "off"] = Field(
-        default="auto", description="LoRA dropout masks on the CPU from 16-bit slices of 64-bit random draws "
-        "(a quarter of torch's draws; drop probability within 7.6e-6 of lora.dropout): auto on CPU runs of the "
-        "sft and pt stages; off: torch's dropout."
+        default="auto", description="LoRA dropout masks on the CPU from a fraction of torch's random draws (only "
+        "the dropped positions up to lora.dropout 1/8, else 16-bit slices of 64-bit draws, drop probability within "
+        "7.6e-6): auto on CPU runs of the sft and pt stages; off: torch's dropout."
     )
     target_modules: list[str] | None = Field(
         default=None, description="Module-name suffixes to wrap; empty uses the plugin's targets."

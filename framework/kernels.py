@@ -110,9 +110,10 @@ def lora_dropout_choice(config: Any, hardware: Any) -> tuple[str, str] | None:
     """Which dropout the LoRA layers use, and why; None where no LoRA dropout runs.
 
     On the CPU torch draws a 32-bit number per element, one at a time, for every mask; the
-    framework's ``BitsDropout`` (``framework.dropout``) uses 16-bit slices of 64-bit draws: a
-    quarter of the draws, half the step time of torch's dropout. Only the sft and pt stages
-    install it (``framework.training.sft``); on an accelerator torch's own is already fast.
+    framework's ``BitsDropout`` (``framework.dropout``) draws only the dropped positions (p up to
+    1/8) or 16-bit slices of 64-bit draws: a third of the step time of torch's dropout at p 0.05.
+    Only the sft and pt stages install it (``framework.training.sft``); on an accelerator torch's
+    own is already fast.
     """
     from framework.config import ADAPTER_METHODS
 
@@ -124,7 +125,10 @@ def lora_dropout_choice(config: Any, hardware: Any) -> tuple[str, str] | None:
         return "torch", "torch's own dropout on an accelerator"
     if config.stage not in ("sft", "pt") or config.method == "hybrid":
         return "torch", f"stage {config.stage}, method {config.method}: torch's own dropout"
-    return "bits", f"CPU: 16-bit slices of 64-bit random draws, a quarter of torch's; {DROPOUT_WHERE}=off for torch's"
+    from framework.dropout import GAPS_MAX_P
+
+    how = "only the dropped positions drawn" if config.lora.dropout <= GAPS_MAX_P else "16-bit slices of 64-bit draws"
+    return "bits", f"CPU: {how}, a fraction of torch's random draws; {DROPOUT_WHERE}=off for torch's"
 
 
 def choose_loss(config: Any, *, strategy: str | None = None, world_size: int = 1, engine: str | None = None,

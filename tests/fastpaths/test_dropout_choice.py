@@ -26,7 +26,8 @@ def _config(**values: Any) -> Any:
 
 def test_cpu_lora_sft_gets_the_bits_dropout_and_everything_else_says_why_not() -> None:
     kind, why = lora_dropout_choice(_config(), CPU)
-    assert kind == "bits" and "lora.fast_dropout=off" in why
+    assert kind == "bits" and "lora.fast_dropout=off" in why and "dropped positions" in why
+    assert "16-bit" in lora_dropout_choice(_config(lora={"dropout": 0.3}), CPU)[1]
     assert lora_dropout_choice(_config(stage="pt", method="qlora"), CPU)[0] == "bits"
     assert lora_dropout_choice(_config(lora={"fast_dropout": "off"}), CPU) == ("torch", "lora.fast_dropout=off")
     assert lora_dropout_choice(_config(), GPU)[0] == "torch"
@@ -38,7 +39,7 @@ def test_cpu_lora_sft_gets_the_bits_dropout_and_everything_else_says_why_not() -
 def test_plan_shows_the_dropout_and_the_heads_dtype(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--model", str(tiny_model_dir), "--cutoff-len", "128", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["dropout"]["kind"] == "bits" and "16-bit" in shown["dropout"]["why"]
+    assert shown["dropout"]["kind"] == "bits" and "dropped positions" in shown["dropout"]["why"]
     assert shown["loss"]["head_dtype"] in ("fp32", "bf16") and shown["loss"]["head_why"]
     assert main(["plan", "--model", str(tiny_model_dir), "--cutoff-len", "128", "--set", "lora.fast_dropout=off"]) == 0
     assert "dropout    torch  (lora.fast_dropout=off)" in capsys.readouterr().out
