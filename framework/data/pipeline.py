@@ -518,7 +518,18 @@ def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: b
     table, failed = _tokenize_rows(key, rows, batch_size, defer)
     with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return file, failed
+    return file, {i: _picklable(exc) for i, exc in failed.items()}
+
+
+def _picklable(exc: Exception) -> Exception:
+    """The error itself when it survives the trip back from a worker, else its type and message."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - an error object holding something unpicklable
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _info(with_kinds: bool) -> Any:

@@ -443,3 +443,20 @@ def test_two_processes_equal_one_on_a_mixture_of_sources_formats_and_limits(kit,
         a, b = getattr(one, split), getattr(two, split)
         assert a["input_ids"] == b["input_ids"] and a["labels"] == b["labels"]
     assert one.report == two.report and one.report.dropped and one.report.mixture
+
+
+def test_an_error_that_cannot_be_pickled_still_comes_back_from_a_worker(kit, tokenizer, render):
+    class Odd(Exception):
+        def __init__(self) -> None:
+            super().__init__("the template broke")
+            self.handle = lambda: None  # a lambda: no pickle
+
+    def breaking(messages, *rest):
+        if any("boom" in m["content"] for m in messages):
+            raise Odd()
+        return render(messages, *rest)
+
+    rows = kit.alpaca(300)
+    rows[150]["output"] = "boom"
+    with pytest.raises(RuntimeError, match="Odd: the template broke"):
+        prepare_sft(kit.jsonl("a.jsonl", rows), tokenizer, breaking, cutoff_len=128, batch_size=50, num_proc=2)
