@@ -373,7 +373,7 @@ def prepare_sft(
         if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first
             encoder = state.choose_encoder(_valid_head(converted.examples, CHECK_SAMPLES))
             num_proc = num_proc or auto_num_proc(len(converted.examples), state.fast is not None)
-        ahead = num_proc > 1  # every converted sample is tokenized while this process validates
+        ahead = num_proc > 1 and _can_fork()  # every converted sample is tokenized while this process validates
         every = np.arange(len(converted.examples), dtype=np.int64)
         with _Tokenizing(state, key, every, num_proc, batch_size, defer=True) if ahead else nullcontext() as early:
             loaded = validate_sources(converted, strict=strict, dedupe=dedupe)
@@ -457,7 +457,7 @@ class _Tokenizing:
         self.with_kinds = state.with_kinds
         _STATE[self.token] = state
         self.pool: Any = None
-        workers = num_proc if num_proc > 1 and "fork" in multiprocessing.get_all_start_methods() else 1
+        workers = num_proc if num_proc > 1 and _can_fork() else 1
         parts = min(workers * 4, max(1, len(rows) // batch_size))
         if workers == 1 or parts == 1:
             return
@@ -492,6 +492,13 @@ class _Tokenizing:
             self.pool.join()
             self.folder.cleanup()
         _STATE.pop(self.token, None)
+
+
+def _can_fork() -> bool:
+    """Whether workers can inherit this process's examples and renderer (Linux, not Windows)."""
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _scratch(examples: Sequence[Example]) -> str | None:

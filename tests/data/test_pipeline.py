@@ -460,3 +460,26 @@ def test_an_error_that_cannot_be_pickled_still_comes_back_from_a_worker(kit, tok
     rows[150]["output"] = "boom"
     with pytest.raises(RuntimeError, match="Odd: the template broke"):
         prepare_sft(kit.jsonl("a.jsonl", rows), tokenizer, breaking, cutoff_len=128, batch_size=50, num_proc=2)
+
+
+def test_without_fork_two_processes_prepare_here_after_validation(kit, tokenizer, render, monkeypatch):
+    """Where workers cannot be forked (Windows) num_proc 2 prepares in this process, only what validation kept."""
+    import framework.data.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_can_fork", lambda: False)
+    rows = kit.alpaca(300)
+    rows[30]["output"] = "boom"  # the template refuses it, and validation keeps it: the run stops here
+    rows[31]["output"] = ""  # validation drops it before rendering
+    replies: list[str] = []
+
+    def counting(messages, *rest):
+        replies.append(messages[-1]["content"])
+        return _refusing(render)(messages, *rest)
+
+    with pytest.raises(DataError):
+        prepare_sft(kit.jsonl("a.jsonl", rows), tokenizer, counting, cutoff_len=128, batch_size=50, num_proc=2)
+    rows[30]["output"] = "fine"
+    replies.clear()
+    data = prepare_sft(kit.jsonl("b.jsonl", rows), tokenizer, counting, cutoff_len=128, batch_size=50, num_proc=2)
+    assert data.report.kept == 299 and data.report.num_proc == 2
+    assert "" not in replies and "fine" in replies  # the dropped sample was never rendered
