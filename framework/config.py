@@ -137,7 +137,7 @@ class LoraSection(_Section):
     fast_dropout: Literal["auto", "off"] = Field(
         default="auto", description="LoRA dropout masks on the CPU from a fraction of torch's random draws (only "
         "the dropped positions up to lora.dropout 1/8, else 16-bit slices of 64-bit draws, drop probability within "
-        "7.6e-6): auto on CPU runs of the sft and pt stages; off: torch's dropout."
+        "7.6e-6): auto on CPU runs (every stage, not the hybrid schedule); off: torch's dropout."
     )
     target_modules: list[str] | None = Field(
         default=None, description="Module-name suffixes to wrap; empty uses the plugin's targets."

@@ -112,8 +112,8 @@ def lora_dropout_choice(config: Any, hardware: Any) -> tuple[str, str] | None:
     On the CPU torch draws a 32-bit number per element, one at a time, for every mask; the
     framework's ``BitsDropout`` (``framework.dropout``) draws only the dropped positions (p up to
     1/8) or 16-bit slices of 64-bit draws: a third of the step time of torch's dropout at p 0.05.
-    Only the sft and pt stages install it (``framework.training.sft``); on an accelerator torch's
-    own is already fast.
+    Every recipe installs it (``framework.training.model.apply_dropout_choice``) but the hybrid
+    schedule; DPO has none (TRL turns dropout off); on an accelerator torch's own is already fast.
     """
     from framework.config import ADAPTER_METHODS
 
@@ -123,8 +123,10 @@ def lora_dropout_choice(config: Any, hardware: Any) -> tuple[str, str] | None:
         return "torch", f"{DROPOUT_WHERE}=off"
     if getattr(hardware, "device", None) != "cpu":
         return "torch", "torch's own dropout on an accelerator"
-    if config.stage not in ("sft", "pt") or config.method == "hybrid":
-        return "torch", f"stage {config.stage}, method {config.method}: torch's own dropout"
+    if config.stage == "dpo":
+        return "off", "TRL's DPO turns every dropout off (DPOConfig.disable_dropout)"
+    if config.method == "hybrid":
+        return "torch", "method hybrid: torch's own dropout"
     from framework.dropout import GAPS_MAX_P
 
     how = "only the dropped positions drawn" if config.lora.dropout <= GAPS_MAX_P else "16-bit slices of 64-bit draws"

@@ -36,7 +36,7 @@ from framework.run_plan import RunPlan
 from framework.training import skeleton
 from framework.training.arguments import training_arguments
 from framework.training.inputs import fixed_tokenizer, renderer
-from framework.training.model import load_for_training
+from framework.training.model import apply_dropout_choice, load_for_training
 from framework.training.saving import clear_output_dir, finish
 from framework.training.skeleton import RunResult, Say
 
@@ -214,6 +214,7 @@ def build_grpo(plan: RunPlan, say: Say) -> GrpoSetup:
     )
     if reference is not None and trainer.ref_model is not None:
         trainer.ref_model = trainer.accelerator.prepare_model(reference, evaluation_mode=True)
+    apply_dropout_choice(plan, trainer.model)  # TRL wrapped the model in its LoRA layers just now
     trainer.tokens = _Counter()
     trainer.run_settings = plan.resolved.to_json()  # what --resume compares
     install(trainer, ProgressBar(trainer.tokens, say, world_size=trainer.args.world_size))

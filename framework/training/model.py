@@ -42,6 +42,15 @@ def load_for_training(plan: RunPlan, tokenizer: Any, fixes: FixReport) -> Any:
     return model
 
 
+def apply_dropout_choice(plan: RunPlan, model: Any) -> None:
+    """Give the LoRA layers the dropout the plan chose (``framework.kernels.lora_dropout_choice``):
+    on the CPU the framework's ``BitsDropout`` in place of peft's torch dropout."""
+    if plan.dropout is not None and plan.dropout[0] == "bits":
+        from framework.dropout import install_bits_dropout
+
+        install_bits_dropout(model)
+
+
 @contextmanager
 def no_loading_bar() -> Iterator[None]:
     """Without transformers' "Loading weights" bar: the run's own lines say what loads, and a

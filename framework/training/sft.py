@@ -14,7 +14,8 @@ from framework.run_plan import IDENTITY_PROMPT, RunPlan
 from framework.training import skeleton
 from framework.training.arguments import training_arguments
 from framework.training.inputs import build_inputs
-from framework.training.model import before_answer, collator, generate_answer, load_for_training, loss_choice, sharded
+from framework.training.model import (apply_dropout_choice, before_answer, collator, generate_answer,
+                                      load_for_training, loss_choice, sharded)
 from framework.training.saving import clear_output_dir, finish
 from framework.training.skeleton import RunResult, Say
 
@@ -50,10 +51,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
     before = before_answer(model, tokenizer, plan, fixes.stop_tokens)
     targets = plan.family.lora_targets(cfg.method, cfg.lora.train_embeddings)
     model = apply_method(model, cfg, targets)
-    if plan.dropout is not None and plan.dropout[0] == "bits":  # framework.kernels.lora_dropout_choice
-        from framework.dropout import install_bits_dropout
-
-        install_bits_dropout(model)
+    apply_dropout_choice(plan, model)
     if plan.load.train_language_model_only:
         from framework.methods import restrict_to_language_model
 

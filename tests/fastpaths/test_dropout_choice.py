@@ -31,7 +31,9 @@ def test_cpu_lora_sft_gets_the_bits_dropout_and_everything_else_says_why_not() -
     assert lora_dropout_choice(_config(stage="pt", method="qlora"), CPU)[0] == "bits"
     assert lora_dropout_choice(_config(lora={"fast_dropout": "off"}), CPU) == ("torch", "lora.fast_dropout=off")
     assert lora_dropout_choice(_config(), GPU)[0] == "torch"
-    assert lora_dropout_choice(_config(stage="dpo"), CPU)[0] == "torch"
+    assert lora_dropout_choice(_config(stage="dpo"), CPU)[0] == "off"  # TRL's DPOConfig.disable_dropout
+    assert lora_dropout_choice(_config(stage="grpo"), CPU)[0] == "bits"
+    assert lora_dropout_choice(_config(method="hybrid"), CPU)[0] == "torch"
     assert lora_dropout_choice(_config(method="full"), CPU) is None
     assert lora_dropout_choice(_config(lora={"dropout": 0.0}), CPU) is None
 

@@ -221,3 +221,27 @@ def test_format_reward_uses_the_markers_the_template_renders(prompts: Path, tiny
                       extra=("--set", "training.micro_batch_size=4", "--set", "grpo.max_completion_length=4")))
     assert code == 0
     assert "rewards: format×1 (core-rewards); reasoning markers [THINK] [/THINK]" in capsys.readouterr().out
+
+
+def test_lora_layers_trl_makes_get_the_plans_cpu_dropout(reward_site: Path, prompts: Path, tiny_model_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """GRPO keeps dropout on (unlike TRL's DPO); the LoRA layers TRL wraps the model in get the
+    plan's choice: the framework's BitsDropout on the CPU, torch's with lora.fast_dropout=off."""
+    import torch
+
+    from framework.cli import build_parser
+    from framework.dropout import BitsDropout
+    from framework.plugins import make_plugin_host
+    from framework.run_plan import make_plan
+    from framework.training.grpo import build_grpo
+
+    host = make_plugin_host()
+    for switch, kind in (("auto", BitsDropout), ("off", torch.nn.Dropout)):
+        argv = _argv(tiny_model_dir, prompts, tmp_path / switch, "ascii_letters", steps=2,
+                     extra=("--set", "lora.dropout=0.1", "--set", f"lora.fast_dropout={switch}"))
+        argv[argv.index("full")] = "lora"
+        plan = make_plan(build_parser(host).parse_args(argv), host, need_weights=True)
+        setup = build_grpo(plan, lambda _: None)
+        found = {type(d) for m in setup.trainer.model.modules() if hasattr(m, "lora_dropout")
+                 for d in m.lora_dropout.values()}
+        assert found == {kind}, switch

@@ -77,6 +77,16 @@ def test_completions_end_at_the_end_of_turn_token(run_plan: Any) -> None:
             assert ids == tokenizer(end_at_stop(source[name], ["<|im_end|>"])[0], add_special_tokens=False)["input_ids"]
 
 
+def test_dpo_runs_without_dropout_and_the_plan_says_so(run_plan: Any) -> None:
+    """TRL's DPO turns every dropout off (DPOConfig.disable_dropout): lora.dropout does not reach
+    the LoRA layers TRL makes, and ``plan``'s dropout line says why instead of naming a kind."""
+    plan = run_plan(stage="dpo", sets=[*DPO_SETTINGS, "lora.dropout=0.1"])
+    assert plan.dropout[0] == "off" and "disable_dropout" in plan.dropout[1]
+    setup = build_dpo(plan, lambda _: None)
+    rates = {d.p for m in setup.trainer.model.modules() if hasattr(m, "lora_dropout") for d in m.lora_dropout.values()}
+    assert rates == {0}
+
+
 def test_no_double_bos(run_plan: Any, bos_model_dir: Path) -> None:
     setup = build_dpo(run_plan(stage="dpo", sets=DPO_SETTINGS, model=bos_model_dir), lambda _: None)
     tokenizer = setup.tokenizer
