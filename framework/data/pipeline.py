@@ -71,6 +71,7 @@ class _SftState:
     renderer_name: str = "the chat renderer"
     fast_encoder: FastEncoder = "auto"
     cache_dir: Path | None = None  # keeps the tiktoken form between runs (framework.data.tiktoken_cache)
+    fingerprint: str | None = None  # the tokenizer's, which finds that form there
 
     def __post_init__(self) -> None:
         self.encoder = batch_encoder(self.tokenizer, self.specials)
@@ -90,7 +91,7 @@ class _SftState:
             return "tokenizers (data.fast_encoder off)"
         if len(self.examples) < FAST_MIN_SAMPLES:
             return f"tokenizers (tiktoken pays off from {FAST_MIN_SAMPLES:,} samples)"
-        vocab = fast_vocab(self.tokenizer, self.cache_dir)
+        vocab = fast_vocab(self.tokenizer, self.cache_dir, self.fingerprint)
         if isinstance(vocab, str):
             return f"tokenizers (no tiktoken form: {vocab})"
         candidate = TiktokenChats(vocab)
@@ -321,12 +322,13 @@ def prepare_sft(
             hint="load the model's tokenizer.json (a fast tokenizer), or let the family plugin convert it",
         )
     weights = check_weights(mix_weights, len(path_list), names=[str(p) for p in path_list])
-    key = None
+    key = fingerprint = None
     if cache_dir is not None:
+        fingerprint = cache.tokenizer_fingerprint(tokenizer)
         settings = {
             "files": cache.files_signature(source_files(path_list)),
             "paths": [str(p) for p in path_list],
-            "tokenizer": cache.tokenizer_fingerprint(tokenizer),
+            "tokenizer": fingerprint,
             "template": template_fingerprint or cache.render_fingerprint(render),
             "fmt": fmt,
             "cutoff_len": cutoff_len,
@@ -368,6 +370,7 @@ def prepare_sft(
             renderer_name,
             fast_encoder,
             cache_dir,
+            fingerprint,
         )
         encoder = None
         if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first

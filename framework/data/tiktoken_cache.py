@@ -4,8 +4,8 @@ Why: deriving it from ``tokenizer.json`` (parsing 9 MB of JSON, checking that th
 split of the vocabulary in rank order) costs about a second for a 128k vocabulary, a sixth of
 preparing 100k samples on two cores, and every ``framework run`` would pay it. The file holds the
 derived parts (split pattern, token bytes and ranks, control tokens, NFC) or the reason there is
-no tiktoken form, under a hash of the serialized tokenizer: any change to the tokenizer gives
-another file. A file that cannot be read is ignored and written again; no pickle is used.
+no tiktoken form, under the tokenizer's fingerprint (``framework.data.cache.tokenizer_fingerprint``,
+a hash of its serialized definition): any change to the tokenizer gives another file. A file that cannot be read is ignored and written again; no pickle is used.
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ class VocabForm:
 FORM_VERSION = "1"
 
 
-def path_for(cache_dir: Path, spec_text: str) -> Path:
-    """Where the form of the tokenizer serialized as ``spec_text`` is kept."""
-    digest = hashlib.sha256(f"{FORM_VERSION}\0{spec_text}".encode()).hexdigest()
+def path_for(cache_dir: Path, fingerprint: str) -> Path:
+    """Where the form of the tokenizer with this fingerprint is kept."""
+    digest = hashlib.sha256(f"{FORM_VERSION}\0{fingerprint}".encode()).hexdigest()
     return Path(cache_dir) / "tiktoken" / f"{digest}.npz"
 
 
-def load(cache_dir: Path, spec_text: str) -> VocabForm | str | None:
+def load(cache_dir: Path, fingerprint: str) -> VocabForm | str | None:
     """The kept form (or reason), None when there is none or it cannot be read."""
-    path = path_for(cache_dir, spec_text)
+    path = path_for(cache_dir, fingerprint)
     try:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(bytes(stored["meta"]).decode("utf-8"))
@@ -58,10 +58,10 @@ def load(cache_dir: Path, spec_text: str) -> VocabForm | str | None:
     return VocabForm(meta["pattern"], table, dict(meta["specials"]), bool(meta["nfc"]))
 
 
-def save(cache_dir: Path, spec_text: str, form: VocabForm | str) -> None:
+def save(cache_dir: Path, fingerprint: str, form: VocabForm | str) -> None:
     """Keep the form (or reason); written to a temporary file and renamed, so a reader never sees
     half a file. A cache that cannot be written is skipped: the form was derived anyway."""
-    path = path_for(cache_dir, spec_text)
+    path = path_for(cache_dir, fingerprint)
     if isinstance(form, str):
         meta: dict[str, object] = {"reason": form}
         arrays = {}

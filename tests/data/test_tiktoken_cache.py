@@ -69,3 +69,17 @@ def test_an_unwritable_cache_is_skipped(tmp_path: Path) -> None:
     blocker.write_text("x")
     tiktoken_cache.save(blocker, "{}", "a reason")  # its 'directory' is a file: nothing written, no error
     assert tiktoken_cache.load(blocker, "{}") is None
+
+
+def test_a_given_fingerprint_finds_the_file_without_serializing_the_tokenizer(tmp_path: Path, monkeypatch: Any) -> None:
+    """The data cache has computed the tokenizer's fingerprint already; passing it on reads the
+    kept form without serializing the tokenizer again (neither a fingerprint nor a derivation)."""
+    from framework.data.cache import tokenizer_fingerprint
+
+    tokenizer = llama3_tokenizer()
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    fast.fast_vocab(tokenizer, tmp_path)  # derived and kept, under the same fingerprint
+    monkeypatch.setattr(fast, "_CACHE", {})
+    calls = _derivations(monkeypatch)
+    monkeypatch.setattr(fast, "tokenizer_fingerprint", lambda _: pytest.fail("fingerprinted again"))
+    assert isinstance(fast.fast_vocab(tokenizer, tmp_path, fingerprint), fast.FastVocab) and calls == []
