@@ -94,7 +94,7 @@ class RunPlan:
     loss: Any = None  # framework.kernels.LossChoice: chunked, Liger's fused or the model's own loss
     parameters: Any = None  # framework.planning.parameters.ParameterReport: total/active/trainable
     router_loss: Any = None  # framework.moe.RouterLoss of a mixture of experts
-    dropout: tuple[str, str] | None = None  # framework.kernels.lora_dropout_choice: bits or torch, and why
+    dropout: tuple[str, str] | None = None  # framework.kernels.lora_dropout_choice: bits, torch or off, and why
     warnings: list[str] = field(default_factory=list)
 
     @property
