@@ -19,6 +19,7 @@ Each is a ``Problem`` with the sample's file:line: dropped and counted by defaul
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -130,20 +131,32 @@ def _result_problem(message: dict[str, Any], pending: list[str | None], ex: Exam
     return None
 
 
+def content_flags(ex: Example) -> int:
+    """Which content kinds one sample carries, as bits: bit ``i`` is ``CONTENT_KINDS[i]``."""
+    flags = 8 if ex.tools else 0  # CONTENT_KINDS[3] == "tools"
+    messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
+    rich = [m for m in messages if len(m) > 2 or m["role"] == "tool"]
+    if not rich:
+        return flags  # plain text turns only: nothing else to count
+    if any("reasoning_content" in m for m in rich):
+        flags |= 1
+    if any("tool_calls" in m for m in rich):
+        flags |= 2
+    if any(m["role"] == "tool" for m in rich):
+        flags |= 4
+    return flags
+
+
+def flag_counts(flags: Iterable[int]) -> dict[str, int]:
+    """How many samples carry each content kind, from their ``content_flags`` (kinds none has left out)."""
+    tally = Counter(flags)
+    counts = {kind: sum(n for f, n in tally.items() if f & (1 << bit)) for bit, kind in enumerate(CONTENT_KINDS)}
+    return {k: v for k, v in counts.items() if v}
+
+
 def content_counts(examples: Iterable[Example]) -> dict[str, int]:
     """How many samples carry reasoning, tool calls, tool results and tool declarations."""
-    counts = dict.fromkeys(CONTENT_KINDS, 0)
-    for ex in examples:
-        if ex.tools:
-            counts["tools"] += 1
-        messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
-        rich = [m for m in messages if len(m) > 2 or m["role"] == "tool"]
-        if not rich:
-            continue  # plain text turns only: nothing else to count
-        counts["reasoning"] += any("reasoning_content" in m for m in rich)
-        counts["tool_calls"] += any("tool_calls" in m for m in rich)
-        counts["tool_results"] += any(m["role"] == "tool" for m in rich)
-    return {k: v for k, v in counts.items() if v}
+    return flag_counts(map(content_flags, examples))
 
 
 def mixed_thinking_note(counts: dict[str, int], total: int) -> str | None:
@@ -167,15 +180,19 @@ def refuse_undeclared(examples: Sequence[Example], features: ChatFeatures | None
     if features.reasoning and features.tools:
         return
     for ex in examples:
-        found = _undeclared(ex, features)
-        if found is None:
-            continue
-        what, fix = found
-        raise DataError(
-            f"the sample has {what}, which {renderer} does not render (its chat_features do not declare it)",
-            where=f"{ex.source}:{ex.line}",
-            hint=f"{fix}, or use a plugin version or model whose chat template renders it",
-        )
+        found = undeclared(ex, features)
+        if found is not None:
+            raise undeclared_error(found, f"{ex.source}:{ex.line}", renderer)
+
+
+def undeclared_error(found: tuple[str, str], where: str, renderer: str) -> DataError:
+    """``refuse_undeclared``'s error for a sample at ``where`` and what ``undeclared`` found in it."""
+    what, fix = found
+    return DataError(
+        f"the sample has {what}, which {renderer} does not render (its chat_features do not declare it)",
+        where=where,
+        hint=f"{fix}, or use a plugin version or model whose chat template renders it",
+    )
 
 
 def features_note(features: ChatFeatures | None, renderer: str) -> str:
@@ -186,7 +203,8 @@ def features_note(features: ChatFeatures | None, renderer: str) -> str:
     return line + (f" ({'; '.join(features.notes)})" if features.notes else "")
 
 
-def _undeclared(ex: Example, features: ChatFeatures) -> tuple[str, str] | None:
+def undeclared(ex: Example, features: ChatFeatures) -> tuple[str, str] | None:
+    """What of the sample the renderer does not declare, with the fix; None when nothing."""
     messages = ex.messages if ex.rejected is None else (*ex.messages, ex.rejected[-1])
     for i, message in enumerate(messages):
         where = ex.field(i) if i < len(ex.messages) else "rejected"

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 DEDUPE_MODES = ("near", "exact", "off")
 
@@ -74,38 +74,46 @@ class Repeat:
     """A sample that repeats an earlier one: which kind, and both places."""
 
     kind: str  # "duplicate" or "near-duplicate"
-    first: Any  # the earlier Example
+    first: Any  # the earlier sample's facts (``source`` and ``line``)
 
 
 @dataclass
 class Deduper:
-    """Remembers the samples seen per source and says which repeat an earlier one."""
+    """Remembers the samples seen per source and says which repeat an earlier one.
 
-    exact_key: Callable[[Any], Hashable]
-    near_parts: Callable[[Any], Sequence[str]]
+    It works on keys computed beforehand (``framework.data.validate.sample_facts``: the exact and
+    the near key of each sample), so the samples themselves may live in other processes."""
+
     exact: dict[Hashable, Any] = field(default_factory=dict)
     near: dict[Hashable, Any] = field(default_factory=dict)
     across: dict[Hashable, tuple[int, Any]] = field(default_factory=dict)
     repeated_across: int = 0
     across_example: str = ""
 
-    def check(self, example: Any, source: int) -> Repeat | None:
-        key = self.exact_key(example)
-        first_source, first_example = self.across.setdefault(key, (source, example))
+    def check(self, facts: Any, source: int) -> Repeat | None:
+        """Whether the sample with these ``facts`` (``exact``, ``near``, ``source``, ``line``)
+        repeats an earlier one of the same source; remembered when it does not."""
+        key = facts.exact
+        first_source, first = self.across.setdefault(key, (source, facts))
         if first_source != source:
             self.repeated_across += 1
-            self.across_example = self.across_example or (f"{example.source}:{example.line} repeats "
-                                                           f"{first_example.source}:{first_example.line}")
+            self.across_example = self.across_example or (f"{facts.source}:{facts.line} repeats "
+                                                           f"{first.source}:{first.line}")
         first = self.exact.get((source, key))
         if first is not None:
             return Repeat("duplicate", first)
-        self.exact[(source, key)] = example
-        near_key = (source, hash(tuple(fold(part) for part in self.near_parts(example))))
+        self.exact[(source, key)] = facts
+        near_key = (source, facts.near)
         first = self.near.get(near_key)
         if first is not None:
             return Repeat("near-duplicate", first)
-        self.near[near_key] = example
+        self.near[near_key] = facts
         return None
+
+
+def near_key(parts: Sequence[str]) -> int:
+    """The near-duplicate key of a sample's parts (``fold`` of each, hashed)."""
+    return hash(tuple(fold(part) for part in parts))
 
 
 def drops(mode: str, kind: str) -> bool:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from framework.data.content_checks import content_counts, content_problem, mixed_thinking_note
-from framework.data.dedupe import DEDUPE_MODES, Deduper, across_note, drops, kept_note
+from framework.data.content_checks import content_flags, content_problem, flag_counts, mixed_thinking_note
+from framework.data.dedupe import DEDUPE_MODES, Deduper, across_note, drops, kept_note, near_key
 from framework.data.formats import Example
 from framework.data.problems import Problem
 from framework.errors import DataError
 
-__all__ = ["DataReport", "Problem", "validate", "raise_if_empty", "sample_problem"]
+__all__ = ["DataReport", "Problem", "SampleFacts", "judge", "raise_if_empty", "sample_facts", "sample_problem", "validate"]
 
 #: How many problems of each code the report keeps as examples.
 EXAMPLES_PER_CODE = 3
@@ -122,6 +122,31 @@ class DataReport:
         return cls(**data)
 
 
+class SampleFacts(NamedTuple):
+    """What judging a sample needs to know of it, found wherever the sample is.
+
+    ``judge`` decides from these alone, so a preparing worker can find them for the samples it
+    holds and send them instead of the samples. ``exact`` and ``near`` are Python hashes (64
+    bits, the same in forked processes, which inherit the hash seed): two different samples share
+    one with odds under 3e-8 for a million samples, the price of not keeping every text in one
+    process. Both are None when the sample has a ``problem``."""
+
+    problem: Problem | None
+    exact: int | None
+    near: int | None
+    source: str
+    line: int
+    content: int  # ``framework.data.content_checks.content_flags``
+
+
+def sample_facts(ex: Example) -> SampleFacts:
+    """The facts of one sample (``SampleFacts``)."""
+    problem = sample_problem(ex)
+    if problem is not None:
+        return SampleFacts(problem, None, None, ex.source, ex.line, 0)
+    return SampleFacts(None, hash(_exact_key(ex)), near_key(_near_parts(ex)), ex.source, ex.line, content_flags(ex))
+
+
 def validate(
     examples: Sequence[Example],
     *,
@@ -148,30 +173,50 @@ def validate(
         DataError: with ``strict``, on the first problem; always when nothing is left.
     """
     report = report if report is not None else DataReport(read=len(examples) + len(problems))
+    kept = judge([sample_facts(ex) for ex in examples], strict=strict, problems=problems, report=report,
+                 dedupe=dedupe, sources=sources)
+    return [examples[i] for i in kept], report
+
+
+def judge(
+    facts: Sequence[SampleFacts],
+    *,
+    strict: bool,
+    problems: Sequence[Problem],
+    report: DataReport,
+    dedupe: str = "exact",
+    sources: Sequence[int] | None = None,
+) -> list[int]:
+    """``validate`` on the samples' facts, in file order: the indices of the samples kept.
+
+    Everything that depends on more than one sample (repeats, counts, the notes) is decided
+    here, in one process; ``sample_facts`` holds what each sample says by itself."""
     for problem in problems:
         if strict:
             raise_problem(problem)
         report.add(problem)
     if dedupe not in DEDUPE_MODES:
         raise ValueError(f"dedupe must be one of {DEDUPE_MODES}, not {dedupe!r}")
-    kept: list[Example] = []
-    seen = Deduper(_exact_key, _near_parts)
+    kept: list[int] = []
+    seen = Deduper()
     repeats_kept: dict[str, list[str]] = {}
-    for index, ex in enumerate(examples):
-        problem = sample_problem(ex)
+    flags: list[int] = []
+    for index, fact in enumerate(facts):
+        problem = fact.problem
         if problem is None:
-            repeat = seen.check(ex, sources[index] if sources is not None else 0)
+            repeat = seen.check(fact, sources[index] if sources is not None else 0)
             if repeat is not None:
                 first = f"{repeat.first.source}:{repeat.first.line}"
                 if drops(dedupe, repeat.kind):
                     how = "" if repeat.kind == "duplicate" else " up to spacing and Unicode width"
                     hint = "remove one of them, or set data.dedupe=" + ("off" if repeat.kind == "duplicate" else "exact")
-                    problem = Problem(repeat.kind, f"the sample repeats {first}{how}", ex.source, ex.line,
+                    problem = Problem(repeat.kind, f"the sample repeats {first}{how}", fact.source, fact.line,
                                       hint + " to keep repeats on purpose")
                 else:
-                    repeats_kept.setdefault(repeat.kind, []).append(f"{ex.source}:{ex.line} repeats {first}")
+                    repeats_kept.setdefault(repeat.kind, []).append(f"{fact.source}:{fact.line} repeats {first}")
         if problem is None:
-            kept.append(ex)
+            kept.append(index)
+            flags.append(fact.content)
             continue
         if strict:
             raise_problem(problem)
@@ -182,11 +227,11 @@ def validate(
         report.notes.append(across_note(seen.repeated_across, seen.across_example))
     report.kept = len(kept)
     raise_if_empty(report)
-    report.content = content_counts(kept)
+    report.content = flag_counts(flags)
     note = mixed_thinking_note(report.content, len(kept))
     if note is not None:
         report.notes.append(note)
-    return kept, report
+    return kept
 
 
 def sample_problem(ex: Example) -> Problem | None:
