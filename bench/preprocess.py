@@ -186,8 +186,12 @@ def timeline(path: Path, tokenizer: Any, num_proc: int, cutoff_len: int) -> None
 
         setattr(owner, name, call)
 
-    for name in ("convert_sources", "validate_sources", "refuse_undeclared", "_apply_status", "split_and_mix"):
+    import framework.data.shares as shares
+
+    for name in ("plan_shares", "run_parts", "judge", "_with_index", "convert_sources", "validate_sources",
+                 "refuse_undeclared", "_apply_status", "split_and_mix"):
         traced(pipeline, name)
+    traced(shares, "run_part")  # this process's part (a forked worker's events stay in the worker)
     traced(pipeline._SftState, "choose_encoder")
     traced(pipeline._Tokenizing, "__init__")
     traced(pipeline._Tokenizing, "result")

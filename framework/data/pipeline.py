@@ -12,6 +12,7 @@ manager) through ``fork`` instead of receiving a pickled copy, and send back onl
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -32,15 +33,25 @@ from framework.data.encode import (
     probe_chats,
     special_text_finder,
 )
-from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared
+from framework.data.content_checks import check_reasoning_marked, features_note, refuse_undeclared, undeclared_error
 from framework.data.flat_chats import KEEP, NO_LABEL, TOO_LONG, TRUNCATED, FlatChats, concat_rows, cut
 from framework.data.formats import Example, Format
 from framework.data.prepared import PreparedData, Renderer, render_sample
 from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, convert_sources, sample_texts, source_files, validate_sources
+from framework.data.shares import (
+    PartJob,
+    first_texts,
+    first_undeclared,
+    merged_ignored,
+    part_offsets,
+    plan_shares,
+    run_parts,
+    split_parts,
+)
 from framework.data.tiktoken_encoder import TiktokenChats, fast_vocab
 from framework.data.split import check_val_size, check_weights, split_and_mix
-from framework.data.validate import DataReport, raise_if_empty, raise_problem, sample_problem
+from framework.data.validate import DataReport, judge, raise_if_empty, raise_problem, sample_problem
 from framework.errors import ConfigError, ModelError
 from framework.heap import collector_paused
 from framework.hookdata import ChatFeatures, RenderedChat, TrainOn
@@ -83,13 +94,20 @@ class _SftState:
         """The loss-mask options every tokenizing call takes."""
         return {"train_reasoning": self.train_reasoning, "with_kinds": self.with_kinds}
 
-    def choose_encoder(self, checked: Sequence[Example]) -> str:
+    def with_examples(self, examples: list[Example]) -> _SftState:
+        """The same state for other samples (a part of the data), the encoder choice kept."""
+        other = copy.copy(self)
+        other.examples = examples
+        return other
+
+    def choose_encoder(self, checked: Sequence[Example], total: int | None = None) -> str:
         """Use tiktoken when the tokenizer allows it and it gives the present path's ids, labels
         and kinds on the probes and on the first ``CHECK_SAMPLES`` of ``checked`` (samples that
-        pass validation); the report says which."""
+        pass validation); the report says which. ``total``: the samples there are (default: the
+        state's)."""
         if self.fast_encoder == "off":
             return "tokenizers (data.fast_encoder off)"
-        if len(self.examples) < FAST_MIN_SAMPLES:
+        if (len(self.examples) if total is None else total) < FAST_MIN_SAMPLES:
             return f"tokenizers (tiktoken pays off from {FAST_MIN_SAMPLES:,} samples)"
         vocab = fast_vocab(self.tokenizer, self.cache_dir, self.fingerprint)
         if isinstance(vocab, str):
@@ -144,7 +162,7 @@ class _SftState:
         return concat_rows(parts, len(rendered))
 
 
-def _tokenize_rows(key: str, rows: np.ndarray, batch_size: int, defer: bool) -> tuple[Any, dict[int, Exception]]:
+def _tokenize_rows(st: _SftState, rows: np.ndarray, batch_size: int, defer: bool) -> tuple[Any, dict[int, Exception]]:
     """The examples at ``rows`` (indices into the state's examples) rendered, tokenized and cut,
     as one Arrow table (index, ids, labels, length, status, special[, kinds]); here or in a
     forked worker. With ``defer`` a sample that fails is left out and its error returned by
@@ -152,7 +170,6 @@ def _tokenize_rows(key: str, rows: np.ndarray, batch_size: int, defer: bool) -> 
     validation ends), and only a kept one's error is the run's."""
     import pyarrow as pa
 
-    st = _STATE[key]
     tables = []
     failed: dict[int, Exception] = {}
     for first in range(0, len(rows), batch_size):
@@ -352,69 +369,141 @@ def prepare_sft(
             return PreparedData(*stored)
 
     with collector_paused():  # millions of long-lived objects, no cycles: nothing to collect
-        converted = convert_sources(path_list, fmt=fmt, allowed=("alpaca", "sharegpt", "messages"), stage="sft",
-                                    max_samples=max_samples, weights=weights, task_system_prompts=task_system_prompts)
-        report = converted.report
+        state = _SftState([], render, tokenizer, train_on, cutoff_len, truncation == "truncate",
+                          special_token_strings(tokenizer), allow_special_in_data, train_on_reasoning, with_kinds,
+                          renderer_name, fast_encoder, cache_dir, fingerprint)
+        common = {"fmt": fmt, "task_system_prompts": task_system_prompts, "features": features, "strict": strict,
+                  "dedupe": dedupe, "batch_size": batch_size}
+        judged = None
+        if max_samples is None and not with_kinds and (num_proc is None or num_proc > 1) and _can_fork():
+            judged = _in_shares(state, path_list, num_proc, **common)
+        if judged is None:
+            judged = _in_one_pass(state, path_list, num_proc, key, max_samples=max_samples, weights=weights, **common)
+        report, tokenized = judged.report, judged.tokenized
         report.cutoff_len = cutoff_len
-        state = _SftState(
-            converted.examples,
-            render,
-            tokenizer,
-            train_on,
-            cutoff_len,
-            truncation == "truncate",
-            special_token_strings(tokenizer),
-            allow_special_in_data,
-            train_on_reasoning,
-            with_kinds,
-            renderer_name,
-            fast_encoder,
-            cache_dir,
-            fingerprint,
-        )
-        encoder = None
-        if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first
-            encoder = state.choose_encoder(_valid_head(converted.examples, CHECK_SAMPLES))
-            num_proc = num_proc or auto_num_proc(len(converted.examples), state.fast is not None)
-        ahead = num_proc > 1 and _can_fork()  # every converted sample is tokenized while this process validates
-        every = np.arange(len(converted.examples), dtype=np.int64)
-        with _Tokenizing(state, key, every, num_proc, batch_size, defer=True) if ahead else nullcontext() as early:
-            loaded = validate_sources(converted, strict=strict, dedupe=dedupe)
-            refuse_undeclared(loaded.examples, features, renderer_name)
-            if early is not None:
-                tokenized, failed = early.result()
-        if not ahead:  # one process: only what validation kept
-            encoder = encoder or state.choose_encoder(loaded.examples)
-            with _Tokenizing(state, key, np.asarray(loaded.positions, dtype=np.int64), 1, batch_size,
-                             defer=False) as job:
-                tokenized, failed = job.result()
-        kept = np.zeros(len(converted.examples), dtype=bool)
-        kept[loaded.positions] = True
-        _raise_failed(failed, kept)
         if features is not None:
             report.notes.insert(0, features_note(features, renderer_name))
         index = tokenized.data.column("index").to_numpy()
-        rows = _apply_status(tokenized, index, kept, converted.examples, report, strict, cutoff_len)
-        source_of = np.asarray(converted.source_of, dtype=np.int64)[index]
+        rows = _apply_status(tokenized, index, judged.kept, judged.places, report, strict, cutoff_len)
+        source_of = judged.source_of[index]
         train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights,
-                                                      seed=seed, names=loaded.names, report=report)
+                                                      seed=seed, names=judged.names, report=report)
     report.eval = len(eval_rows)
     if len(path_list) > 1:
-        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(loaded.names)}
+        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(judged.names)}
     columns = ["status", "special"] if with_kinds else ["index", "status", "special"]
     train = tokenized.select(train_rows).remove_columns(columns)
     evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None
     if with_kinds:  # framework render shows each sample under its file:line
-        places = [f"{ex.source}:{ex.line}" for ex in converted.examples]
+        places = [f"{ex.source}:{ex.line}" for ex in judged.places]
         train = train.add_column("source", [places[i] for i in train["index"]])
         if evaluation is not None:
             evaluation = evaluation.add_column("source", [places[i] for i in evaluation["index"]])
-    texts = sample_texts(loaded.examples)
+    texts = judged.texts
     if key is not None:
         cache.save(cache_dir, key, train, evaluation, report, texts)
-    report.prepared_s, report.num_proc = time.perf_counter() - started, num_proc  # after saving: not in the cached copy
-    report.encoder = encoder
+    report.prepared_s, report.num_proc = time.perf_counter() - started, judged.num_proc  # after saving: not cached
+    report.encoder = judged.encoder
     return PreparedData(train, evaluation, report, texts)
+
+
+SFT_FORMATS = ("alpaca", "sharegpt", "messages")
+
+
+@dataclass
+class _Judged:
+    """Samples tokenized and judged, whichever way (``_in_shares`` or ``_in_one_pass``)."""
+
+    tokenized: Any  # datasets.Dataset; its ``index`` column: the sample's place among ``places``
+    kept: np.ndarray  # bool per sample: validation kept it
+    places: Sequence[Any]  # per sample, something with its ``source`` and ``line``
+    source_of: np.ndarray  # int64 per sample: its --data path
+    report: DataReport
+    names: list[str]
+    texts: list[str]  # for the check_data hook
+    encoder: str | None
+    num_proc: int
+
+
+def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, *, fmt: Format | None,
+               task_system_prompts: Mapping[str, str] | None, features: ChatFeatures | None, strict: bool,
+               dedupe: str, batch_size: int) -> _Judged | None:
+    """Every process, this one included, takes a part of the lines from JSON to tokens
+    (``framework.data.shares``); this one judges the facts they found. None where that does not
+    apply (not all ``.jsonl`` files, one process)."""
+    plan = plan_shares(paths, fmt=fmt, allowed=SFT_FORMATS, task_system_prompts=task_system_prompts)
+    if plan is None:
+        return None
+    encoder = state.choose_encoder(_valid_head(plan.head, CHECK_SAMPLES), total=plan.records)
+    num_proc = num_proc or auto_num_proc(plan.records, state.fast is not None)
+    if num_proc < 2:
+        return None
+    plan.parts = split_parts(plan, num_proc)
+
+    def tokenize(examples: list[Example]) -> tuple[Any, dict[int, Exception]]:
+        return _tokenize_rows(state.with_examples(examples), np.arange(len(examples)), batch_size, True)
+
+    job = PartJob(plan, tokenize, task_system_prompts, features or ChatFeatures())
+    results = run_parts(job, _scratch(plan.chars))
+    facts = [fact for result in results for fact in result.facts]
+    report = DataReport(format="+".join(dict.fromkeys(plan.formats)), files=[str(p) for p in paths],
+                        read=sum(r.records for r in results))
+    unused = merged_ignored(results).note()
+    if unused is not None:
+        report.notes.append(unused)
+    sources = [s for result in results for s in result.sources]
+    kept = np.zeros(len(facts), dtype=bool)
+    kept[judge(facts, strict=strict, problems=[p for r in results for p in r.problems], report=report,
+               dedupe=dedupe, sources=sources)] = True
+    found = first_undeclared(results, kept)
+    if found is not None:
+        raise undeclared_error(found[1], f"{found[0].source}:{found[0].line}", state.renderer_name)
+    offsets = part_offsets(results)
+    _raise_failed({offset + i: exc for offset, r in zip(offsets, results) for i, exc in r.failed.items()}, kept)
+    table = _with_index([r.table for r in results], offsets)
+    return _Judged(_dataset(table, state.with_kinds), kept, facts, np.asarray(sources, dtype=np.int64), report,
+                   report.files, first_texts(results, kept), encoder, num_proc)
+
+
+def _with_index(tables: list[Any], offsets: list[int]) -> Any:
+    """The parts' tables joined, each ``index`` moved from the part's samples to all samples."""
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables)
+    shift = np.repeat(np.asarray(offsets[:-1], dtype=np.int64), [len(t) for t in tables])
+    index = table.column("index").to_numpy() + shift
+    return table.set_column(table.schema.get_field_index("index"), "index", pa.array(index, type=pa.int64()))
+
+
+def _in_one_pass(state: _SftState, paths: list[Path], num_proc: int | None, key: str | None, *, fmt: Format | None,
+                 task_system_prompts: Mapping[str, str] | None, features: ChatFeatures | None, strict: bool,
+                 dedupe: str, batch_size: int, max_samples: int | None, weights: Sequence[float] | None) -> _Judged:
+    """Read and convert everything here, then validate here while forked workers tokenize every
+    converted sample (``num_proc`` above 1), or tokenize the kept ones here."""
+    converted = convert_sources(paths, fmt=fmt, allowed=SFT_FORMATS, stage="sft", max_samples=max_samples,
+                                weights=weights, task_system_prompts=task_system_prompts)
+    state.examples = converted.examples
+    encoder = None
+    if num_proc is None or num_proc > 1:  # the workers may start before validation: decide first
+        encoder = state.choose_encoder(_valid_head(converted.examples, CHECK_SAMPLES))
+        num_proc = num_proc or auto_num_proc(len(converted.examples), state.fast is not None)
+    ahead = num_proc > 1 and _can_fork()  # every converted sample is tokenized while this process validates
+    every = np.arange(len(converted.examples), dtype=np.int64)
+    with _Tokenizing(state, key, every, num_proc, batch_size, defer=True) if ahead else nullcontext() as early:
+        loaded = validate_sources(converted, strict=strict, dedupe=dedupe)
+        refuse_undeclared(loaded.examples, features, state.renderer_name)
+        if early is not None:
+            tokenized, failed = early.result()
+    if not ahead:  # one process: only what validation kept
+        encoder = encoder or state.choose_encoder(loaded.examples)
+        with _Tokenizing(state, key, np.asarray(loaded.positions, dtype=np.int64), 1, batch_size,
+                         defer=False) as job:
+            tokenized, failed = job.result()
+    kept = np.zeros(len(converted.examples), dtype=bool)
+    kept[loaded.positions] = True
+    _raise_failed(failed, kept)
+    return _Judged(tokenized, kept, converted.examples, np.asarray(converted.source_of, dtype=np.int64),
+                   loaded.report, loaded.names, sample_texts(loaded.examples), encoder, num_proc)
 
 
 def auto_num_proc(samples: int, fast: bool) -> int:
@@ -464,7 +553,7 @@ class _Tokenizing:
         parts = min(workers * 4, max(1, len(rows) // batch_size))
         if workers == 1 or parts == 1:
             return
-        self.folder = tempfile.TemporaryDirectory(prefix="framework-tokenized-", dir=_scratch(state.examples))
+        self.folder = tempfile.TemporaryDirectory(prefix="framework-tokenized-", dir=_scratch(_text_chars(state.examples)))
         edges = [len(rows) * i // parts for i in range(parts + 1)]
         shares = [(self.token, rows[a:b], batch_size, defer, os.path.join(self.folder.name, f"{i}.arrow"))
                   for i, (a, b) in enumerate(zip(edges, edges[1:]))]
@@ -473,18 +562,16 @@ class _Tokenizing:
 
     def result(self) -> tuple[Any, dict[int, Exception]]:
         import pyarrow as pa
-        from datasets import Dataset
-        from datasets.table import InMemoryTable
 
         if self.pool is None:
-            table, failed = _tokenize_rows(self.token, self.rows, self.batch_size, self.defer)
+            table, failed = _tokenize_rows(_STATE[self.token], self.rows, self.batch_size, self.defer)
         else:
             done = self.pending.get()
             self.pool.close()
             failed = {i: exc for _, errors in done for i, exc in errors.items()}
             # mapped, then unlinked with the folder: the mapping keeps the pages
             table = pa.concat_tables([pa.ipc.open_file(pa.memory_map(file)).read_all() for file, _ in done])
-        return Dataset(InMemoryTable(table), info=_info(self.with_kinds)), failed
+        return _dataset(table, self.with_kinds), failed
 
     def __enter__(self) -> _Tokenizing:
         return self
@@ -504,13 +591,17 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _scratch(examples: Sequence[Example]) -> str | None:
-    """``/dev/shm`` when it surely has room for the tables, else None (the system's temporary
-    directory): containers often mount a 64 MiB ``/dev/shm``."""
+def _text_chars(examples: Sequence[Example]) -> int:
+    """Characters of message text in the examples (what the tables' size follows)."""
+    return sum(len(m.get("content") or "") for ex in examples for m in ex.messages)
+
+
+def _scratch(chars: int) -> str | None:
+    """``/dev/shm`` when it surely has room for the tables of ``chars`` characters of text, else
+    None (the system's temporary directory): containers often mount a 64 MiB ``/dev/shm``."""
     shm = "/dev/shm"
     if not (os.path.isdir(shm) and os.access(shm, os.W_OK)):
         return None
-    chars = sum(len(m.get("content") or "") for ex in examples for m in ex.messages)
     free = os.statvfs(shm)
     return shm if free.f_bavail * free.f_frsize > _TABLE_BYTES_PER_CHAR * chars + (64 << 20) else None
 
@@ -525,7 +616,7 @@ def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: b
     """``_tokenize_rows`` in a forked worker, its table written to ``file`` (Arrow IPC)."""
     import pyarrow as pa
 
-    table, failed = _tokenize_rows(key, rows, batch_size, defer)
+    table, failed = _tokenize_rows(_STATE[key], rows, batch_size, defer)
     with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     return file, {i: _picklable(exc) for i, exc in failed.items()}
@@ -540,6 +631,14 @@ def _picklable(exc: Exception) -> Exception:
         return exc
     except Exception:  # noqa: BLE001 - an error object holding something unpicklable
         return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _dataset(table: Any, with_kinds: bool) -> Any:
+    """An in-memory ``datasets.Dataset`` over a tokenized table (no copy)."""
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(table), info=_info(with_kinds))
 
 
 def _info(with_kinds: bool) -> Any:
@@ -566,12 +665,12 @@ def _raise_failed(failed: dict[int, Exception], kept: np.ndarray) -> None:
             raise failed[i]
 
 
-def _apply_status(tokenized: Any, index: np.ndarray, kept: np.ndarray, examples: list[Example], report: DataReport,
+def _apply_status(tokenized: Any, index: np.ndarray, kept: np.ndarray, places: Sequence[Any], report: DataReport,
                   strict: bool, cutoff_len: int) -> np.ndarray:
     """Count dropped and truncated rows among those validation kept; the rows that stay.
 
-    ``index`` holds each row's example (an index into ``examples``, the converted samples),
-    ``kept`` whether validation kept that example."""
+    ``index`` holds each row's sample (an index into ``places``, the converted samples or their
+    facts: whatever has their ``source`` and ``line``), ``kept`` whether validation kept it."""
     status = tokenized.data.column("status").to_numpy()
     valid = kept[index]
     report.special_text = int(tokenized.data.column("special").to_numpy()[valid].sum())
@@ -581,7 +680,7 @@ def _apply_status(tokenized: Any, index: np.ndarray, kept: np.ndarray, examples:
     if len(bad):
         lengths = tokenized.data.column("length").to_numpy()
         for row in bad:
-            ex = examples[int(index[row])]
+            ex = places[int(index[row])]
             if status[row] == TOO_LONG:
                 problem = Problem(
                     "too-long",

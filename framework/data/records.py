@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,7 @@ def _read_file(file: Path) -> list[Record]:
             where=source,
             hint=f"use one of {', '.join(SUFFIXES)}",
         )
-    text = _decode(file.read_bytes(), source)
-    if not text.strip():
-        raise DataError("the data file is empty", where=source, hint="fill it with samples or remove it")
+    text = file_text(file)
     if suffix == ".jsonl":
         records = _read_jsonl(text, source)
     elif suffix == ".json":
@@ -111,6 +110,15 @@ def _read_file(file: Path) -> list[Record]:
     if not records:
         raise DataError("the data file holds no records", where=source, hint="fill it with samples or remove it")
     return records
+
+
+def file_text(file: Path) -> str:
+    """A data file's text, or a DataError when it is not UTF-8 or holds nothing."""
+    source = str(file)
+    text = _decode(file.read_bytes(), source)
+    if not text.strip():
+        raise DataError("the data file is empty", where=source, hint="fill it with samples or remove it")
+    return text
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -156,9 +164,16 @@ def _as_object(value: Any, source: str, line: int, what: str) -> dict[str, Any]:
 
 def _read_jsonl(text: str, source: str) -> list[Record]:
     # split on "\n" only: str.splitlines would also split on U+2028, legal inside JSON strings
+    return jsonl_records(text.split("\n"), source)
+
+
+def jsonl_records(lines: Sequence[str], source: str, first_line: int = 1) -> list[Record]:
+    """The records of JSON Lines (``first_line``: the file line of ``lines[0]``); blank lines are
+    skipped, a line that is not a JSON object is a ``DataError`` naming its file line. A share of
+    a file's lines read apart gives the records the whole file gives there."""
     records = []
     loads = _decoder.decode
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         try:

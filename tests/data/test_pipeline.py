@@ -415,9 +415,9 @@ def test_workers_use_the_temporary_directory_when_shared_memory_is_small(kit, to
 
     path = kit.jsonl("a.jsonl", kit.alpaca(300))
     expected = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=1)
-    assert pipeline._scratch([]) in ("/dev/shm", None)
+    assert pipeline._scratch(0) in ("/dev/shm", None)
     monkeypatch.setattr(os, "statvfs", lambda _: Tiny())
-    assert pipeline._scratch([]) is None
+    assert pipeline._scratch(0) is None
     two = prepare_sft(path, tokenizer, render, cutoff_len=128, batch_size=50, num_proc=2)
     assert two.train["input_ids"] == expected.train["input_ids"]
 
@@ -457,7 +457,7 @@ def test_an_error_that_cannot_be_pickled_still_comes_back_from_a_worker(kit, tok
         return render(messages, *rest)
 
     rows = kit.alpaca(300)
-    rows[150]["output"] = "boom"
+    rows[280]["output"] = "boom"  # in the second half of the lines: the forked worker's part
     with pytest.raises(RuntimeError, match="Odd: the template broke"):
         prepare_sft(kit.jsonl("a.jsonl", rows), tokenizer, breaking, cutoff_len=128, batch_size=50, num_proc=2)
 
