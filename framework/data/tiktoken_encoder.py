@@ -216,6 +216,7 @@ class TiktokenChats:
     def __init__(self, vocab: FastVocab) -> None:
         self.vocab = vocab
         self._special_text = _literal_alternation(vocab.specials)
+        self._pieces = _PieceScan.of(vocab.specials, self._special_text)
 
     def present_specials(self, texts: Sequence[str]) -> frozenset[str]:
         """The control-token strings that occur in the texts: the only ones an encode call needs.
@@ -228,11 +229,25 @@ class TiktokenChats:
             return frozenset()
         return frozenset(self._special_text.findall("\0".join(texts)))
 
-    def encode(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+    def chat_specials(self, rendered: Sequence[RenderedChat]) -> frozenset[str]:
+        """``present_specials`` of the chats' texts, found per segment instead of over every character.
+
+        A rendered chat's control tokens sit in its template segments, whose texts repeat from
+        chat to chat: each distinct one is scanned once (``_PieceScan``). Data segments are only
+        looked at when they hold a character a control token starts with. Where a control token
+        could run across a segment's end, the whole texts are scanned as before, so the set is
+        always the one ``present_specials`` gives (tests/data/test_tiktoken_chats.py).
+        4.1 -> 0.6 µs a sample of bench/preprocess.py."""
+        found = None if self._pieces is None else self._pieces.of_chats(rendered)
+        return self.present_specials([chat.text for chat in rendered]) if found is None else found
+
+    def encode(self, texts: Sequence[str], allowed: frozenset[str] | None = None) -> list[np.ndarray | None]:
         """Token ids of each text, None where tiktoken cannot take the text (a lone surrogate).
+        ``allowed``: the control-token strings to parse, ``present_specials(texts)`` when None.
 
         One thread: more cores are used through more processes (``data.num_proc``)."""
-        encode, allowed = self.vocab.encoding.encode_to_numpy, self.present_specials(texts)
+        encode = self.vocab.encoding.encode_to_numpy
+        allowed = self.present_specials(texts) if allowed is None else allowed
         out: list[np.ndarray | None] = []
         for text in texts:
             try:
@@ -252,7 +267,7 @@ class TiktokenChats:
     ) -> FlatChats:
         """Ids, labels (and kinds) of each chat as ``framework.chat.tokenize_chats`` gives them, in
         flat arrays; chats the encoder cannot take exactly go to ``fallback`` (the present path)."""
-        ids = self.encode([chat.text for chat in rendered])
+        ids = self.encode([chat.text for chat in rendered], self.chat_specials(rendered))
         odd = [i for i, row in enumerate(ids) if row is None]
         if self.vocab.nfc:
             odd += [i for i, chat in enumerate(rendered) if ids[i] is not None
@@ -268,6 +283,67 @@ class TiktokenChats:
         if odd:
             parts.append((odd, FlatChats.from_chats(fallback([rendered[i] for i in odd]), with_kinds)))
         return concat_rows(parts, len(rendered))  # type: ignore[arg-type]
+
+
+@dataclass
+class _PieceScan:
+    """The control tokens of pieces of text (segments), and whether one could run past a piece's end.
+
+    Scanning texts piece by piece finds what one scan of the joined texts finds as long as no
+    match runs across a piece's end: a match lying inside a piece is the one found there either way
+    (the pattern is a literal alternation), and a match that runs past a piece's end begins with a
+    suffix of that piece which is a proper prefix of a control token (``heads``). No match begins in
+    a piece without one of the tokens' first characters (``firsts``)."""
+
+    pattern: re.Pattern[str]
+    firsts: str  # the first characters of the control tokens
+    heads: frozenset[str]  # every nonempty proper prefix of a control token
+    longest: int  # characters of the longest control token
+    known: dict[str, tuple[frozenset[str], bool]] = field(default_factory=dict)  # template text -> scan
+
+    #: distinct template texts remembered; more are forgotten at once (templates with dates or
+    #: system prompts could otherwise keep every text)
+    LIMIT = 4096
+
+    @classmethod
+    def of(cls, specials: frozenset[str], pattern: re.Pattern[str] | None) -> _PieceScan | None:
+        """None when piece scans could miss a match: without control tokens, or with one holding
+        the NUL that ``present_specials`` joins texts with."""
+        tokens = [t for t in specials if t]
+        if pattern is None or any("\0" in t for t in tokens):
+            return None
+        heads = frozenset(t[:i] for t in tokens for i in range(1, len(t)))
+        return cls(pattern, "".join(sorted({t[0] for t in tokens})), heads, max(map(len, tokens)))
+
+    def scan(self, text: str) -> tuple[frozenset[str], bool]:
+        """The control tokens in a piece, and whether one could begin in it and run past its end."""
+        tail = text[len(text) - self.longest + 1:] if len(text) >= self.longest else text
+        runs_on = any(tail[i] in self.firsts and tail[i:] in self.heads for i in range(len(tail)))
+        return frozenset(self.pattern.findall(text)), runs_on
+
+    def may_hold(self, text: str) -> bool:
+        """Whether a control token could begin in the text (one substring scan per first character)."""
+        return any(first in text for first in self.firsts)
+
+    def of_chats(self, rendered: Sequence[RenderedChat]) -> frozenset[str] | None:
+        """The control tokens of the chats' texts, None when a piece scan cannot tell (a match could
+        run across a segment's end)."""
+        templates = {seg.text for chat in rendered for seg in chat.segments if not seg.from_data}
+        data = [seg.text for chat in rendered for seg in chat.segments if seg.from_data]
+        scans = [self._template(text) for text in templates]
+        if self.may_hold("\0".join(data)):
+            scans += [self.scan(text) for text in data if self.may_hold(text)]
+        if any(runs_on for _, runs_on in scans):
+            return None
+        return frozenset().union(*(found for found, _ in scans))
+
+    def _template(self, text: str) -> tuple[frozenset[str], bool]:
+        scan = self.known.get(text)
+        if scan is None:
+            if len(self.known) >= self.LIMIT:
+                self.known.clear()
+            scan = self.known[text] = self.scan(text)
+        return scan
 
 
 def _literal_alternation(texts: frozenset[str]) -> re.Pattern[str] | None:

@@ -1,0 +1,99 @@
+"""``TiktokenChats`` shortcuts give what the plain scans gave.
+
+``chat_specials`` finds control tokens per segment (template texts scanned once) and must give
+the set ``present_specials`` gives over the joined texts, control-token text across segment ends
+and inside data included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import framework.data.tiktoken_encoder as fast
+from framework.hookdata import RenderedChat, Segment
+
+from .conftest import llama3_tokenizer
+
+#: Control-token sets of different shapes: a common prefix (Llama 3), several first characters
+#: (Tekken), one token the prefix of another, tokens made of characters data holds, one with a NUL.
+SPECIAL_SETS = {
+    "llama": ["<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>"],
+    "tekken": ["[INST]", "[/INST]", "<s>", "</s>", "[TOOL_CALLS]"],
+    "nested": ["<|a|>", "<|a|>b", "<|ab|>", "|>"],
+    "letters": ["ab", "ba", "aba", "b"],
+    "nul": ["<\0>", "<x>"],
+}
+
+
+def _chats_for(specials: list[str]) -> st.SearchStrategy[list[RenderedChat]]:
+    """Chats whose segments are made of the control tokens, their heads and tails, and text."""
+    pieces = [*specials, *(t[:i] for t in specials for i in range(1, len(t))),
+              *(t[i:] for t in specials for i in range(1, len(t))), "x", " ", "中文", "\n", "<", "\0", ""]
+    text = st.lists(st.sampled_from(pieces), max_size=4).map("".join)
+    segment = st.builds(Segment, text, from_data=st.booleans())
+    chat = st.lists(segment, max_size=6).map(lambda segs: RenderedChat(tuple(segs)))
+    return st.lists(chat, max_size=4)
+
+
+def _chats(name: str) -> fast.TiktokenChats:
+    vocab = fast.FastVocab(None, np.zeros(1, dtype=np.int64), nfc=False, specials=frozenset(SPECIAL_SETS[name]))
+    return fast.TiktokenChats(vocab)
+
+
+@pytest.mark.parametrize("name", list(SPECIAL_SETS))
+def test_chat_specials_are_the_present_specials(name):
+    chats = _chats(name)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_chats_for(SPECIAL_SETS[name]))
+    def check(rendered):
+        assert chats.chat_specials(rendered) == chats.present_specials([chat.text for chat in rendered])
+
+    check()
+
+
+def test_template_control_tokens_are_found_without_the_whole_scan():
+    """The shortcut is taken for a plain chat (data with ``<`` included) and refused where a
+    control token runs across a segment's end or a template's end could begin one."""
+    pieces = _chats("llama")._pieces
+    plain = RenderedChat((Segment("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"),
+                          Segment("a < b and <|eot_id|> inside", from_data=True), Segment("<|eot_id|>")))
+    assert pieces.of_chats([plain]) == {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                        "<|eot_id|>"}
+    across = RenderedChat((Segment("hello <|eot"), Segment("_id|>", from_data=True)))
+    assert pieces.of_chats([across]) is None
+    assert _chats("llama").chat_specials([across]) == {"<|eot_id|>"}
+    assert pieces.of_chats([RenderedChat((Segment("ends with <|e"),))]) is None
+    assert _chats("nul")._pieces is None
+
+
+def test_template_scans_are_remembered_up_to_a_limit(monkeypatch):
+    pieces = _chats("llama")._pieces
+    monkeypatch.setattr(fast._PieceScan, "LIMIT", 3)
+    for i in range(7):
+        pieces.of_chats([RenderedChat((Segment(f"<|eot_id|>{i}"),))])
+        assert len(pieces.known) <= 3
+    assert pieces.of_chats([RenderedChat((Segment("<|eot_id|>6"),))]) == {"<|eot_id|>"}
+
+
+def test_tokenize_flat_ids_are_those_of_the_plain_encode():
+    """Llama 3's vocabulary: control-token text across a segment end and inside data gets the ids
+    an encode with ``present_specials`` of the whole texts gives."""
+    vocab = fast.fast_vocab(llama3_tokenizer())
+    chats = fast.TiktokenChats(vocab)
+    rendered = [
+        RenderedChat((Segment("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"),
+                      Segment("hi <|eom_id|> 中文", from_data=True, message_index=0), Segment("<|eot_id|>"),
+                      Segment("reply", trainable=True, message_index=1, from_data=True),
+                      Segment("<|eot_id|>", trainable=True, message_index=1))),
+        RenderedChat((Segment("<|start_header_id|"), Segment(">x <|python_tag", from_data=True),
+                      Segment("|>", trainable=True, message_index=1))),
+    ]
+    flat = chats.tokenize_flat(rendered, "all_assistant", lambda chats: [])
+    plain = chats.encode([chat.text for chat in rendered])
+    assert [flat.ids[a:b].tolist() for a, b in zip(flat.bounds[:-1], flat.bounds[1:])] == [
+        row.tolist() for row in plain]
+    assert 128010 in plain[1].tolist()  # <|python_tag|>, formed across a segment end, parsed
