@@ -2,7 +2,8 @@
 
 ``chat_specials`` finds control tokens per segment (template texts scanned once) and must give
 the set ``present_specials`` gives over the joined texts, control-token text across segment ends
-and inside data included.
+and inside data included. ``_label`` measures segments by comprehensions and marks tokens with
+``np.repeat``; ``_label_reference`` below is its former per-segment loop, the oracle.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import framework.data.tiktoken_encoder as fast
+from framework.chat import IGNORE_INDEX, KINDS, segment_trained, trained_message_indices
+from framework.data.flat_chats import FlatChats, bounds_of
 from framework.hookdata import RenderedChat, Segment
 
 from .conftest import llama3_tokenizer
@@ -97,3 +100,88 @@ def test_tokenize_flat_ids_are_those_of_the_plain_encode():
     assert [flat.ids[a:b].tolist() for a, b in zip(flat.bounds[:-1], flat.bounds[1:])] == [
         row.tolist() for row in plain]
     assert 128010 in plain[1].tolist()  # <|python_tag|>, formed across a segment end, parsed
+
+
+def _label_reference(ids, rendered, token_bytes, train_on, train_reasoning, with_kinds):
+    """``tiktoken_encoder._label`` as it was: a loop per segment, a running sum of span marks."""
+    sizes = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    bounds = bounds_of(sizes)
+    flat = np.concatenate(ids).astype(np.int32) if ids else np.zeros(0, dtype=np.int32)
+    lengths = token_bytes[flat]
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    lo, hi, seg_ends, seg_kinds, text_ends = [], [], [], [], []
+    pos = 0
+    for chat in rendered:
+        segs = chat.segments
+        keep = trained_message_indices(segs, train_on)
+        for seg in segs:
+            text = seg.text
+            end = pos + (len(text) if text.isascii() else len(text.encode("utf-8")))
+            if end > pos and segment_trained(seg, keep, train_reasoning):
+                lo.append(pos)
+                hi.append(end)
+            if with_kinds:
+                seg_ends.append(end)
+                seg_kinds.append(KINDS.index(seg.kind))
+            pos = end
+        text_ends.append(pos)
+    filled = sizes > 0
+    if not np.array_equal(ends[bounds[1:][filled] - 1], np.asarray(text_ends, dtype=np.int64)[filled]):
+        return None
+    first = np.searchsorted(ends, np.asarray(lo, dtype=np.int64), side="right")
+    last = np.searchsorted(starts, np.asarray(hi, dtype=np.int64), side="left")
+    marks = np.zeros(len(flat) + 1, dtype=np.int64)
+    np.add.at(marks, first, 1)
+    np.add.at(marks, last, -1)
+    labels = np.where(np.cumsum(marks[:-1]) > 0, flat, IGNORE_INDEX).astype(np.int32)
+    kinds = None
+    if with_kinds:
+        k = np.searchsorted(np.asarray(seg_ends, dtype=np.int64), starts, side="right")
+        kinds = np.asarray(seg_kinds, dtype=np.int32)[np.minimum(k, len(seg_kinds) - 1)]
+    return FlatChats(flat, labels, bounds, np.zeros(len(ids), dtype=bool), kinds)
+
+
+#: A toy vocabulary for labelling: token ``n`` is ``n`` bytes long, so any cut of a text's bytes
+#: into pieces of 1 to 8 bytes is a tokenization (tokens straddle segment ends at random); 9 runs past an end.
+_TOKEN_BYTES = np.arange(10, dtype=np.int64)
+
+_SEGMENT = st.builds(
+    Segment,
+    st.sampled_from(["", "a", "hello ", "中文", "🙂", "<|eot_id|>", "x" * 20, "é"]),
+    trainable=st.booleans(),
+    message_index=st.sampled_from([None, 0, 1, 2]),
+    from_data=st.booleans(),
+    kind=st.sampled_from(KINDS),
+)
+
+
+@st.composite
+def _batches(draw):
+    """Chats and token ids whose byte lengths add up to each chat's text (or, rarely, do not)."""
+    rendered = draw(st.lists(st.lists(_SEGMENT, max_size=6).map(lambda s: RenderedChat(tuple(s))), max_size=5))
+    ids = []
+    for chat in rendered:
+        left, row = len(chat.text.encode("utf-8")), []
+        while left:
+            row.append(draw(st.integers(1, min(8, left))))
+            left -= row[-1]
+        if row and draw(st.integers(0, 30)) == 0:
+            row[-1] += 1  # token bytes past the text's end: both give None
+        ids.append(np.asarray(row, dtype=np.uint32))
+    return rendered, ids
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_batches(), st.sampled_from(["all_assistant", "last_assistant", "everything"]), st.booleans(), st.booleans())
+def test_label_gives_what_the_segment_loop_gave(batch, train_on, train_reasoning, with_kinds):
+    rendered, ids = batch
+    got = fast._label(ids, rendered, _TOKEN_BYTES, train_on, train_reasoning, with_kinds)
+    want = _label_reference(ids, rendered, _TOKEN_BYTES, train_on, train_reasoning, with_kinds)
+    assert (got is None) == (want is None)
+    if want is not None:
+        for name in ("ids", "labels", "bounds", "special", "kinds"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert (a is None) == (b is None), name
+            if b is not None:
+                assert a.dtype == b.dtype and np.array_equal(a, b), name
