@@ -277,7 +277,8 @@ class TiktokenChats:
         chosen = set(odd)
         keep = [i for i in range(len(rendered)) if i not in chosen]
         kept_ids, kept = (ids, rendered) if not odd else ([ids[i] for i in keep], [rendered[i] for i in keep])
-        done = _label(kept_ids, kept, self.vocab.token_bytes, train_on, train_reasoning, with_kinds)  # type: ignore[arg-type]
+        done = _label(kept_ids, kept, self.vocab.token_bytes,  # type: ignore[arg-type]
+                      train_on, train_reasoning, with_kinds)
         if done is None:  # never seen: the token bytes did not add up to the texts
             keep, odd = [], list(range(len(rendered)))
         odd.sort()
