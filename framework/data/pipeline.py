@@ -41,10 +41,12 @@ from framework.data.problems import Problem
 from framework.data.sources import PathLike, as_paths, convert_sources, sample_texts, source_files, validate_sources
 from framework.data.shares import (
     PartJob,
+    SharePlan,
     first_texts,
     first_undeclared,
     merged_ignored,
     part_offsets,
+    picklable,
     plan_shares,
     run_parts,
     split_parts,
@@ -376,7 +378,7 @@ def prepare_sft(
                   "dedupe": dedupe, "batch_size": batch_size}
         judged = None
         if max_samples is None and not with_kinds and (num_proc is None or num_proc > 1) and _can_fork():
-            judged = _in_shares(state, path_list, num_proc, **common)
+            judged = _in_shares(state, path_list, num_proc, key, **common)
         if judged is None:
             judged = _in_one_pass(state, path_list, num_proc, key, max_samples=max_samples, weights=weights, **common)
         report, tokenized = judged.report, judged.tokenized
@@ -425,7 +427,7 @@ class _Judged:
     num_proc: int
 
 
-def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, *, fmt: Format | None,
+def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, key: str | None, *, fmt: Format | None,
                task_system_prompts: Mapping[str, str] | None, features: ChatFeatures | None, strict: bool,
                dedupe: str, batch_size: int) -> _Judged | None:
     """Every process, this one included, takes a part of the lines from JSON to tokens
@@ -434,6 +436,16 @@ def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, *, fmt
     plan = plan_shares(paths, fmt=fmt, allowed=SFT_FORMATS, task_system_prompts=task_system_prompts)
     if plan is None:
         return None
+    try:
+        return _judge_shares(state, plan, paths, num_proc, key, task_system_prompts=task_system_prompts,
+                             features=features, strict=strict, dedupe=dedupe, batch_size=batch_size)
+    finally:
+        plan.close()
+
+
+def _judge_shares(state: _SftState, plan: SharePlan, paths: list[Path], num_proc: int | None, key: str | None, *,
+                  task_system_prompts: Mapping[str, str] | None, features: ChatFeatures | None, strict: bool,
+                  dedupe: str, batch_size: int) -> _Judged | None:
     encoder = state.choose_encoder(_valid_head(plan.head, CHECK_SAMPLES), total=plan.records)
     num_proc = num_proc or auto_num_proc(plan.records, state.fast is not None)
     if num_proc < 2:
@@ -444,10 +456,10 @@ def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, *, fmt
         return _tokenize_rows(state.with_examples(examples), np.arange(len(examples)), batch_size, True)
 
     job = PartJob(plan, tokenize, task_system_prompts, features or ChatFeatures())
-    results = run_parts(job, _scratch(plan.chars))
+    results = run_parts(job, _scratch(plan.size))
     facts = [fact for result in results for fact in result.facts]
     report = DataReport(format="+".join(dict.fromkeys(plan.formats)), files=[str(p) for p in paths],
-                        read=sum(r.records for r in results))
+                        read=sum(n for r in results for n in r.records.values()))
     unused = merged_ignored(results).note()
     if unused is not None:
         report.notes.append(unused)
@@ -461,7 +473,7 @@ def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, *, fmt
     offsets = part_offsets(results)
     _raise_failed({offset + i: exc for offset, r in zip(offsets, results) for i, exc in r.failed.items()}, kept)
     table = _with_index([r.table for r in results], offsets)
-    return _Judged(_dataset(table, state.with_kinds), kept, facts, np.asarray(sources, dtype=np.int64), report,
+    return _Judged(_dataset(table, state.with_kinds, key), kept, facts, np.asarray(sources, dtype=np.int64), report,
                    report.files, first_texts(results, kept), encoder, num_proc)
 
 
@@ -544,7 +556,7 @@ class _Tokenizing:
         import multiprocessing
         import tempfile
 
-        self.token = key or f"run-{id(state)}"
+        self.token, self.key = key or f"run-{id(state)}", key
         self.rows, self.batch_size, self.defer = rows, batch_size, defer
         self.with_kinds = state.with_kinds
         _STATE[self.token] = state
@@ -571,7 +583,7 @@ class _Tokenizing:
             failed = {i: exc for _, errors in done for i, exc in errors.items()}
             # mapped, then unlinked with the folder: the mapping keeps the pages
             table = pa.concat_tables([pa.ipc.open_file(pa.memory_map(file)).read_all() for file, _ in done])
-        return _dataset(table, self.with_kinds), failed
+        return _dataset(table, self.with_kinds, self.key), failed
 
     def __enter__(self) -> _Tokenizing:
         return self
@@ -619,26 +631,21 @@ def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: b
     table, failed = _tokenize_rows(_STATE[key], rows, batch_size, defer)
     with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return file, {i: _picklable(exc) for i, exc in failed.items()}
+    return file, {i: picklable(exc) for i, exc in failed.items()}
 
 
-def _picklable(exc: Exception) -> Exception:
-    """The error itself when it survives the trip back from a worker, else its type and message."""
-    import pickle
+def _dataset(table: Any, with_kinds: bool, key: str | None) -> Any:
+    """An in-memory ``datasets.Dataset`` over a tokenized table (no copy).
 
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - an error object holding something unpicklable
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-
-
-def _dataset(table: Any, with_kinds: bool) -> Any:
-    """An in-memory ``datasets.Dataset`` over a tokenized table (no copy)."""
+    Its fingerprint is given (the data cache's key, or a random one as ``datasets`` itself falls
+    back to): without one ``datasets`` pickles the whole table to hash it, 0.4-0.7 s per 100k
+    samples (bench/preprocess.py). Nothing here reuses a ``datasets`` cache by fingerprint."""
     from datasets import Dataset
+    from datasets.fingerprint import generate_random_fingerprint
     from datasets.table import InMemoryTable
 
-    return Dataset(InMemoryTable(table), info=_info(with_kinds))
+    fingerprint = f"{key}-sft-tokens" if key else generate_random_fingerprint()
+    return Dataset(InMemoryTable(table), info=_info(with_kinds), fingerprint=fingerprint)
 
 
 def _info(with_kinds: bool) -> Any:

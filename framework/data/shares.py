@@ -17,8 +17,10 @@ sequential way.
 from __future__ import annotations
 
 import itertools
+import mmap
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 from framework.data.content_checks import undeclared
 from framework.data.formats import Example, Format, IgnoredFields, detect_format, to_examples
 from framework.data.problems import Problem
-from framework.data.records import file_text, jsonl_records
+from framework.data.records import jsonl_records, read_records
 from framework.data.sources import sample_texts
 from framework.data.validate import SampleFacts, sample_facts
 from framework.errors import DataError
@@ -43,18 +45,19 @@ TEXT_LIMIT = 2000
 
 
 @dataclass
-class LinesFile:
-    """One ``.jsonl`` file of the data: its lines, its source (``--data`` path) and format."""
+class BytesFile:
+    """One ``.jsonl`` file of the data: its bytes (mapped, not read: the workers inherit the
+    mapping and copy only their part), its source (``--data`` path) and format."""
 
     name: str  # str(path): how records and messages name the file
     source: int
     fmt: Format
-    lines: list[str]
+    raw: mmap.mmap
 
 
 @dataclass(frozen=True)
 class Share:
-    """Lines ``start:stop`` (0-based) of ``files[file]``."""
+    """Bytes ``start:stop`` of ``files[file]``: whole lines."""
 
     file: int
     start: int
@@ -65,76 +68,116 @@ class Share:
 class SharePlan:
     """The files read, split into ``parts`` (one per process, each a list of shares in order)."""
 
-    files: list[LinesFile]
+    files: list[BytesFile]
     parts: list[list[Share]]
-    records: int  # non-blank lines: the records there are
-    chars: int
+    records: int  # about the records there are, for choosing the encoder and num_proc
+    size: int  # bytes in all
     formats: list[str]  # per file in order, for the report
     head: list[Example]  # the first file's first examples, for choosing the encoder
+
+    def close(self) -> None:
+        """Unmap the files."""
+        for file in self.files:
+            file.raw.close()
 
 
 def plan_shares(paths: Sequence[Path], *, fmt: Format | None, allowed: Collection[str],
                 task_system_prompts: Mapping[str, str] | None) -> SharePlan | None:
-    """Read the files (their parts come from ``split_parts``); None when the data is not all
-    ``.jsonl`` files, or when reading the first records of a file or telling its format fails
-    (the one-process path then raises that error where it always has)."""
+    """Read the files' bytes (their parts come from ``split_parts``; each part decodes its own);
+    None when the data is not all ``.jsonl`` files, or when decoding or reading a file's first
+    records or telling its format fails (the one-process path then raises that error where it
+    always has)."""
     if not all(p.suffix.lower() == ".jsonl" and p.is_file() for p in paths):
         return None
-    files: list[LinesFile] = []
-    head: list[Example] = []
-    try:
-        for source, path in enumerate(paths):
-            lines = file_text(path).split("\n")  # on "\n" only, as records.read_records does
-            probe = _first_records(lines, str(path))
-            found = fmt or detect_format(probe)
-            if found not in allowed:
-                return None
-            if not head:
-                head, _ = to_examples(probe, found, task_system_prompts=task_system_prompts)
-            files.append(LinesFile(str(path), source, found, lines))
-    except DataError:
+    plan = SharePlan([], [], 0, 0, [], [])
+    for source, path in enumerate(paths):
+        file = _mapped(path, source)
+        if file is None:
+            plan.close()
+            return None
+        plan.files.append(file)
+        try:
+            probe, probe_bytes = _first_records(file.raw, file.name)
+            file.fmt = fmt or detect_format(probe)
+        except (DataError, UnicodeDecodeError):
+            plan.close()
+            return None
+        if file.fmt not in allowed:
+            plan.close()
+            return None
+        if not plan.head:
+            plan.head, _ = to_examples(probe, file.fmt, task_system_prompts=task_system_prompts)
+        plan.records += round(len(probe) * len(file.raw) / max(1, probe_bytes))
+        plan.size += len(file.raw)
+        plan.formats.append(file.fmt)
+    return plan
+
+
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+def _mapped(path: Path, source: int) -> BytesFile | None:
+    """The file mapped, or None when it is empty or UTF-16 (the one-process reader says so)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return None
+        raw = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if _NOT_SPACE.search(raw) is None or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raw.close()
         return None
-    records = sum(sum(1 for line in f.lines if line and not line.isspace()) for f in files)
-    chars = sum(len(line) + 1 for f in files for line in f.lines)
-    return SharePlan(files, [], records, chars, [f.fmt for f in files], head)
+    return BytesFile(str(path), source, "alpaca", raw)
 
 
-def _first_records(lines: list[str], name: str) -> list[Any]:
-    """The first ``_PROBE`` records of a file (or all it has)."""
-    records: list[Any] = []
-    start = 0
-    while len(records) < _PROBE and start < len(lines):
-        stop = start + _PROBE - len(records)
-        records += jsonl_records(lines[start:stop], name, start + 1)
-        start = stop
-    return records[:_PROBE]
+def _first_records(raw: mmap.mmap, name: str) -> tuple[list[Any], int]:
+    """The first ``_PROBE`` records of a file (or all it has), and the bytes they took."""
+    end = 0
+    for _ in range(_PROBE):  # blank lines make a few less records; detect_format needs no more
+        end = raw.find(b"\n", end) + 1
+        if end == 0:
+            end = len(raw)
+            break
+    return jsonl_records(raw[:end].decode("utf-8-sig").split("\n"), name), end
 
 
 def split_parts(plan: SharePlan, parts: int) -> list[list[Share]]:
-    """``parts`` runs of lines of about equal characters: part ``p`` holds the lines ending in its
-    ``p``-th of all text (a file boundary inside a part starts a new share)."""
-    sizes = [np.fromiter(map(len, f.lines), np.int64, len(f.lines)) + 1 for f in plan.files]
-    ends = np.cumsum(np.concatenate(sizes)) if sizes else np.zeros(0, np.int64)
-    total = int(ends[-1]) if len(ends) else 0
-    firsts = list(itertools.accumulate((len(s) for s in sizes), initial=0))  # global index of each file's line 0
-    # the first line of part p: the first line ending after p/parts of the text
-    cuts = [0] + [int(np.searchsorted(ends, total * p // parts, side="right")) for p in range(1, parts)] + [firsts[-1]]
+    """``parts`` runs of whole lines of about equal bytes (a file boundary inside a part starts a
+    new share): part ``p`` ends after the line holding byte ``p / parts`` of all the data."""
+    firsts = list(itertools.accumulate((len(f.raw) for f in plan.files), initial=0))  # each file's first byte
+    cuts = [0]
+    for p in range(1, parts):
+        at = plan.size * p // parts
+        index = max(i for i in range(len(plan.files)) if firsts[i] <= at)
+        raw = plan.files[index].raw
+        newline = raw.find(b"\n", at - firsts[index])
+        cuts.append(firsts[index] + (len(raw) if newline < 0 else newline + 1))
+    cuts.append(plan.size)
     out: list[list[Share]] = []
     for a, b in zip(cuts, cuts[1:]):
         shares = []
-        for index in range(len(sizes)):
-            lo, hi = max(a, firsts[index]), min(b, firsts[index + 1])
+        for index in range(len(plan.files)):
+            lo, hi = max(a, firsts[index]) - firsts[index], min(b, firsts[index + 1]) - firsts[index]
             if lo < hi:
-                shares.append(Share(index, lo - firsts[index], hi - firsts[index]))
+                shares.append(Share(index, lo, hi))
         out.append(shares)
     return out
+
+
+def share_lines(file: BytesFile, share: Share) -> tuple[list[str], int]:
+    """The lines of a share, decoded (a byte-order mark at the start of the file dropped), and
+    the file line of the first: counted here, in the part's own process (a newline count over
+    half of 100 MB takes 30 ms)."""
+    if share.start == 0:
+        return file.raw[: share.stop].decode("utf-8-sig").split("\n"), 1
+    step = 1 << 22  # counted in 4 MiB slices: no copy of everything before the share at once
+    first = sum(file.raw[a : min(a + step, share.start)].count(b"\n") for a in range(0, share.start, step)) + 1
+    return file.raw[share.start : share.stop].decode("utf-8").split("\n"), first
 
 
 @dataclass
 class PartResult:
     """What one part gives back: everything judging and joining needs, but not its samples."""
 
-    records: int = 0
+    records: dict[int, int] = field(default_factory=dict)  # per file: the records read
     problems: list[Problem] = field(default_factory=list)  # records that could not be converted
     facts: list[SampleFacts] = field(default_factory=list)
     sources: list[int] = field(default_factory=list)  # per sample: its --data path
@@ -164,10 +207,11 @@ def run_part(job: PartJob, index: int) -> PartResult:
     examples: list[Example] = []
     for share in job.plan.parts[index]:
         file = job.plan.files[share.file]
-        records = jsonl_records(file.lines[share.start : share.stop], file.name, share.start + 1)
+        lines, first = share_lines(file, share)
+        records = jsonl_records(lines, file.name, first)
         converted, problems = to_examples(records, file.fmt, task_system_prompts=job.task_system_prompts,
                                           ignored=result.ignored)
-        result.records += len(records)
+        result.records[share.file] = result.records.get(share.file, 0) + len(records)
         result.problems += problems
         result.sources += [file.source] * len(converted)
         examples += converted
@@ -192,23 +236,32 @@ def _run_part_to_file(token: str, index: int, folder: str) -> PartResult:
     """``run_part`` in a forked worker, its table written to an Arrow file in ``folder``."""
     import pyarrow as pa
 
-    from framework.data.pipeline import _picklable
-
     result = run_part(_JOBS[token], index)
     file = os.path.join(folder, f"{index}.arrow")
     with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, result.table.schema) as writer:
         writer.write_table(result.table)
     result.table = file
-    result.failed = {i: _picklable(exc) for i, exc in result.failed.items()}
+    result.failed = {i: picklable(exc) for i, exc in result.failed.items()}
     return result
+
+
+def picklable(exc: Exception) -> Exception:
+    """The error itself when it survives the trip back from a worker, else its type and message."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - an error object holding something unpicklable
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def run_parts(job: PartJob, scratch: str | None) -> list[PartResult]:
     """Every part of the plan: the first here, the others in forked workers at the same time.
 
-    A part that cannot be read (a line that is not a JSON object) raises; the error of the first
-    such part in file order is raised, the one a single process reading the lines in order
-    would meet first."""
+    When a part cannot be read (bytes that are not UTF-8, a line that is not a JSON object), the
+    files are read again in order by ``records.read_records``, which raises the error one process
+    reading them would have met first."""
     import tempfile
 
     import pyarrow as pa
@@ -230,9 +283,11 @@ def run_parts(job: PartJob, scratch: str | None) -> list[PartResult]:
                 outcomes.append(waiting.get())
             except Exception as exc:  # noqa: BLE001
                 outcomes.append(exc)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            for file in job.plan.files:  # the error one process reading every file in order meets first
+                read_records(file.name)
+            raise failed[0]
         results: list[PartResult] = outcomes  # type: ignore[assignment]
         for result in results[1:]:  # mapped, then unlinked with the folder: the mapping keeps the pages
             result.table = pa.ipc.open_file(pa.memory_map(result.table)).read_all()

@@ -10,7 +10,7 @@ import pytest
 
 import framework.data.pipeline as pipeline
 from framework.data.pipeline import prepare_sft
-from framework.data.shares import plan_shares, split_parts
+from framework.data.shares import plan_shares, share_lines, split_parts
 from framework.errors import DataError
 
 
@@ -38,23 +38,28 @@ def _same(one, two) -> None:
     assert one.sample_texts == two.sample_texts
 
 
-def test_parts_cover_every_line_once_in_order_with_about_equal_text(kit):
-    a_rows = [json.dumps(r) for r in kit.alpaca(90, "a")]
+def test_parts_cover_every_line_once_in_order_with_about_equal_bytes(kit):
+    a_rows = [json.dumps(r, ensure_ascii=False) for r in kit.alpaca(90, "问题")]
     a_rows[40] = ""  # a blank line inside
-    a = kit.text("a.jsonl", "\n".join(a_rows) + "\n")
+    a = kit.text("a.jsonl", "\n".join(a_rows))  # no newline at the end
     b = kit.jsonl("b.jsonl", [{"instruction": "long " * (i % 17), "output": "x"} for i in range(1, 60)])
     plan = plan_shares([a, b], fmt=None, allowed=("alpaca",), task_system_prompts=None)
-    assert plan is not None and plan.records == 89 + 59 and plan.formats == ["alpaca", "alpaca"]
-    everything = [(f, i) for f, file in enumerate(plan.files) for i in range(len(file.lines))]
+    assert plan is not None and plan.formats == ["alpaca", "alpaca"] and plan.size == a.stat().st_size + b.stat().st_size
+    longest = max(len(line) + 1 for f in plan.files for line in f.raw[:].split(b"\n"))
     for parts in (2, 3, 7):
         split = split_parts(plan, parts)
         assert len(split) == parts
-        covered = [(s.file, i) for part in split for s in part for i in range(s.start, s.stop)]
-        assert covered == everything
-        chars = [sum(len(plan.files[s.file].lines[i]) + 1 for s in part for i in range(s.start, s.stop))
-                 for part in split]
-        longest = max(len(line) + 1 for f in plan.files for line in f.lines)
-        assert max(chars) - min(chars) <= 2 * longest
+        for index, file in enumerate(plan.files):  # every byte once, in order, cut after a newline
+            shares = [s for part in split for s in part if s.file == index]
+            assert b"".join(file.raw[s.start : s.stop] for s in shares) == file.raw[:]
+            assert all(s.start == 0 or file.raw[s.start - 1 : s.start] == b"\n" for s in shares)
+            assert [share_lines(file, s)[1] for s in shares] == [file.raw[: s.start].count(b"\n") + 1 for s in shares]
+        sizes = [sum(s.stop - s.start for s in part) for part in split]
+        assert max(sizes) - min(sizes) <= 2 * longest
+    lines = [line for part in split_parts(plan, 3) for s in part if s.file == 0
+             for line in share_lines(plan.files[0], s)[0]]
+    assert [line for line in lines if line] == [line for line in a_rows if line]
+    plan.close()
 
 
 def test_shares_equal_one_process_on_repeats_problems_and_a_mixture(kit, tokenizer, render, parts_run):
@@ -137,3 +142,31 @@ def test_data_shares_cannot_cover_goes_the_one_process_way(kit, tokenizer, rende
     assert parts_run == []
     prepare_sft(jsonl, tokenizer, render, cutoff_len=128, num_proc=2)
     assert parts_run == [2]
+
+
+@pytest.mark.parametrize("case", ["bad-bytes-late", "bad-json-early-bad-bytes-late", "byte-order-mark", "blank-second-file"])
+def test_reading_errors_and_oddities_are_those_of_one_process(kit, tokenizer, render, parts_run, case):
+    lines = [json.dumps(r).encode() for r in kit.alpaca(300)]
+    second = None
+    if case.startswith("bad-json"):
+        lines[20] = b'{"instruction": "cut off'
+    if case.endswith("bad-bytes-late"):
+        lines[280] = lines[280].replace(b"question", b"question \xff")  # not UTF-8
+    raw = b"\n".join(lines) + b"\n"
+    if case == "byte-order-mark":
+        raw = b"\xef\xbb\xbf" + raw
+    if case == "blank-second-file":
+        second = kit.raw("b.jsonl", "\u3000\n\u3000\n".encode())  # only (ideographic) spaces
+    paths = [kit.raw("a.jsonl", raw)] + ([second] if second else [])
+    outcomes = []
+    for num_proc in (1, 2):
+        try:
+            data = prepare_sft(paths, tokenizer, render, cutoff_len=128, num_proc=num_proc)
+            outcomes.append((data.train["input_ids"], data.report))
+        except DataError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+    if case == "byte-order-mark":
+        assert outcomes[0][1].kept == 300 and parts_run == [2]
+    else:
+        assert isinstance(outcomes[0], str) and ("UTF-8" in outcomes[0] or "empty" in outcomes[0])
