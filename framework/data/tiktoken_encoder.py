@@ -303,10 +303,11 @@ class _PieceScan:
     heads: frozenset[str]  # every nonempty proper prefix of a control token
     longest: int  # characters of the longest control token
     known: dict[str, tuple[frozenset[str], bool]] = field(default_factory=dict)  # template text -> scan
+    held: int = 0  # characters of the texts in ``known``
 
-    #: distinct template texts remembered; more are forgotten at once (templates with dates or
-    #: system prompts could otherwise keep every text)
-    LIMIT = 4096
+    #: characters of template texts remembered; past it all are forgotten at once (templates that
+    #: hold a date, a system prompt or tool declarations per sample would otherwise keep every text)
+    LIMIT = 1 << 20
 
     @classmethod
     def of(cls, specials: frozenset[str], pattern: re.Pattern[str] | None) -> _PieceScan | None:
@@ -343,9 +344,11 @@ class _PieceScan:
     def _template(self, text: str) -> tuple[frozenset[str], bool]:
         scan = self.known.get(text)
         if scan is None:
-            if len(self.known) >= self.LIMIT:
+            if self.held + len(text) > self.LIMIT:
                 self.known.clear()
+                self.held = 0
             scan = self.known[text] = self.scan(text)
+            self.held += len(text)
         return scan
 
 
