@@ -4,10 +4,13 @@ read -> detect format -> convert -> validate -> render (the plugin's template) -
 mask (``framework.chat.tokenize_chats``, one tokenizer call per batch) -> drop samples with
 no trained token -> cutoff policy -> seeded shuffle -> evaluation split -> mixture.
 
-Rendering and tokenizing run batch by batch into Arrow tables, in this process or in
-``num_proc`` forked workers that each take a contiguous share of the samples. The examples stay in
-this process's memory: the workers inherit them (and the plugin's renderer, which holds the plugin
-manager) through ``fork`` instead of receiving a pickled copy, and send back only their tables.
+With ``num_proc`` above 1, ``.jsonl`` data is prepared in shares (``framework.data.shares``): each
+process, this one included, takes a run of lines from JSON to tokens, and this one judges what
+the others found about their samples (``framework.data.validate.judge``) in file order. Other data
+is read, converted and validated here while ``num_proc`` forked workers render and tokenize
+contiguous shares of the samples, which they inherit (with the plugin's renderer, which holds the
+plugin manager) through ``fork`` instead of receiving a pickled copy; they send back only their
+Arrow tables. Either way rows, labels, report and errors are those of one process.
 """
 
 from __future__ import annotations
