@@ -117,9 +117,9 @@ class DataSection(_Section):
     overwrite_cache: bool = Field(default=False, description="Rebuild the preprocessing cache.")
     num_proc: int | None = Field(
         default=None, ge=1,
-        description="Processes for preprocessing. Unset: with the tiktoken encoder (data.fast_encoder) one per "
-                    "5,000 samples up to the CPU cores (tiktoken runs on one core), else 1 (the tokenizers backend "
-                    "already uses every core).",
+        description="Processes for preprocessing (.jsonl data: each takes a run of lines from JSON to tokens). "
+                    "Unset: with the tiktoken encoder (data.fast_encoder) one per 5,000 samples up to the CPU cores "
+                    "(tiktoken runs on one core), else 1 (the tokenizers backend already uses every core).",
     )
     fast_encoder: Literal["auto", "off"] = Field(
         default="auto",
