@@ -449,6 +449,9 @@ def _in_shares(state: _SftState, paths: list[Path], num_proc: int | None, key: s
 def _judge_shares(state: _SftState, plan: SharePlan, paths: list[Path], num_proc: int | None, key: str | None, *,
                   task_system_prompts: Mapping[str, str] | None, features: ChatFeatures | None, strict: bool,
                   dedupe: str, batch_size: int) -> _Judged | None:
+    """``_in_shares`` on a plan: the encoder chosen on the first samples, the parts run, their
+    facts judged in file order, then, in the order one process meets them, undeclared content and
+    render errors of kept samples raised; None when one process is enough."""
     encoder = state.choose_encoder(_valid_head(plan.head, CHECK_SAMPLES), total=plan.records)
     num_proc = num_proc or auto_num_proc(plan.records, state.fast is not None)
     if num_proc < 2:

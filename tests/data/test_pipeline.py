@@ -6,6 +6,7 @@ import pytest
 
 from framework.chat import IGNORE_INDEX
 from framework.data.pipeline import prepare_preference, prepare_pretrain, prepare_sft
+from framework.data.records import read_records
 from framework.errors import ConfigError, DataError, ModelError
 
 
@@ -203,16 +204,18 @@ def _refusing(render):
     return refuse
 
 
-def test_workers_start_before_validation_and_change_nothing(kit, tokenizer, render):
-    """With two processes every converted sample is tokenized while validation runs; what
-    validation drops (duplicates, HTML, empty replies, one the template would refuse) is dropped
-    from the result, and rows, labels and report equal the one-process run's."""
+@pytest.mark.parametrize("write", ["jsonl", "json"])
+def test_workers_start_before_validation_and_change_nothing(kit, tokenizer, render, write):
+    """With two processes every converted sample is tokenized while validation runs (a JSON
+    array), or each process takes a share of the lines (JSON Lines); what validation drops
+    (duplicates, HTML, empty replies, one the template would refuse) is dropped from the result,
+    and rows, labels and report equal the one-process run's."""
     rows = kit.alpaca(300)
     rows[10] = dict(rows[3])  # exact duplicate
     rows[20]["output"] = ""  # empty reply
     rows[30]["output"] = "<div>boom</div>"  # scraped markup, and the template would refuse it
     rows[40]["output"] = "x " * 200  # over cutoff_len
-    path = kit.jsonl("a.jsonl", rows)
+    path = getattr(kit, write)(f"a.{write}", rows)
     common = dict(cutoff_len=128, batch_size=50, val_size=10)
     one = prepare_sft(path, tokenizer, _refusing(render), num_proc=1, **common)
     two = prepare_sft(path, tokenizer, _refusing(render), num_proc=2, **common)
@@ -224,14 +227,16 @@ def test_workers_start_before_validation_and_change_nothing(kit, tokenizer, rend
 
 
 @pytest.mark.parametrize("num_proc", [1, 2])
-def test_a_kept_sample_the_template_refuses_stops_the_run_with_its_line(kit, tokenizer, render, num_proc):
+@pytest.mark.parametrize("write", ["jsonl", "json"])
+def test_a_kept_sample_the_template_refuses_stops_the_run_with_its_line(kit, tokenizer, render, num_proc, write):
     rows = kit.alpaca(300)
     rows[120]["output"] = "boom"
     rows[200]["output"] = "boom again"
-    path = kit.jsonl("a.jsonl", rows)
+    path = getattr(kit, write)(f"a.{write}", rows)
     with pytest.raises(DataError) as caught:
         prepare_sft(path, tokenizer, _refusing(render), cutoff_len=128, batch_size=50, num_proc=num_proc)
-    assert caught.value.where == f"{path}:121" and "template:3: the template refuses" in caught.value.what
+    line = read_records(path)[120].line  # 121 in JSON Lines
+    assert caught.value.where == f"{path}:{line}" and "template:3: the template refuses" in caught.value.what
 
 
 def test_pretrain_packs_documents_into_blocks(kit, tokenizer):
