@@ -274,7 +274,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
         return RunResult(setup.output_dir, {"steps": result.global_step, "interrupted": True,
                                             "train_history": history["loss"]}, None, None, trainer.model,
                          setup.tokenizer, interrupted=True)
-    eval_loss = trainer.evaluate()["eval_loss"] if setup.data.eval is not None else None
+    eval_loss = skeleton.final_eval_loss(trainer) if setup.data.eval is not None else None
     model = trainer.model
     margins = history["rewards/margins"]
     metrics = {

@@ -101,7 +101,7 @@ def run(plan: RunPlan, say: Say) -> RunResult:
             f"`framework run ... --resume --output {output_dir}`")
         return RunResult(output_dir, {"steps": result.global_step, "interrupted": True,
                                       "train_history": train_history}, None, None, model, tokenizer, interrupted=True)
-    eval_loss = trainer.evaluate()["eval_loss"] if data.eval is not None else None
+    eval_loss = skeleton.final_eval_loss(trainer) if data.eval is not None else None
 
     # sharded weights are whole only inside the engine's own forward: no greedy answer from them
     after = generate_answer(model, tokenizer, plan, identity, fixes.stop_tokens) if identity and not sharded(plan) else None
