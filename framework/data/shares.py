@@ -8,10 +8,10 @@ Here each of ``num_proc`` processes, this one included, parses, converts, finds 
 lines; this process then judges the facts in file order (repeats, strict mode, counts), exactly
 as one process judging every sample would, and joins the parts' tables.
 
-It covers data given as ``.jsonl`` files, where a line is a record and lines can be split
-anywhere. Directories, other formats, ``max_samples`` and anything planning cannot read cleanly
-(an error is then raised by the one-process path, which names it as it always has) go the
-sequential way.
+It covers data given as ``.jsonl`` files (or directories of them), where a line is a record and
+lines can be split anywhere. Other file types, ``max_samples``, ``framework render``'s kinds and
+anything planning cannot read cleanly (an error is then raised by the one-process path, which
+names it as it always has) go the sequential way.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from framework.data.content_checks import undeclared
 from framework.data.formats import Example, Format, IgnoredFields, detect_format, to_examples
 from framework.data.problems import Problem
-from framework.data.records import jsonl_records, read_records
+from framework.data.records import data_files, jsonl_records, read_records
 from framework.data.sources import sample_texts
 from framework.data.validate import SampleFacts, sample_facts
 from framework.errors import DataError
@@ -83,34 +83,52 @@ class SharePlan:
 
 def plan_shares(paths: Sequence[Path], *, fmt: Format | None, allowed: Collection[str],
                 task_system_prompts: Mapping[str, str] | None) -> SharePlan | None:
-    """Read the files' bytes (their parts come from ``split_parts``; each part decodes its own);
-    None when the data is not all ``.jsonl`` files, or when decoding or reading a file's first
-    records or telling its format fails (the one-process path then raises that error where it
-    always has)."""
-    if not all(p.suffix.lower() == ".jsonl" and p.is_file() for p in paths):
+    """Map the files (their parts come from ``split_parts``; each part decodes its own bytes);
+    None when the data is not all ``.jsonl`` files (a directory's files included), or when
+    decoding or reading a file's first records or telling its format fails, or a format does not
+    fit the stage (the one-process path then raises that error, or skips the file with its note,
+    where it always has)."""
+    sources = [(source, _jsonl_files(path)) for source, path in enumerate(paths)]
+    if any(files is None for _, files in sources):
         return None
     plan = SharePlan([], [], 0, 0, [], [])
-    for source, path in enumerate(paths):
-        file = _mapped(path, source)
-        if file is None:
-            plan.close()
-            return None
-        plan.files.append(file)
-        try:
-            probe, probe_bytes = _first_records(file.raw, file.name)
-            file.fmt = fmt or detect_format(probe)
-        except (DataError, UnicodeDecodeError):
-            plan.close()
-            return None
-        if file.fmt not in allowed:
-            plan.close()
-            return None
-        if not plan.head:
-            plan.head, _ = to_examples(probe, file.fmt, task_system_prompts=task_system_prompts)
-        plan.records += round(len(probe) * len(file.raw) / max(1, probe_bytes))
-        plan.size += len(file.raw)
-        plan.formats.append(file.fmt)
+    for source, files in sources:
+        for path in files:  # type: ignore[union-attr]
+            file = _mapped(path, source)
+            if file is None or not _probe(plan, file, fmt, allowed, task_system_prompts):
+                if file is not None:
+                    file.raw.close()
+                plan.close()
+                return None
     return plan
+
+
+def _jsonl_files(path: Path) -> list[Path] | None:
+    """The files a ``--data`` path stands for (``records.data_files``), None unless all are ``.jsonl``."""
+    try:
+        files = data_files(path) if path.is_dir() else [path]
+    except DataError:
+        return None
+    return files if all(f.suffix.lower() == ".jsonl" and f.is_file() for f in files) else None
+
+
+def _probe(plan: SharePlan, file: BytesFile, fmt: Format | None, allowed: Collection[str],
+           task_system_prompts: Mapping[str, str] | None) -> bool:
+    """Tell a file's format from its first records and add it to the plan; False when that fails."""
+    try:
+        probe, probe_bytes = _first_records(file.raw, file.name)
+        file.fmt = fmt or detect_format(probe)
+    except (DataError, UnicodeDecodeError):
+        return False
+    if file.fmt not in allowed:
+        return False
+    if not plan.head:
+        plan.head, _ = to_examples(probe, file.fmt, task_system_prompts=task_system_prompts)
+    plan.files.append(file)
+    plan.records += round(len(probe) * len(file.raw) / max(1, probe_bytes))
+    plan.size += len(file.raw)
+    plan.formats.append(file.fmt)
+    return True
 
 
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")

@@ -130,12 +130,30 @@ def test_reasoning_the_renderer_does_not_declare_is_refused_as_by_one_process(ki
     assert parts_run == [2]
 
 
+def test_a_directory_of_json_lines_equals_one_process(kit, tokenizer, render, parts_run):
+    folder = kit.path("dir")
+    (folder / "sub").mkdir(parents=True)
+    rows = kit.alpaca(300)
+    (folder / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:120]), encoding="utf-8")
+    messages = [{"messages": [{"role": "user", "content": r["instruction"]},
+                              {"role": "assistant", "content": r["output"]}]} for r in rows[120:]]
+    messages[50] = messages[2]  # a repeat within the directory's source, across its files
+    (folder / "sub" / "b.jsonl").write_text("\n".join(json.dumps(r) for r in messages), encoding="utf-8")
+    (folder / ".hidden.jsonl").write_text("not json", encoding="utf-8")  # skipped as data_files skips it
+    single = kit.jsonl("c.jsonl", kit.alpaca(90, "c"))
+    common = dict(cutoff_len=128, batch_size=40, val_size=0.1, mix_weights=[1.0, 1.0])
+    one = prepare_sft([folder, single], tokenizer, render, num_proc=1, **common)
+    _same(one, prepare_sft([folder, single], tokenizer, render, num_proc=2, **common))
+    assert parts_run == [2] and one.report.format == "alpaca+messages" and one.report.dropped == {"duplicate": 1}
+
+
 def test_data_shares_cannot_cover_goes_the_one_process_way(kit, tokenizer, render, parts_run):
     rows = kit.alpaca(200)
     as_json = kit.json("a.json", rows)
     folder = kit.path("dir")
     folder.mkdir()
     (folder / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    (folder / "notes.txt").write_text("a stray file", encoding="utf-8")
     jsonl = kit.jsonl("b.jsonl", rows)
     for data, extra in ((as_json, {}), (folder, {}), (jsonl, {"max_samples": 150}), (jsonl, {"num_proc": 1})):
         prepare_sft(data, tokenizer, render, cutoff_len=128, **{"num_proc": 2, **extra})
