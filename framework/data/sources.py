@@ -15,7 +15,7 @@ from framework.data.formats import Example, Format, IgnoredFields, detect_format
 from framework.data.messages import THINK_CLOSE, THINK_OPEN
 from framework.data.problems import Problem
 from framework.data.records import data_files, read_records
-from framework.data.validate import DataReport, validate
+from framework.data.validate import DataReport, judge, sample_facts
 from framework.errors import ConfigError, DataError
 
 PathLike = str | Path
@@ -173,14 +173,14 @@ def convert_sources(
 
 
 def validate_sources(converted: Converted, *, strict: bool, dedupe: str = "exact") -> Loaded:
-    """``framework.data.validate.validate`` on converted sources, remembering each kept
-    example's source (and, in ``Loaded.positions``, its place among the converted examples)."""
-    place = {id(ex): i for i, ex in enumerate(converted.examples)}
-    kept, report = validate(converted.examples, strict=strict, problems=converted.problems, report=converted.report,
-                            dedupe=dedupe, sources=converted.source_of)
-    positions = [place[id(ex)] for ex in kept]
-    return Loaded(kept, [converted.source_of[i] for i in positions], converted.names, converted.formats, report,
-                  converted.files, positions)
+    """Validation of converted sources (``framework.data.validate``: each sample's facts, then
+    ``judge``), remembering each kept example's source and, in ``Loaded.positions``, its place
+    among the converted examples."""
+    facts = [sample_facts(ex) for ex in converted.examples]
+    positions = judge(facts, strict=strict, problems=converted.problems, report=converted.report, dedupe=dedupe,
+                      sources=converted.source_of)
+    return Loaded([converted.examples[i] for i in positions], [converted.source_of[i] for i in positions],
+                  converted.names, converted.formats, converted.report, converted.files, positions)
 
 
 def _refuse(file: str, found: str, stage: str, allowed: Collection[str]) -> None:
