@@ -47,12 +47,14 @@ from framework.data.shares import (
     SharePlan,
     first_texts,
     first_undeclared,
+    mapped_table,
     merged_ignored,
     part_offsets,
     picklable,
     plan_shares,
     run_parts,
     split_parts,
+    write_table,
 )
 from framework.data.tiktoken_encoder import TiktokenChats, fast_vocab
 from framework.data.split import check_val_size, check_weights, split_and_mix
@@ -392,10 +394,10 @@ def prepare_sft(
         rows = _apply_status(tokenized, index, judged.kept, judged.places, report, strict, cutoff_len)
         source_of = judged.source_of[index]
         train_rows, eval_rows, counts = split_and_mix(rows, source_of[rows], val_size=val_size, weights=weights,
-                                                      seed=seed, names=judged.names, report=report)
+                                                      seed=seed, names=report.files, report=report)
     report.eval = len(eval_rows)
     if len(path_list) > 1:
-        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(judged.names)}
+        report.mixture = {name: int(counts.get(i, 0)) for i, name in enumerate(report.files)}
     columns = ["status", "special"] if with_kinds else ["index", "status", "special"]
     train = tokenized.select(train_rows).remove_columns(columns)
     evaluation = tokenized.select(eval_rows).remove_columns(columns) if len(eval_rows) else None
@@ -423,8 +425,7 @@ class _Judged:
     kept: np.ndarray  # bool per sample: validation kept it
     places: Sequence[Any]  # per sample, something with its ``source`` and ``line``
     source_of: np.ndarray  # int64 per sample: its --data path
-    report: DataReport
-    names: list[str]
+    report: DataReport  # its ``files``: the --data paths, in the order ``source_of`` counts them
     texts: list[str]  # for the check_data hook
     encoder: str | None
     num_proc: int
@@ -480,7 +481,7 @@ def _judge_shares(state: _SftState, plan: SharePlan, paths: list[Path], num_proc
     _raise_failed({offset + i: exc for offset, r in zip(offsets, results) for i, exc in r.failed.items()}, kept)
     table = _with_index([r.table for r in results], offsets)
     return _Judged(_dataset(table, state.with_kinds, key), kept, facts, np.asarray(sources, dtype=np.int64), report,
-                   report.files, first_texts(results, kept), encoder, num_proc)
+                   first_texts(results, kept), encoder, num_proc)
 
 
 def _with_index(tables: list[Any], offsets: list[int]) -> Any:
@@ -521,7 +522,7 @@ def _in_one_pass(state: _SftState, paths: list[Path], num_proc: int | None, key:
     kept[loaded.positions] = True
     _raise_failed(failed, kept)
     return _Judged(tokenized, kept, converted.examples, np.asarray(converted.source_of, dtype=np.int64),
-                   loaded.report, loaded.names, sample_texts(loaded.examples), encoder, num_proc)
+                   loaded.report, sample_texts(loaded.examples), encoder, num_proc)
 
 
 def auto_num_proc(samples: int, fast: bool) -> int:
@@ -587,8 +588,7 @@ class _Tokenizing:
             done = self.pending.get()
             self.pool.close()
             failed = {i: exc for _, errors in done for i, exc in errors.items()}
-            # mapped, then unlinked with the folder: the mapping keeps the pages
-            table = pa.concat_tables([pa.ipc.open_file(pa.memory_map(file)).read_all() for file, _ in done])
+            table = pa.concat_tables([mapped_table(file) for file, _ in done])
         return _dataset(table, self.with_kinds, self.key), failed
 
     def __enter__(self) -> _Tokenizing:
@@ -632,12 +632,8 @@ _TABLE_BYTES_PER_CHAR = 48
 def _tokenize_rows_to_file(key: str, rows: np.ndarray, batch_size: int, defer: bool,
                            file: str) -> tuple[str, dict[int, Exception]]:
     """``_tokenize_rows`` in a forked worker, its table written to ``file`` (Arrow IPC)."""
-    import pyarrow as pa
-
     table, failed = _tokenize_rows(_STATE[key], rows, batch_size, defer)
-    with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return file, {i: picklable(exc) for i, exc in failed.items()}
+    return write_table(table, file), {i: picklable(exc) for i, exc in failed.items()}
 
 
 def _dataset(table: Any, with_kinds: bool, key: str | None) -> Any:

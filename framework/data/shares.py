@@ -68,12 +68,20 @@ class Share:
 class SharePlan:
     """The files read, split into ``parts`` (one per process, each a list of shares in order)."""
 
-    files: list[BytesFile]
-    parts: list[list[Share]]
-    records: int  # about the records there are, for choosing the encoder and num_proc
-    size: int  # bytes in all
-    formats: list[str]  # per file in order, for the report
-    head: list[Example]  # the first file's first examples, for choosing the encoder
+    files: list[BytesFile] = field(default_factory=list)
+    parts: list[list[Share]] = field(default_factory=list)
+    records: int = 0  # about the records there are, for choosing the encoder and num_proc
+    head: list[Example] = field(default_factory=list)  # the first file's first examples, for choosing the encoder
+
+    @property
+    def size(self) -> int:
+        """Bytes of all the files."""
+        return sum(len(file.raw) for file in self.files)
+
+    @property
+    def formats(self) -> list[str]:
+        """Each file's format, in order (for the report)."""
+        return [file.fmt for file in self.files]
 
     def close(self) -> None:
         """Unmap the files."""
@@ -91,13 +99,13 @@ def plan_shares(paths: Sequence[Path], *, fmt: Format | None, allowed: Collectio
     sources = [(source, _jsonl_files(path)) for source, path in enumerate(paths)]
     if any(files is None for _, files in sources):
         return None
-    plan = SharePlan([], [], 0, 0, [], [])
+    plan = SharePlan()
     for source, files in sources:
         for path in files:  # type: ignore[union-attr]
-            file = _mapped(path, source)
-            if file is None or not _probe(plan, file, fmt, allowed, task_system_prompts):
-                if file is not None:
-                    file.raw.close()
+            raw = _mapped(path)
+            if raw is None or not _probe(plan, str(path), source, raw, fmt, allowed, task_system_prompts):
+                if raw is not None:
+                    raw.close()
                 plan.close()
                 return None
     return plan
@@ -112,29 +120,27 @@ def _jsonl_files(path: Path) -> list[Path] | None:
     return files if all(f.suffix.lower() == ".jsonl" and f.is_file() for f in files) else None
 
 
-def _probe(plan: SharePlan, file: BytesFile, fmt: Format | None, allowed: Collection[str],
+def _probe(plan: SharePlan, name: str, source: int, raw: mmap.mmap, fmt: Format | None, allowed: Collection[str],
            task_system_prompts: Mapping[str, str] | None) -> bool:
-    """Tell a file's format from its first records and add it to the plan; False when that fails."""
+    """Tell a file's format from its first records and add the file to the plan; False when that fails."""
     try:
-        probe, probe_bytes = _first_records(file.raw, file.name)
-        file.fmt = fmt or detect_format(probe)
+        probe, probe_bytes = _first_records(raw, name)
+        found = fmt or detect_format(probe)
     except (DataError, UnicodeDecodeError):
         return False
-    if file.fmt not in allowed:
+    if found not in allowed:
         return False
     if not plan.head:
-        plan.head, _ = to_examples(probe, file.fmt, task_system_prompts=task_system_prompts)
-    plan.files.append(file)
-    plan.records += round(len(probe) * len(file.raw) / max(1, probe_bytes))
-    plan.size += len(file.raw)
-    plan.formats.append(file.fmt)
+        plan.head, _ = to_examples(probe, found, task_system_prompts=task_system_prompts)
+    plan.files.append(BytesFile(name, source, found, raw))
+    plan.records += round(len(probe) * len(raw) / max(1, probe_bytes))
     return True
 
 
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 
 
-def _mapped(path: Path, source: int) -> BytesFile | None:
+def _mapped(path: Path) -> mmap.mmap | None:
     """The file mapped, or None when it is empty or UTF-16 (the one-process reader says so)."""
     with path.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
@@ -143,7 +149,7 @@ def _mapped(path: Path, source: int) -> BytesFile | None:
     if _NOT_SPACE.search(raw) is None or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raw.close()
         return None
-    return BytesFile(str(path), source, "alpaca", raw)
+    return raw
 
 
 def _first_records(raw: mmap.mmap, name: str) -> tuple[list[Any], int]:
@@ -252,15 +258,27 @@ def run_part(job: PartJob, index: int) -> PartResult:
 
 def _run_part_to_file(token: str, index: int, folder: str) -> PartResult:
     """``run_part`` in a forked worker, its table written to an Arrow file in ``folder``."""
-    import pyarrow as pa
-
     result = run_part(_JOBS[token], index)
-    file = os.path.join(folder, f"{index}.arrow")
-    with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, result.table.schema) as writer:
-        writer.write_table(result.table)
-    result.table = file
+    result.table = write_table(result.table, os.path.join(folder, f"{index}.arrow"))
     result.failed = {i: picklable(exc) for i, exc in result.failed.items()}
     return result
+
+
+def write_table(table: Any, file: str) -> str:
+    """A worker's table written as an Arrow IPC file, for ``mapped_table`` in the parent; the file."""
+    import pyarrow as pa
+
+    with pa.OSFile(file, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return file
+
+
+def mapped_table(file: str) -> Any:
+    """The table of an Arrow IPC file, mapped rather than read: no copy, and unlinking the file
+    afterwards (the workers' scratch folder is removed) keeps the pages."""
+    import pyarrow as pa
+
+    return pa.ipc.open_file(pa.memory_map(file)).read_all()
 
 
 def picklable(exc: Exception) -> Exception:
@@ -281,8 +299,6 @@ def run_parts(job: PartJob, scratch: str | None) -> list[PartResult]:
     files are read again in order by ``records.read_records``, which raises the error one process
     reading them would have met first."""
     import tempfile
-
-    import pyarrow as pa
 
     token = f"parts-{id(job)}"
     _JOBS[token] = job
@@ -307,8 +323,8 @@ def run_parts(job: PartJob, scratch: str | None) -> list[PartResult]:
                 read_records(file.name)
             raise failed[0]
         results: list[PartResult] = outcomes  # type: ignore[assignment]
-        for result in results[1:]:  # mapped, then unlinked with the folder: the mapping keeps the pages
-            result.table = pa.ipc.open_file(pa.memory_map(result.table)).read_all()
+        for result in results[1:]:
+            result.table = mapped_table(result.table)
         return results
     finally:
         pool.terminate()
@@ -353,5 +369,5 @@ def merged_ignored(results: Sequence[PartResult]) -> IgnoredFields:
     return merged
 
 
-__all__ = ["PartJob", "PartResult", "SharePlan", "TEXT_LIMIT", "first_texts", "first_undeclared",
-           "merged_ignored", "part_offsets", "plan_shares", "run_parts", "split_parts"]
+__all__ = ["PartJob", "PartResult", "SharePlan", "TEXT_LIMIT", "first_texts", "first_undeclared", "mapped_table",
+           "merged_ignored", "part_offsets", "picklable", "plan_shares", "run_parts", "split_parts", "write_table"]
