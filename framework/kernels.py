@@ -112,8 +112,9 @@ def lora_dropout_choice(config: Any, hardware: Any) -> tuple[str, str] | None:
     On the CPU torch draws a 32-bit number per element, one at a time, for every mask; the
     framework's ``BitsDropout`` (``framework.dropout``) draws only the dropped positions (p up to
     1/8) or 16-bit slices of 64-bit draws: a third of the step time of torch's dropout at p 0.05.
-    Every recipe installs it (``framework.training.model.apply_dropout_choice``) but the hybrid
-    schedule; DPO has none (TRL turns dropout off); on an accelerator torch's own is already fast.
+    SFT, pre-training and GRPO install it (``framework.training.model.apply_dropout_choice``), the
+    hybrid schedule does not; DPO has none (TRL turns dropout off); on an accelerator torch's own
+    is already fast.
     """
     from framework.config import ADAPTER_METHODS
 

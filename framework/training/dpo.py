@@ -50,7 +50,7 @@ from framework.run_plan import RunPlan
 from framework.training import skeleton
 from framework.training.arguments import training_arguments
 from framework.training.inputs import build_inputs
-from framework.training.model import apply_dropout_choice, load_for_training
+from framework.training.model import load_for_training
 from framework.training.saving import clear_output_dir, finish
 from framework.training.skeleton import RunResult, Say
 
@@ -243,7 +243,6 @@ def build_dpo(plan: RunPlan, say: Say) -> DpoSetup:
         model=model, ref_model=reference, args=dpo_arguments(plan, output_dir, evaluation is not None),
         train_dataset=fitted.rows, eval_dataset=evaluation, processing_class=tokenizer, peft_config=peft_config,
     )
-    apply_dropout_choice(plan, trainer.model)  # TRL wrapped the model in its LoRA layers just now
     trainer.tokens = TokenCounter(tokenizer.pad_token_id)
     trainer.run_settings = plan.resolved.to_json()  # what --resume compares
     install(trainer, ProgressBar(trainer.tokens, say, world_size=trainer.args.world_size))
