@@ -128,11 +128,11 @@ class Deduper:
         if first is not None:
             return Repeat("duplicate", first)
         self.exact[(source, key)] = facts
-        near_key = (source, facts.near)
-        first = self.near.get(near_key)
+        near = (source, facts.near)
+        first = self.near.get(near)
         if first is not None:
             return Repeat("near-duplicate", first)
-        self.near[near_key] = facts
+        self.near[near] = facts
         return None
 
 

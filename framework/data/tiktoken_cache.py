@@ -14,11 +14,11 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
 import numpy as np
+
 
 @dataclass(frozen=True)
 class VocabForm:
